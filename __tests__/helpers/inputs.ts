@@ -1,0 +1,33 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { EstateConfig } from '../../config/estate';
+import { loadEstate, loadRoster } from '../../config/load';
+import { Roster } from '../../config/roster';
+
+export const ASSETS = path.join(__dirname, '..', '..', 'assets');
+
+export function assetText(name: string): string {
+  return fs.readFileSync(path.join(ASSETS, name), 'utf8');
+}
+
+/** The embedded default estate config, validated. */
+export function defaultEstate(): EstateConfig {
+  return loadEstate({ file: 'assets/estate.yaml', text: assetText('estate.yaml') });
+}
+
+export function defaultRoster(estate: EstateConfig = defaultEstate()): Roster {
+  return loadRoster({ file: 'assets/roster.yaml', text: assetText('roster.yaml') }, estate);
+}
+
+export function rosterFromText(text: string, estate: EstateConfig = defaultEstate()): Roster {
+  return loadRoster({ file: 'roster.yaml', text }, estate);
+}
+
+/** A roster YAML with `count` generated users (user-0001 …), all in `developers`. */
+export function generatedRosterYaml(count: number, extra = ''): string {
+  const users = Array.from({ length: count }, (_, i) => {
+    const name = `user-${String(i + 1).padStart(4, '0')}`;
+    return `  - { username: ${name}, email: ${name}@corp.example, name: User ${i + 1}, groups: [developers] }`;
+  });
+  return `groups:\n  - name: developers\nusers:\n${users.join('\n')}\n${extra}`;
+}

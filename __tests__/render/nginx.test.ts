@@ -1,0 +1,97 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsInclude } from '../../render/nginx';
+import { nginxSandbox, nginxTest } from '../helpers/nginx';
+
+function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
+  return {
+    domain: 'ide.corp.example',
+    httpsPort: 443,
+    tlsProtocols: ['TLSv1.2', 'TLSv1.3'],
+    tlsCurves: ['X25519', 'prime256v1', 'secp384r1'],
+    certificatePath: '/etc/nginx/tls/fullchain.pem',
+    keyPath: '/etc/nginx/tls/privkey.pem',
+    realm: 'webide',
+    adminAllowCidrs: ['10.20.0.0/24'],
+    upstreams: { keycloak: 'webide-keycloak', oauth2Proxy: 'webide-oauth2-proxy', litellm: 'webide-litellm', tabby: 'webide-tabby' },
+    workspaceHostPrefix: 'webide-ide-',
+    workspacePort: 8080,
+    aiGatewayPort: 8081,
+    secretsIncludePath: '/etc/nginx/secrets/ai-gateway.conf',
+    ...overrides,
+  };
+}
+
+describe('renderNginxConf', () => {
+  it('is deterministic and independent of the roster', () => {
+    expect(renderNginxConf(input())).toBe(renderNginxConf(input()));
+    expect(renderNginxConf(input())).not.toMatch(/alice|bob/);
+  });
+
+  it('uses the modern TLS policy: TLS 1.2/1.3 only, ECDHE AEAD ciphers, HSTS, no session tickets', () => {
+    const conf = renderNginxConf(input());
+    expect(conf).toContain('ssl_protocols TLSv1.2 TLSv1.3;');
+    expect(conf).toMatch(/ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:[A-Z0-9-:]+;/);
+    expect(conf).not.toMatch(/ssl_ciphers[^;]*(RC4|3DES|CBC|[ :]DHE-)/);
+    expect(conf).toContain('add_header Strict-Transport-Security "max-age=63072000" always;');
+    expect(conf).toContain('ssl_session_tickets off;');
+  });
+
+  it('only redirects on plain HTTP', () => {
+    const conf = renderNginxConf(input());
+    const httpServer = conf.slice(conf.indexOf('listen 8080 default_server;'), conf.indexOf('listen 8443'));
+    expect(httpServer).toContain('return 301 https://ide.corp.example$request_uri;');
+    expect(httpServer).not.toContain('proxy_pass');
+  });
+
+  it('carries a non-default HTTPS port in redirects and forwarded headers', () => {
+    const conf = renderNginxConf(input({ httpsPort: 8443 }));
+    expect(publicOrigin('ide.corp.example', 8443)).toBe('https://ide.corp.example:8443');
+    expect(conf).toContain('return 301 https://ide.corp.example:8443$request_uri;');
+    expect(conf).toContain('proxy_set_header X-Forwarded-Port 8443;');
+  });
+
+  it('protects /u/<name>/ with auth_request and routes only to the signed-in user', () => {
+    const conf = renderNginxConf(input());
+    const location = conf.slice(conf.indexOf('location ~ ^/u/'), conf.indexOf('location / {', conf.indexOf('location ~ ^/u/')));
+    expect(location).toContain('auth_request /oauth2/auth;');
+    expect(location).toContain('auth_request_set $auth_user $upstream_http_x_auth_request_preferred_username;');
+    expect(location).toContain('proxy_set_header Upgrade $http_upgrade;');
+    expect(location).toContain('proxy_pass http://$ws_upstream/$ws_request_rest;');
+    expect(conf).toContain('"~^(?<owner>[a-z][a-z0-9-]*[a-z0-9]):\\k<owner>$" "webide-ide-$owner:8080";');
+    expect(conf).toContain('default "127.0.0.1:8403";');
+  });
+
+  it('allow-lists the Keycloak admin side and denies it when the list is empty', () => {
+    expect(renderNginxConf(input())).toMatch(/location ~ \^\/\(admin\|realms\/master\)\/ \{\n\s+allow 10\.20\.0\.0\/24;\n\s+deny all;/);
+    expect(renderNginxConf(input({ adminAllowCidrs: [] }))).toMatch(/location ~ \^\/\(admin\|realms\/master\)\/ \{\n\s+deny all;/);
+  });
+
+  it('keeps secrets out: the AI gateway includes them from a separate file', () => {
+    const conf = renderNginxConf(input());
+    expect(conf).toContain('include /etc/nginx/secrets/ai-gateway.conf;');
+    expect(conf).toContain('proxy_set_header Authorization $litellm_authorization;');
+    expect(conf).not.toMatch(/Bearer/);
+    expect(renderNginxSecretsInclude('sk-x', 't')).toBe('set $litellm_authorization "Bearer sk-x";\nset $tabby_authorization "Bearer t";\n');
+  });
+
+  it('passes the real `nginx -t`', () => {
+    const sandbox = nginxSandbox();
+    const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
+    fs.writeFileSync(secrets, renderNginxSecretsInclude('sk-test-only', 'test-only'));
+    const conf = path.join(sandbox.dir, 'nginx.conf');
+    fs.writeFileSync(conf, renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets })));
+    const result = nginxTest(conf, sandbox.dir);
+    expect(result.output).toContain('test is successful');
+    expect(result.status).toBe(0);
+  });
+
+  it('fails the real `nginx -t` on a curve the OpenSSL does not know (the check can fail)', () => {
+    const sandbox = nginxSandbox();
+    const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
+    fs.writeFileSync(secrets, renderNginxSecretsInclude('sk-test-only', 'test-only'));
+    const conf = path.join(sandbox.dir, 'nginx.conf');
+    fs.writeFileSync(conf, renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets, tlsCurves: ['NotACurve'] })));
+    expect(nginxTest(conf, sandbox.dir).status).not.toBe(0);
+  });
+});

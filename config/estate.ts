@@ -1,0 +1,216 @@
+import { z } from 'zod';
+import { cpuCount, duration, sizeMiB } from './units';
+
+/**
+ * An image reference that cannot drift: a tag other than `latest`, ideally a digest.
+ * `registry:5000/team/name:1.2.3@sha256:<64 hex>`
+ */
+const IMAGE_PATTERN =
+  /^(?<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::(?<tag>[\w][\w.-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$/;
+
+export const imageReference = z
+  .string()
+  .regex(IMAGE_PATTERN, 'must be an image reference such as registry/name:1.2.3 or registry/name@sha256:<digest>')
+  .refine((ref) => {
+    const groups = IMAGE_PATTERN.exec(ref)?.groups;
+    return !groups || groups.tag !== undefined || groups.digest !== undefined;
+  }, 'must be pinned: add a tag (a digest is better)')
+  .refine((ref) => IMAGE_PATTERN.exec(ref)?.groups?.tag !== 'latest', "must not use the moving tag 'latest'");
+
+export function imageDigest(ref: string): string | undefined {
+  return IMAGE_PATTERN.exec(ref)?.groups?.digest;
+}
+
+/** The estate's own service names: users may not take them (they are also host names on the networks). */
+export const RESERVED_NAMES = ['nginx', 'keycloak', 'postgres', 'litellm', 'tabby', 'vllm', 'oauth2-proxy', 'admin', 'root'] as const;
+
+/** GPU ids as `nvidia-smi -L` shows them: an index or a `GPU-<uuid>`/`MIG-<uuid>`. */
+const gpuId = z.string().regex(/^(\d+|(GPU|MIG)-[0-9a-fA-F-]+)$/, 'must be a GPU index (0, 1, …) or a GPU-/MIG- UUID');
+
+const resources = z.strictObject({
+  cpus: cpuCount,
+  memory: sizeMiB,
+  disk: sizeMiB,
+});
+export type WorkspaceResources = z.output<typeof resources>;
+
+const extension = z.strictObject({
+  /** `publisher.name`, as in the VSIX manifest. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*$/i, 'must be publisher.name'),
+  /** Exact version allowed; code-server refuses any other. */
+  version: z.string().regex(/^\d+\.\d+\.\d+([-+][\w.]+)?$/, 'must be an exact version such as 1.2.3'),
+});
+
+const suppression = z.strictObject({
+  rule: z.string().min(1),
+  /** Construct path (or its prefix) the suppression applies to, e.g. `platform/vllm`. */
+  resource: z.string().min(1),
+  reason: z.string().min(20, 'must explain why, in at least 20 characters'),
+});
+
+export const estateSchema = z
+  .strictObject({
+    /** Name prefix for every Docker object (containers, networks, volumes) of this estate. */
+    name: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/, 'must be a short lowercase name such as webide'),
+    /** `production` needs image digests; `local` is the GPU-less test profile and says so in every label. */
+    profile: z.enum(['production', 'local']),
+    domain: z
+      .string()
+      .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a DNS name such as ide.corp.example'),
+    /** The HTTPS port nginx publishes; 443 in production. */
+    httpsPort: z.number().int().min(1).max(65535).default(443),
+    /** The HTTP port nginx publishes, which only redirects to HTTPS. */
+    httpPort: z.number().int().min(1).max(65535).default(80),
+    /** Docker engine the estate runs on (the provider's `host`). */
+    dockerHost: z.string().regex(/^(unix|tcp|ssh):\/\//, 'must be a unix://, tcp:// or ssh:// address').default('unix:///var/run/docker.sock'),
+    /** Host address the published ports bind to. */
+    bindAddress: z.ipv4().default('0.0.0.0'),
+    tls: z.strictObject({
+      /** Certificate chain and key on the Docker host, mounted read-only into nginx. */
+      certificateFile: z.string().startsWith('/', 'must be an absolute path on the Docker host'),
+      keyFile: z.string().startsWith('/', 'must be an absolute path on the Docker host'),
+      protocols: z.array(z.enum(['TLSv1.2', 'TLSv1.3'])).min(1).default(['TLSv1.2', 'TLSv1.3']),
+      /** Key-exchange groups, strongest first; must be known to the OpenSSL in the nginx image. */
+      curves: z.array(z.string().regex(/^[A-Za-z0-9_-]+$/)).min(1).default(['X25519', 'prime256v1', 'secp384r1']),
+    }),
+    images: z.strictObject({
+      nginx: imageReference,
+      keycloak: imageReference,
+      postgres: imageReference,
+      oauth2Proxy: imageReference,
+      litellm: imageReference,
+      tabby: imageReference,
+      vllm: imageReference,
+      codeServer: imageReference,
+    }),
+    gpus: z.strictObject({
+      /** Every GPU on the host that this estate may use. */
+      devices: z.array(gpuId).min(1),
+      tabby: z.array(gpuId).min(1),
+      vllm: z.array(gpuId).min(1),
+      /** Tabby and vLLM must not share a GPU unless this says so (they compete for its memory). */
+      allowSharing: z.boolean().default(false),
+      /** Docker runtime that enforces NVIDIA_VISIBLE_DEVICES (see README, GPU pinning). */
+      runtime: z.string().regex(/^[a-z0-9_-]+$/).default('nvidia'),
+    }),
+    models: z.strictObject({
+      chat: z.strictObject({
+        /** The name clients ask LiteLLM for. */
+        name: z.string().regex(/^[\w.:-]+$/),
+        /** What vLLM serves it as (`--served-model-name`); LiteLLM routes to `openai/<servedName>`. */
+        servedName: z.string().min(1),
+        /** Model directory on the host, mounted read-only (no hub downloads in a closed network). */
+        hostPath: z.string().startsWith('/'),
+        maxModelLen: z.number().int().min(512).default(16384),
+        gpuMemoryUtilization: z.number().gt(0).max(1).default(0.9),
+      }),
+      completion: z.strictObject({
+        /** Tabby `--model` (a model directory under Tabby's data root or a registry name). */
+        model: z.string().min(1),
+        /** Host directory holding Tabby's model cache, mounted read-only. */
+        hostPath: z.string().startsWith('/'),
+      }),
+    }),
+    workspaces: z.strictObject({
+      defaults: resources,
+      max: resources,
+      /** code-server stops a workspace's session after this much inactivity. */
+      idleTimeout: duration.default('4h'),
+      /** Browser file downloads and uploads; off keeps data inside the VDE. */
+      allowFileTransfer: z.boolean().default(false),
+    }),
+    /** VSIX extensions users may have; every other extension is refused. */
+    extensions: z.array(extension).default([]),
+    keycloak: z.strictObject({
+      realm: z.string().regex(/^[a-z][a-z0-9-]{1,35}$/),
+      displayName: z.string().min(1),
+      /** URL the Terraform runner uses to reach Keycloak's admin API (through nginx). */
+      providerUrl: z.url({ protocol: /^https?$/ }),
+      /** Source networks allowed to reach Keycloak's admin console and API through nginx. */
+      adminAllowCidrs: z.array(z.cidrv4()).default([]),
+      session: z.strictObject({
+        idleTimeout: duration,
+        maxLifespan: duration,
+      }),
+      passwordPolicy: z.strictObject({
+        minLength: z.number().int().min(8).max(128),
+        upperCase: z.number().int().min(0).default(1),
+        lowerCase: z.number().int().min(0).default(1),
+        digits: z.number().int().min(0).default(1),
+        specialChars: z.number().int().min(0).default(1),
+        notUsername: z.boolean().default(true),
+        /** Number of previous passwords a user may not reuse. */
+        history: z.number().int().min(0).default(5),
+        /** Days until a password must be changed; 0 never. */
+        expireDays: z.number().int().min(0).default(90),
+      }),
+      bruteForce: z.strictObject({
+        maxLoginFailures: z.number().int().min(1).max(30),
+        waitIncrementSeconds: z.number().int().min(1).default(60),
+        maxFailureWaitSeconds: z.number().int().min(1).default(900),
+        failureResetTimeSeconds: z.number().int().min(1).default(43200),
+        permanentLockout: z.boolean().default(false),
+      }),
+      otp: z
+        .strictObject({
+          algorithm: z.enum(['HmacSHA1', 'HmacSHA256', 'HmacSHA512']).default('HmacSHA1'),
+          digits: z.union([z.literal(6), z.literal(8)]).default(6),
+          periodSeconds: z.number().int().min(15).max(120).default(30),
+        })
+        .default({ algorithm: 'HmacSHA1', digits: 6, periodSeconds: 30 }),
+      events: z.strictObject({
+        /** Login and admin events are kept this many days, then expire. */
+        expirationDays: z.number().int().min(1).max(3650),
+      }),
+    }),
+    litellm: z
+      .strictObject({
+        /** Prompt and response bodies in LiteLLM's logs. Off unless an approved change turns it on. */
+        logPrompts: z.boolean().default(false),
+        numWorkers: z.number().int().min(1).max(64).default(2),
+      })
+      .default({ logPrompts: false, numWorkers: 2 }),
+    /** Policy rules waived for one resource, each with a reason (listed in the plan report). */
+    suppressions: z.array(suppression).default([]),
+  })
+  .superRefine((estate, ctx) => {
+    const known = new Set(estate.gpus.devices);
+    for (const service of ['tabby', 'vllm'] as const) {
+      estate.gpus[service].forEach((id, index) => {
+        if (!known.has(id)) {
+          ctx.addIssue({ code: 'custom', path: ['gpus', service, index], message: `GPU '${id}' is not in gpus.devices (${[...known].join(', ')})` });
+        }
+      });
+    }
+    if (!estate.gpus.allowSharing) {
+      const tabby = new Set(estate.gpus.tabby);
+      estate.gpus.vllm.forEach((id, index) => {
+        if (tabby.has(id)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['gpus', 'vllm', index],
+            message: `GPU '${id}' is also assigned to tabby; give each service its own GPUs or set gpus.allowSharing: true`,
+          });
+        }
+      });
+    }
+    const { defaults, max } = estate.workspaces;
+    for (const key of ['cpus', 'memory', 'disk'] as const) {
+      if (defaults[key] > max[key]) {
+        ctx.addIssue({ code: 'custom', path: ['workspaces', 'defaults', key], message: `default is above workspaces.max.${key}` });
+      }
+    }
+    const seen = new Set<string>();
+    estate.extensions.forEach((ext, index) => {
+      const id = ext.id.toLowerCase();
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['extensions', index, 'id'], message: `extension '${ext.id}' is listed twice` });
+      seen.add(id);
+    });
+    if (estate.httpPort === estate.httpsPort) {
+      ctx.addIssue({ code: 'custom', path: ['httpPort'], message: 'must differ from httpsPort' });
+    }
+  });
+
+/** The validated estate configuration handed to stacks. */
+export type EstateConfig = z.output<typeof estateSchema>;
+export type EstateInput = z.input<typeof estateSchema>;

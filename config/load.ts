@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { EstateConfig, estateSchema } from './estate';
+import { Roster, RuleIssue, rosterRules, rosterSchema, rosterShape } from './roster';
+import { ConfigError, ConfigIssue, issuesFromRules, issuesFromZod, parseYaml } from './source';
+
+export interface InputFile {
+  /** Path as the user named it; used in every message. */
+  readonly file: string;
+  readonly text: string;
+}
+
+export interface EstateInputs {
+  readonly estate: EstateConfig;
+  readonly roster: Roster;
+}
+
+/**
+ * Validates the estate config and the roster together and reports every issue of
+ * both files at once. Pure: the caller reads the files.
+ */
+export function loadInputs(estateFile: InputFile, rosterFile: InputFile): EstateInputs {
+  const issues: ConfigIssue[] = [];
+  const estate = collect(issues, () => loadEstate(estateFile));
+  // Without a valid estate the caps are unknown: still report every shape error of the roster.
+  const roster = collect(issues, () => (estate ? loadRoster(rosterFile, estate) : validate(rosterFile, rosterShape)));
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { estate: estate!, roster: roster as Roster };
+}
+
+export function loadEstate(input: InputFile): EstateConfig {
+  return validate(input, estateSchema);
+}
+
+export function loadRoster(input: InputFile, estate: EstateConfig): Roster {
+  return validate(input, rosterSchema(estate), (raw) => rosterRules(raw, estate));
+}
+
+/** Shape errors and rule errors together, in file order, so one run shows every problem. */
+function validate<S extends z.ZodType>(input: InputFile, schema: S, rules?: (raw: unknown) => RuleIssue[]): z.output<S> {
+  const source = parseYaml(input.text, input.file);
+  const raw = source.data ?? {};
+  const result = schema.safeParse(raw);
+  const issues = [
+    ...(result.success ? [] : issuesFromZod(source, result.error)),
+    ...issuesFromRules(source, rules?.(raw) ?? []),
+  ].sort((a, b) => a.line - b.line || a.col - b.col);
+  if (issues.length > 0 || !result.success) throw new ConfigError(issues);
+  return result.data;
+}
+
+function collect<T>(issues: ConfigIssue[], load: () => T): T | undefined {
+  try {
+    return load();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      issues.push(...error.issues);
+      return undefined;
+    }
+    throw error;
+  }
+}

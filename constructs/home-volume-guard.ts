@@ -1,0 +1,58 @@
+import { Construct } from 'constructs';
+import { DataTerraformRemoteStateLocal, Fn, Op, TerraformOutput } from 'cdktf';
+import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+
+export interface HomeVolumeGuardProps {
+  /** Every username that has a home volume: active, suspended and archived users. */
+  readonly usernames: readonly string[];
+  /** Users whose homes were deleted on purpose (roster `retired`); they may leave. */
+  readonly retiredUsernames: readonly string[];
+  /** This stack's own state file: the guard reads which users the last apply knew. */
+  readonly stateFile: string;
+}
+
+/** Output that records the users with home volumes; the next plan compares against it. */
+export const HOME_VOLUME_USERS_OUTPUT = 'home_volume_users';
+
+/**
+ * Fails the plan when a user who has a home volume vanishes from the roster.
+ *
+ * Terraform never owns home volumes, so nothing is deleted either way; the guard
+ * stops the roster and the volumes from drifting apart silently. It reads the
+ * users recorded by the previous apply (from this stack's own state) and refuses
+ * any plan that drops one of them.
+ */
+export class HomeVolumeGuard extends Construct {
+  constructor(scope: Construct, id: string, props: HomeVolumeGuardProps) {
+    super(scope, id);
+    const usernames = [...props.usernames].sort();
+
+    const previous = new DataTerraformRemoteStateLocal(this, 'previous', {
+      path: props.stateFile,
+      defaults: { [HOME_VOLUME_USERS_OUTPUT]: [] },
+    });
+    const vanished = Fn.sort(
+      Fn.tolist(Fn.setsubtract(Fn.toset(previous.getList(HOME_VOLUME_USERS_OUTPUT)), Fn.toset([...usernames, ...props.retiredUsernames]))),
+    );
+
+    new NullResource(this, 'check', {
+      lifecycle: {
+        precondition: [
+          {
+            condition: Op.eq(Fn.lengthOf(vanished), 0),
+            errorMessage:
+              `Users removed from the roster still have home volumes: ${Fn.join(', ', vanished)}. ` +
+              'Nothing was changed. To remove their IDE but keep their files, put them back in the roster with ' +
+              '"state: archived". To delete a home for good, follow "Retiring a user for good" in the README ' +
+              '(back up and delete the volume, then list the user under "retired" with a reason).',
+          },
+        ],
+      },
+    });
+
+    new TerraformOutput(this, HOME_VOLUME_USERS_OUTPUT, {
+      value: usernames,
+      description: 'Users with a home volume (the volume guard compares the next roster against this list).',
+    }).overrideLogicalId(HOME_VOLUME_USERS_OUTPUT);
+  }
+}

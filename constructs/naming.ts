@@ -1,0 +1,69 @@
+import { EstateConfig } from '../config/estate';
+
+/** The estate's service names: container names, host names on the networks, and construct ids. */
+export const SERVICES = ['nginx', 'keycloak', 'postgres', 'oauth2-proxy', 'litellm', 'tabby', 'vllm'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+/**
+ * Docker object names for one estate. Every name starts with the estate's prefix so
+ * several estates (or a test estate) can share a Docker host without collisions.
+ */
+export class EstateNames {
+  constructor(private readonly prefix: string) {}
+
+  service(name: ServiceName): string {
+    return `${this.prefix}-${name}`;
+  }
+
+  network(purpose: 'edge' | 'identity' | 'database' | 'ai'): string {
+    return `${this.prefix}-net-${purpose}`;
+  }
+
+  workspacePrefix(): string {
+    return `${this.prefix}-ide-`;
+  }
+
+  workspaceContainer(username: string): string {
+    return `${this.workspacePrefix()}${username}`;
+  }
+
+  workspaceNetwork(username: string): string {
+    return `${this.prefix}-ws-${username}`;
+  }
+
+  homeVolume(username: string): string {
+    return `${this.prefix}-home-${username}`;
+  }
+
+  dataVolume(service: 'postgres' | 'tabby'): string {
+    return `${this.prefix}-data-${service}`;
+  }
+
+  /** Labels on every container: who owns it, which part it is, which profile made it. */
+  labels(estate: EstateConfig, component: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      'webide.estate': this.prefix,
+      'webide.component': component,
+      'webide.profile': estate.profile,
+      ...extra,
+    };
+  }
+}
+
+/** Ports inside the Docker networks (not published). */
+export const INTERNAL_PORTS = {
+  nginxHttps: 8443,
+  nginxHttp: 8080,
+  aiGateway: 8081,
+  keycloak: 8080,
+  keycloakManagement: 9000,
+  postgres: 5432,
+  oauth2Proxy: 4180,
+  litellm: 4000,
+  tabby: 8080,
+  vllm: 8000,
+  codeServer: 8080,
+} as const;
+
+/** The AI gateway's name on every workspace network: the one address IDEs use for AI. */
+export const AI_GATEWAY_HOST = 'ai-gateway';

@@ -1,0 +1,243 @@
+import { Construct } from 'constructs';
+import { TerraformOutput, TerraformStack } from 'cdktf';
+import { Network } from '@cdktf/provider-docker/lib/network';
+import { publicOrigin } from '../render/nginx';
+import { LITELLM_SECRET_ENV, renderLitellmConfig } from '../render/litellm';
+import { HardenedContainer } from '../constructs/hardened-container';
+import { INTERNAL_PORTS } from '../constructs/naming';
+import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
+
+/** The Keycloak admin that Terraform signs in as (bootstrap admin of the master realm). */
+export const KEYCLOAK_ADMIN_USER = 'estate-admin';
+
+/** Mount point of the model directories inside the model servers. */
+const MODELS_DIR = '/models';
+
+/**
+ * Long-lived services and the networks between them: PostgreSQL, Keycloak, LiteLLM,
+ * Tabby, vLLM. Holds the estate's databases, so it changes rarely and alone.
+ */
+export class PlatformStack extends TerraformStack {
+  public readonly networks: { readonly edge: Network; readonly identity: Network; readonly database: Network; readonly ai: Network };
+
+  constructor(scope: Construct, id: string, props: EstateStackProps) {
+    super(scope, id);
+    useDocker(this, props);
+    const { estate } = props;
+    const names = estateNames(estate);
+
+    const secrets = {
+      keycloakAdminPassword: secretVariable(this, 'keycloak_admin_password', 'Password of the Keycloak bootstrap admin Terraform signs in as.', 12),
+      keycloakDbPassword: secretVariable(this, 'keycloak_db_password', "Password of Keycloak's PostgreSQL role.", 16),
+      litellmMasterKey: secretVariable(this, 'litellm_master_key', "LiteLLM's master key; must start with sk-.", 20, {
+        condition: '${startswith(var.litellm_master_key, "sk-")}',
+        errorMessage: 'litellm_master_key must start with "sk-" (LiteLLM refuses other keys).',
+      }),
+      vllmApiKey: secretVariable(this, 'vllm_api_key', 'API key vLLM requires on /v1; LiteLLM sends it.', 20),
+      tabbyJwtSecret: secretVariable(this, 'tabby_jwt_secret', "Tabby's JWT signing secret; must be a UUID.", 36, {
+        condition: '${can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.tabby_jwt_secret))}',
+        errorMessage: 'tabby_jwt_secret must be a lowercase UUID (Tabby exits otherwise); e.g. from `uuidgen`.',
+      }),
+    };
+
+    const network = (purpose: 'edge' | 'identity' | 'database' | 'ai', internal: boolean) =>
+      new Network(this, `network-${purpose}`, {
+        name: names.network(purpose),
+        driver: 'bridge',
+        internal,
+        attachable: false,
+        labels: [
+          { label: 'webide.component', value: `network-${purpose}` },
+          { label: 'webide.estate', value: estate.name },
+        ],
+      });
+    // Only the edge network has a route out (nginx must publish ports); all others are internal.
+    this.networks = {
+      edge: network('edge', false),
+      identity: network('identity', true),
+      database: network('database', true),
+      ai: network('ai', true),
+    };
+
+    const labels = (component: string) => names.labels(estate, component);
+
+    const postgres = new HardenedContainer(this, 'postgres', {
+      containerName: names.service('postgres'),
+      image: pinnedImage(this, 'postgres-image', estate.images.postgres),
+      networks: [{ network: this.networks.database }],
+      user: '999:999',
+      memoryMiB: 1024,
+      cpus: 1,
+      env: { POSTGRES_DB: 'keycloak', POSTGRES_USER: 'keycloak', POSTGRES_PASSWORD: secrets.keycloakDbPassword.stringValue, PGDATA: '/var/lib/postgresql/data/pgdata' },
+      tmpfs: { '/run/postgresql': 'rw,nosuid,nodev,size=16m', '/tmp': 'rw,nosuid,nodev,size=64m' },
+      mounts: [dataVolume(names.dataVolume('postgres'), '/var/lib/postgresql/data', 'postgres')],
+      healthcheck: { test: ['CMD', 'pg_isready', '-U', 'keycloak', '-d', 'keycloak', '-h', '127.0.0.1'], startPeriodSeconds: 30 },
+      labels: labels('postgres'),
+    });
+
+    const origin = publicOrigin(estate.domain, estate.httpsPort);
+    new HardenedContainer(this, 'keycloak', {
+      containerName: names.service('keycloak'),
+      image: pinnedImage(this, 'keycloak-image', estate.images.keycloak),
+      networks: [{ network: this.networks.identity }, { network: this.networks.database }],
+      user: '1000:0',
+      memoryMiB: 2048,
+      cpus: 2,
+      // Production mode: `start`, never `start-dev`.
+      command: ['start'],
+      env: {
+        KC_BOOTSTRAP_ADMIN_USERNAME: KEYCLOAK_ADMIN_USER,
+        KC_BOOTSTRAP_ADMIN_PASSWORD: secrets.keycloakAdminPassword.stringValue,
+        KC_DB: 'postgres',
+        KC_DB_URL: `jdbc:postgresql://${names.service('postgres')}:${INTERNAL_PORTS.postgres}/keycloak`,
+        KC_DB_USERNAME: 'keycloak',
+        KC_DB_PASSWORD: secrets.keycloakDbPassword.stringValue,
+        KC_HOSTNAME: origin,
+        KC_HOSTNAME_BACKCHANNEL_DYNAMIC: 'true',
+        // TLS ends at nginx; Keycloak trusts its X-Forwarded-* headers and nothing else reaches it.
+        KC_HTTP_ENABLED: 'true',
+        KC_PROXY_HEADERS: 'xforwarded',
+        KC_HEALTH_ENABLED: 'true',
+        KC_METRICS_ENABLED: 'true',
+        KC_LOG: 'console',
+        KC_LOG_CONSOLE_OUTPUT: 'json',
+      },
+      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m' },
+      readOnlyRootfs: false,
+      healthcheck: {
+        // The Keycloak image has no curl; bash's /dev/tcp asks the management port instead.
+        test: [
+          'CMD-SHELL',
+          `exec 3<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloakManagement} && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '"UP"' <&3`,
+        ],
+        startPeriodSeconds: 120,
+      },
+      labels: labels('keycloak'),
+      dependsOn: [postgres.container],
+    });
+
+    const vllmHost = names.service('vllm');
+    const chat = estate.models.chat;
+    new HardenedContainer(this, 'vllm', {
+      containerName: vllmHost,
+      image: pinnedImage(this, 'vllm-image', estate.images.vllm),
+      networks: [{ network: this.networks.ai }],
+      user: '2000:0',
+      memoryMiB: 65536,
+      cpus: 8,
+      runtime: estate.gpus.runtime,
+      command: [
+        `${MODELS_DIR}/chat`,
+        '--served-model-name',
+        chat.servedName,
+        '--host',
+        '0.0.0.0',
+        '--port',
+        String(INTERNAL_PORTS.vllm),
+        '--max-model-len',
+        String(chat.maxModelLen),
+        '--gpu-memory-utilization',
+        String(chat.gpuMemoryUtilization),
+        '--tensor-parallel-size',
+        String(estate.gpus.vllm.length),
+      ],
+      env: {
+        ...gpuPinning(estate.gpus.vllm),
+        VLLM_API_KEY: secrets.vllmApiKey.stringValue,
+        HF_HUB_OFFLINE: '1',
+        HOME: '/home/vllm',
+      },
+      shmSizeMiB: 8192,
+      readOnlyRootfs: false,
+      mounts: [{ type: 'bind', source: chat.hostPath, target: `${MODELS_DIR}/chat`, readOnly: true }],
+      healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.vllm}/health`], startPeriodSeconds: 600 },
+      labels: { ...labels('vllm'), 'webide.gpus': estate.gpus.vllm.join(',') },
+    });
+
+    new HardenedContainer(this, 'tabby', {
+      containerName: names.service('tabby'),
+      image: pinnedImage(this, 'tabby-image', estate.images.tabby),
+      networks: [{ network: this.networks.ai }],
+      user: '0:0',
+      memoryMiB: 16384,
+      cpus: 4,
+      runtime: estate.gpus.runtime,
+      command: ['serve', '--model', estate.models.completion.model, '--device', 'cuda', '--host', '0.0.0.0', '--port', String(INTERNAL_PORTS.tabby)],
+      env: {
+        ...gpuPinning(estate.gpus.tabby),
+        TABBY_DISABLE_USAGE_COLLECTION: '1',
+        TABBY_MODEL_CACHE_ROOT: `${MODELS_DIR}/completion`,
+        TABBY_WEBSERVER_JWT_TOKEN_SECRET: secrets.tabbyJwtSecret.stringValue,
+      },
+      readOnlyRootfs: false,
+      mounts: [
+        { type: 'bind', source: estate.models.completion.hostPath, target: `${MODELS_DIR}/completion`, readOnly: true },
+        dataVolume(names.dataVolume('tabby'), '/data', 'tabby'),
+      ],
+      healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.tabby}/v1/health`], startPeriodSeconds: 300 },
+      labels: { ...labels('tabby'), 'webide.gpus': estate.gpus.tabby.join(',') },
+    });
+
+    new HardenedContainer(this, 'litellm', {
+      containerName: names.service('litellm'),
+      image: pinnedImage(this, 'litellm-image', estate.images.litellm),
+      networks: [{ network: this.networks.ai }],
+      user: '1000:1000',
+      memoryMiB: 2048,
+      cpus: 2,
+      command: ['--config', '/etc/litellm/config.yaml', '--port', String(INTERNAL_PORTS.litellm), '--num_workers', String(estate.litellm.numWorkers)],
+      env: {
+        [LITELLM_SECRET_ENV.masterKey]: secrets.litellmMasterKey.stringValue,
+        [LITELLM_SECRET_ENV.vllmApiKey]: secrets.vllmApiKey.stringValue,
+        LITELLM_TELEMETRY: 'False',
+        LITELLM_LOG: 'INFO',
+        HOME: '/tmp',
+      },
+      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m' },
+      uploads: [
+        {
+          file: '/etc/litellm/config.yaml',
+          content: renderLitellmConfig({
+            chatModelName: chat.name,
+            servedModelName: chat.servedName,
+            vllmApiBase: `http://${vllmHost}:${INTERNAL_PORTS.vllm}/v1`,
+            logPrompts: estate.litellm.logPrompts,
+          }),
+        },
+      ],
+      readOnlyRootfs: false,
+      healthcheck: {
+        test: ['CMD', 'python3', '-c', `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${INTERNAL_PORTS.litellm}/health/liveliness')`],
+        startPeriodSeconds: 60,
+      },
+      labels: labels('litellm'),
+    });
+
+    new TerraformOutput(this, 'retained_volumes', {
+      value: [names.dataVolume('postgres'), names.dataVolume('tabby')],
+      description: 'Data volumes created by Docker on first use and never deleted by Terraform (not even by destroy).',
+    }).overrideLogicalId('retained_volumes');
+  }
+}
+
+/**
+ * GPU pinning that converges on provider 3.6.2: the NVIDIA runtime exposes only the
+ * devices in NVIDIA_VISIBLE_DEVICES. (`gpus = "device=…"` reads back as `all` and
+ * would replace the container on every apply; see README.)
+ */
+export function gpuPinning(deviceIds: readonly string[]): Record<string, string> {
+  return {
+    NVIDIA_VISIBLE_DEVICES: deviceIds.join(','),
+    NVIDIA_DRIVER_CAPABILITIES: 'compute,utility',
+  };
+}
+
+/** A named volume Docker creates on first use; Terraform references it but never owns (or deletes) it. */
+function dataVolume(name: string, target: string, component: string) {
+  return {
+    type: 'volume',
+    target,
+    source: name,
+    volumeOptions: { labels: [{ label: 'webide.component', value: `${component}-data` }] },
+  };
+}

@@ -1,0 +1,65 @@
+import { Construct } from 'constructs';
+import { TerraformOutput, TerraformStack } from 'cdktf';
+import { Network } from '@cdktf/provider-docker/lib/network';
+import { renderContinueConfig, renderMachineSettings, renderTabbyClientConfig } from '../render/code-server';
+import { durationSeconds } from '../config/units';
+import { HomeVolumeGuard } from '../constructs/home-volume-guard';
+import { AI_GATEWAY_HOST, INTERNAL_PORTS } from '../constructs/naming';
+import { Workspace, WorkspaceFiles } from '../constructs/workspace';
+import { EstateStackProps, estateNames, pinnedImage, useDocker } from './common';
+
+/**
+ * One IDE per roster user. The blast radius of a roster edit: users' containers and
+ * their private networks, never their home volumes.
+ */
+export class WorkspacesStack extends TerraformStack {
+  /** Private networks of the users who have a running IDE, by username (nginx joins each). */
+  public readonly workspaceNetworks: ReadonlyMap<string, Network>;
+
+  constructor(scope: Construct, id: string, props: EstateStackProps) {
+    super(scope, id);
+    useDocker(this, props);
+    const { estate, roster } = props;
+    const names = estateNames(estate);
+
+    const image = pinnedImage(this, 'code-server-image', estate.images.codeServer);
+    const fileInput = {
+      extensions: estate.extensions,
+      aiGatewayUrl: `http://${AI_GATEWAY_HOST}:${INTERNAL_PORTS.aiGateway}`,
+      chatModelName: estate.models.chat.name,
+    };
+    const files: WorkspaceFiles = {
+      machineSettings: renderMachineSettings(fileInput),
+      continueConfig: renderContinueConfig(fileInput),
+      tabbyClientConfig: renderTabbyClientConfig(fileInput),
+    };
+
+    // Keyed by username under a fixed namespace: list order never reaches an id.
+    const users = new Construct(this, 'users');
+    const networks = new Map<string, Network>();
+    for (const user of roster.users) {
+      const workspace = new Workspace(users, user.username, {
+        user,
+        names,
+        image,
+        files,
+        labels: names.labels(estate, 'workspace'),
+        idleTimeoutSeconds: durationSeconds(estate.workspaces.idleTimeout),
+        allowFileTransfer: estate.workspaces.allowFileTransfer,
+      });
+      if (workspace.network) networks.set(user.username, workspace.network);
+    }
+    this.workspaceNetworks = networks;
+
+    new HomeVolumeGuard(this, 'home-volume-guard', {
+      usernames: roster.users.map((user) => user.username),
+      retiredUsernames: roster.retired,
+      stateFile: props.stateFile,
+    });
+
+    new TerraformOutput(this, 'retained_volumes', {
+      value: roster.users.map((user) => names.homeVolume(user.username)),
+      description: 'Home volumes, created by Docker on first use and never deleted by Terraform (not even by destroy).',
+    }).overrideLogicalId('retained_volumes');
+  }
+}
