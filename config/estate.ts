@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { cpuCount, duration, sizeMiB } from './units';
+import { asList as list, asRecord as record, RuleIssue } from './raw';
 
 /**
  * An image reference that cannot drift: a tag other than `latest`, ideally a digest.
@@ -172,44 +173,55 @@ export const estateSchema = z
       .default({ logPrompts: false, numWorkers: 2 }),
     /** Policy rules waived for one resource, each with a reason (listed in the plan report). */
     suppressions: z.array(suppression).default([]),
-  })
-  .superRefine((estate, ctx) => {
-    const known = new Set(estate.gpus.devices);
-    for (const service of ['tabby', 'vllm'] as const) {
-      estate.gpus[service].forEach((id, index) => {
-        if (!known.has(id)) {
-          ctx.addIssue({ code: 'custom', path: ['gpus', service, index], message: `GPU '${id}' is not in gpus.devices (${[...known].join(', ')})` });
-        }
-      });
-    }
-    if (!estate.gpus.allowSharing) {
-      const tabby = new Set(estate.gpus.tabby);
-      estate.gpus.vllm.forEach((id, index) => {
-        if (tabby.has(id)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['gpus', 'vllm', index],
-            message: `GPU '${id}' is also assigned to tabby; give each service its own GPUs or set gpus.allowSharing: true`,
-          });
-        }
-      });
-    }
-    const { defaults, max } = estate.workspaces;
-    for (const key of ['cpus', 'memory', 'disk'] as const) {
-      if (defaults[key] > max[key]) {
-        ctx.addIssue({ code: 'custom', path: ['workspaces', 'defaults', key], message: `default is above workspaces.max.${key}` });
-      }
-    }
-    const seen = new Set<string>();
-    estate.extensions.forEach((ext, index) => {
-      const id = ext.id.toLowerCase();
-      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['extensions', index, 'id'], message: `extension '${ext.id}' is listed twice` });
-      seen.add(id);
-    });
-    if (estate.httpPort === estate.httpsPort) {
-      ctx.addIssue({ code: 'custom', path: ['httpPort'], message: 'must differ from httpsPort' });
-    }
   });
+
+/**
+ * Rules across fields. They read the raw document and skip malformed values, so
+ * they report together with the shape errors rather than after them.
+ */
+export function estateRules(raw: unknown): RuleIssue[] {
+  const issues: RuleIssue[] = [];
+  const doc = record(raw);
+  const gpus = record(doc.gpus);
+  const known = new Set(list(gpus.devices).filter((id): id is string => typeof id === 'string'));
+  for (const service of ['tabby', 'vllm'] as const) {
+    list(gpus[service]).forEach((id, index) => {
+      if (typeof id === 'string' && !known.has(id)) {
+        issues.push({ path: ['gpus', service, index], message: `GPU '${id}' is not in gpus.devices (${[...known].join(', ')})` });
+      }
+    });
+  }
+  if (gpus.allowSharing !== true) {
+    const tabby = new Set(list(gpus.tabby));
+    list(gpus.vllm).forEach((id, index) => {
+      if (typeof id === 'string' && tabby.has(id)) {
+        issues.push({ path: ['gpus', 'vllm', index], message: `GPU '${id}' is also assigned to tabby; give each service its own GPUs or set gpus.allowSharing: true` });
+      }
+    });
+  }
+  const workspaces = record(doc.workspaces);
+  for (const key of ['cpus', 'memory', 'disk'] as const) {
+    const parse = (value: unknown) => (key === 'cpus' ? cpuCount : sizeMiB).safeParse(value);
+    const defaults = parse(record(workspaces.defaults)[key]);
+    const max = parse(record(workspaces.max)[key]);
+    if (defaults.success && max.success && defaults.data > max.data) {
+      issues.push({ path: ['workspaces', 'defaults', key], message: `default is above workspaces.max.${key}` });
+    }
+  }
+  const seen = new Set<string>();
+  list(doc.extensions).forEach((ext, index) => {
+    const id = record(ext).id;
+    if (typeof id !== 'string') return;
+    if (seen.has(id.toLowerCase())) issues.push({ path: ['extensions', index, 'id'], message: `extension '${id}' is listed twice` });
+    seen.add(id.toLowerCase());
+  });
+  if (doc.httpPort !== undefined && doc.httpPort === doc.httpsPort) {
+    issues.push({ path: ['httpPort'], message: 'must differ from httpsPort' });
+  }
+  return issues;
+}
+
+
 
 /** The validated estate configuration handed to stacks. */
 export type EstateConfig = z.output<typeof estateSchema>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { EstateConfig, estateSchema } from './estate';
-import { Roster, RuleIssue, rosterRules, rosterSchema, rosterShape } from './roster';
+import { EstateConfig, estateRules, estateSchema } from './estate';
+import { RuleIssue } from './raw';
+import { Roster, rosterRules, rosterSchema, rosterShape } from './roster';
 import { ConfigError, ConfigIssue, issuesFromRules, issuesFromZod, parseYaml } from './source';
 
 export interface InputFile {
@@ -22,13 +23,13 @@ export function loadInputs(estateFile: InputFile, rosterFile: InputFile): Estate
   const issues: ConfigIssue[] = [];
   const estate = collect(issues, () => loadEstate(estateFile));
   // Without a valid estate the caps are unknown: still report every shape error of the roster.
-  const roster = collect(issues, () => (estate ? loadRoster(rosterFile, estate) : validate(rosterFile, rosterShape)));
+  const roster = collect(issues, () => (estate ? loadRoster(rosterFile, estate) : validate(rosterFile, rosterShape, () => [])));
   if (issues.length > 0) throw new ConfigError(issues);
   return { estate: estate!, roster: roster as Roster };
 }
 
 export function loadEstate(input: InputFile): EstateConfig {
-  return validate(input, estateSchema);
+  return validate(input, estateSchema, estateRules);
 }
 
 export function loadRoster(input: InputFile, estate: EstateConfig): Roster {
@@ -36,13 +37,13 @@ export function loadRoster(input: InputFile, estate: EstateConfig): Roster {
 }
 
 /** Shape errors and rule errors together, in file order, so one run shows every problem. */
-function validate<S extends z.ZodType>(input: InputFile, schema: S, rules?: (raw: unknown) => RuleIssue[]): z.output<S> {
+function validate<S extends z.ZodType>(input: InputFile, schema: S, rules: (raw: unknown) => RuleIssue[]): z.output<S> {
   const source = parseYaml(input.text, input.file);
   const raw = source.data ?? {};
   const result = schema.safeParse(raw);
   const issues = [
     ...(result.success ? [] : issuesFromZod(source, result.error)),
-    ...issuesFromRules(source, rules?.(raw) ?? []),
+    ...issuesFromRules(source, rules(raw)),
   ].sort((a, b) => a.line - b.line || a.col - b.col);
   if (issues.length > 0 || !result.success) throw new ConfigError(issues);
   return result.data;

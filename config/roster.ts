@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { EstateConfig, RESERVED_NAMES, WorkspaceResources } from './estate';
 import { cpuCount, formatMiB, sizeMiB } from './units';
+import { asList, asRecord, RuleIssue } from './raw';
 
 /** A username is a DNS label: it names a container, a network, a volume and a URL path. */
 export const USERNAME_PATTERN = /^[a-z][a-z0-9-]*[a-z0-9]$/;
@@ -17,16 +18,24 @@ export const USER_STATES = ['active', 'suspended', 'archived'] as const;
 export type UserState = (typeof USER_STATES)[number];
 
 const userShape = z.strictObject({
-  username,
-  email: z.email('must be an email address'),
+  username: username.describe('Login name; also names the IDE container, network and home volume. Lowercase DNS label, 2-32 chars.'),
+  email: z.email('must be an email address').describe('Unique (case-insensitively) across the roster.'),
   /** Display name; split on the last space into Keycloak's first and last name. */
-  name: z.string().min(1).max(100),
-  groups: z.array(groupName).default([]),
+  name: z.string().min(1).max(100).describe('Display name, e.g. "Alice Kim".'),
+  groups: z.array(groupName).default([]).describe('Groups (declared under groups) the user belongs to in Keycloak.'),
   /** active: IDE and login; suspended: IDE kept, login disabled; archived: IDE removed, login disabled, home kept. */
-  state: z.enum(USER_STATES).default('active'),
+  state: z
+    .enum(USER_STATES)
+    .default('active')
+    .describe('active: IDE and login. suspended: login disabled, IDE kept. archived: login disabled, IDE removed, home volume kept.'),
   resources: z
-    .strictObject({ cpus: cpuCount.optional(), memory: sizeMiB.optional(), disk: sizeMiB.optional() })
-    .optional(),
+    .strictObject({
+      cpus: cpuCount.optional().describe('CPU cores (at most the estate cap).'),
+      memory: sizeMiB.optional().describe('Memory such as 4g (at most the estate cap).'),
+      disk: sizeMiB.optional().describe('Home quota such as 20g (recorded on the volume; at most the estate cap).'),
+    })
+    .optional()
+    .describe('Overrides of the estate defaults for this user.'),
 });
 
 /** The roster's shape alone, independent of any estate (the source of roster.schema.json). */
@@ -63,11 +72,6 @@ export interface Roster {
   readonly retired: readonly string[];
 }
 
-/** A problem found by a cross-field rule: where (data path) and what. */
-export interface RuleIssue {
-  readonly path: (string | number)[];
-  readonly message: string;
-}
 
 /**
  * The rules that look across entries or need the estate's caps. They read the raw
@@ -153,13 +157,7 @@ export function rosterSchema(estate: EstateConfig) {
   }));
 }
 
-function asRecord(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-}
 
-function asList(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : [];
-}
 
 function splitName(name: string): { firstName: string; lastName: string } {
   const trimmed = name.trim();

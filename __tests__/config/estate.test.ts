@@ -1,0 +1,94 @@
+import { imageDigest } from '../../config/estate';
+import { loadEstate, loadInputs } from '../../config/load';
+import { ConfigError, formatIssue } from '../../config/source';
+import { assetText } from '../helpers/inputs';
+
+const ESTATE = assetText('estate.yaml');
+
+/** The default estate with one line replaced (the line must exist). */
+function estateWith(search: string, replacement: string): string {
+  expect(ESTATE).toContain(search);
+  return ESTATE.replace(search, replacement);
+}
+
+function estateErrors(text: string): string[] {
+  try {
+    loadEstate({ file: 'estate.yaml', text });
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.issues.map(formatIssue);
+  }
+}
+
+describe('estate config validation', () => {
+  it('accepts the embedded default estate and fills defaults', () => {
+    const estate = loadEstate({ file: 'assets/estate.yaml', text: ESTATE });
+    expect(estate.domain).toBe('ide.corp.example');
+    expect(estate.workspaces.defaults).toEqual({ cpus: 2, memory: 4096, disk: 20480 });
+    expect(estate.gpus).toMatchObject({ tabby: ['0'], vllm: ['1', '2'], allowSharing: false, runtime: 'nvidia' });
+    expect(estate.litellm.logPrompts).toBe(false);
+  });
+
+  it('fails on a GPU id that is not in the inventory', () => {
+    const errors = estateErrors(estateWith('vllm: ["1", "2"]', 'vllm: ["1", "7"]'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^estate\.yaml:\d+:\d+: gpus\.vllm\.1: GPU '7' is not in gpus\.devices \(0, 1, 2, 3\)$/);
+  });
+
+  it('fails when Tabby and vLLM share a GPU, unless sharing is allowed', () => {
+    const shared = estateWith('vllm: ["1", "2"]', 'vllm: ["0", "2"]');
+    expect(estateErrors(shared)).toEqual([expect.stringMatching(/gpus\.vllm\.0: GPU '0' is also assigned to tabby/)]);
+    expect(estateErrors(shared.replace('allowSharing: false', 'allowSharing: true'))).toEqual([]);
+  });
+
+  it.each([
+    ['a moving tag', 'nginx:1.22.1-deb12', 'nginx:latest', "must not use the moving tag 'latest'"],
+    ['no tag at all', 'nginx:1.22.1-deb12', 'nginx', 'must be pinned'],
+    ['a malformed digest', 'nginx:1.22.1-deb12', 'nginx@sha256:abc', 'must be an image reference'],
+  ])('fails on an image with %s', (_label, search, replacement, message) => {
+    const errors = estateErrors(estateWith(search, replacement));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(`images.nginx: ${message}`);
+  });
+
+  it('accepts a digest-pinned image and reads its digest', () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const text = estateWith('nginx:1.22.1-deb12', `nginx:1.22.1-deb12@${digest}`);
+    expect(imageDigest(loadEstate({ file: 'estate.yaml', text }).images.nginx)).toBe(digest);
+  });
+
+  it('fails on defaults above the caps, an unknown key and a bad duration, all at once', () => {
+    const text = estateWith('defaults: { cpus: 2, memory: 4g, disk: 20g }', 'defaults: { cpus: 12, memory: 4g, disk: 20g }')
+      .replace('idleTimeout: 30m', 'idleTimeout: half an hour')
+      .replace('litellm:\n', 'litellm:\n  logPrompt: true\n');
+    const errors = estateErrors(text);
+    expect(errors).toEqual([
+      expect.stringMatching(/workspaces\.defaults\.cpus: default is above workspaces\.max\.cpus/),
+      expect.stringMatching(/keycloak\.session\.idleTimeout: must be a duration/),
+      expect.stringMatching(/litellm\.logPrompt: unknown key 'logPrompt'/),
+    ]);
+  });
+
+  it('fails on a realm brute-force setting outside the safe range', () => {
+    expect(estateErrors(estateWith('maxLoginFailures: 5', 'maxLoginFailures: 500'))).toEqual([
+      expect.stringMatching(/keycloak\.bruteForce\.maxLoginFailures: Too big: expected number to be <=30/),
+    ]);
+  });
+
+  it('reports estate and roster errors together when both files are wrong', () => {
+    const badEstate = { file: 'estate.yaml', text: estateWith('vllm: ["1", "2"]', 'vllm: ["9"]') };
+    const badRoster = { file: 'roster.yaml', text: 'users:\n  - { username: Bob, email: b@corp.example, name: B }\n' };
+    try {
+      loadInputs(badEstate, badRoster);
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const lines = (error as ConfigError).issues.map(formatIssue);
+      expect(lines).toEqual([
+        expect.stringMatching(/^estate\.yaml:\d+:\d+: gpus\.vllm\.0: GPU '9' is not in gpus\.devices/),
+        expect.stringMatching(/^roster\.yaml:2:7: users\.Bob\.username: must be a lowercase DNS label/),
+      ]);
+    }
+  });
+});

@@ -1,0 +1,95 @@
+import { Testing } from 'cdktf';
+import { Container } from '@cdktf/provider-docker/lib/container';
+import { Network } from '@cdktf/provider-docker/lib/network';
+import { Volume } from '@cdktf/provider-docker/lib/volume';
+import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+import { WorkspacesStack } from '../../stacks/workspaces-stack';
+import { defaultEstate, rosterFromText } from '../helpers/inputs';
+import { resourcesOf } from '../helpers/json';
+
+const ROSTER = `groups:
+  - name: developers
+users:
+  - { username: alice, email: alice@corp.example, name: Alice Kim, groups: [developers], resources: { cpus: 4, memory: 8g } }
+  - { username: bob, email: bob@corp.example, name: Bob Lee, groups: [developers], state: suspended }
+  - { username: erin, email: erin@corp.example, name: Erin Yoon, groups: [developers], state: archived }
+`;
+
+function synthWorkspaces(rosterText = ROSTER) {
+  const estate = defaultEstate();
+  const stack = new WorkspacesStack(Testing.app(), 'workspaces', { estate, roster: rosterFromText(rosterText, estate), stateFile: 'terraform.workspaces.tfstate' });
+  const synthesized = Testing.synth(stack);
+  return { stack, synthesized, json: JSON.parse(synthesized) };
+}
+
+function ideOf(json: ReturnType<typeof synthWorkspaces>['json'], username: string): Record<string, any> {
+  const match = [...resourcesOf(json)].find(([key, body]) => key.startsWith('docker_container.') && body.name === `webide-ide-${username}`);
+  if (!match) throw new Error(`no IDE container for ${username}`);
+  return match[1];
+}
+
+describe('WorkspacesStack', () => {
+  it('gives every active or suspended user an IDE on a private internal network, and archived users none', () => {
+    const { synthesized, json } = synthWorkspaces();
+    expect(synthesized).toHaveResourceWithProperties(Network, { name: 'webide-ws-alice', internal: true });
+    expect(synthesized).toHaveResourceWithProperties(Network, { name: 'webide-ws-bob', internal: true });
+    const names = [...resourcesOf(json).values()].map((body) => body.name);
+    expect(names).toContain('webide-ide-alice');
+    expect(names).toContain('webide-ide-bob');
+    expect(names.filter((name) => String(name).includes('erin'))).toEqual([]);
+  });
+
+  it('runs the IDE hardened: uid 1000, read-only root, no docker socket, only its own network, limits from the roster', () => {
+    const alice = ideOf(synthWorkspaces().json, 'alice');
+    expect(alice.user).toBe('1000:1000');
+    expect(alice.read_only).toBe(true);
+    expect(alice.privileged).toBe(false);
+    expect(alice.capabilities).toEqual({ drop: ['ALL'] });
+    expect(alice.security_opts).toEqual(['no-new-privileges:true']);
+    expect(alice.memory).toBe(8192);
+    expect(alice.cpu_quota).toBe(400000);
+    expect(alice.networks_advanced).toEqual([{ name: expect.stringContaining('docker_network.users_alice_network') }]);
+    expect(JSON.stringify(alice)).not.toContain('docker.sock');
+    expect(alice.ports).toBeUndefined();
+  });
+
+  it("mounts the user's home volume by name, so Terraform never owns or deletes it", () => {
+    const { synthesized, json } = synthWorkspaces();
+    expect(synthesized).not.toHaveResource(Volume);
+    const alice = ideOf(json, 'alice');
+    expect(alice.mounts).toEqual([
+      expect.objectContaining({ type: 'volume', source: 'webide-home-alice', target: '/home/coder' }),
+    ]);
+  });
+
+  it('writes the managed settings, Continue and Tabby configs into the IDE, and turns the gallery off', () => {
+    const alice = ideOf(synthWorkspaces().json, 'alice');
+    const files = alice.upload.map((u: { file: string }) => u.file);
+    expect(files).toEqual([
+      '/home/coder/.local/share/code-server/Machine/settings.json',
+      '/home/coder/.continue/config.yaml',
+      '/home/coder/.tabby-client/agent/config.toml',
+    ]);
+    expect(alice.env).toContain('EXTENSIONS_GALLERY={}');
+    expect(alice.command).toEqual(expect.arrayContaining(['--disable-telemetry', '--disable-update-check', '--disable-file-downloads']));
+  });
+
+  it('keys every per-user resource by username (no list positions in ids)', () => {
+    const keys = [...resourcesOf(synthWorkspaces().json).keys()];
+    const perUser = keys.filter((key) => key.includes('users_'));
+    expect(perUser.length).toBeGreaterThan(0);
+    for (const key of perUser) expect(key).toMatch(/users_(alice|bob)_/);
+  });
+
+  it('records every user with a home (archived too) and guards against users vanishing', () => {
+    const { synthesized, json } = synthWorkspaces();
+    expect(json.output.home_volume_users.value).toEqual(['alice', 'bob', 'erin']);
+    expect(json.data.terraform_remote_state).toBeDefined();
+    const guard = JSON.parse(synthesized).resource.null_resource;
+    const [check] = Object.values(guard) as Array<{ lifecycle: { precondition: Array<{ condition: string; error_message: string }> } }>;
+    expect(check.lifecycle.precondition[0].condition).toContain('setsubtract(toset(data.terraform_remote_state.');
+    expect(check.lifecycle.precondition[0].error_message).toContain('state: archived');
+    expect(synthesized).toHaveResource(NullResource);
+    expect(synthesized).toHaveResource(Container);
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * npm run roster:check -- <roster.yaml> [--estate <estate.yaml>]
+ * Validates a roster (against the estate's caps) without synthesizing. Exit 0 valid, 1 invalid, 2 usage.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadInputs } from '../config/load';
+import { ConfigError } from '../config/source';
+
+const USAGE = 'usage: npm run roster:check -- <roster.yaml> [--estate <estate.yaml>]';
+
+function parseArgs(argv: string[]): { roster: string; estate: string } | string {
+  let roster: string | undefined;
+  let estate = path.join(__dirname, '..', 'assets', 'estate.yaml');
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--estate') {
+      const value = argv[++i];
+      if (!value) return '--estate needs a file';
+      estate = value;
+    } else if (arg.startsWith('-')) {
+      return `unknown option ${arg}`;
+    } else if (roster === undefined) {
+      roster = arg;
+    } else {
+      return `unexpected argument ${arg}`;
+    }
+  }
+  return roster ? { roster, estate } : 'a roster file is required';
+}
+
+function read(file: string): { file: string; text: string } {
+  try {
+    return { file, text: fs.readFileSync(file, 'utf8') };
+  } catch (error) {
+    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file: ${(error as NodeJS.ErrnoException).code ?? error}` }]);
+  }
+}
+
+function main(): number {
+  const args = parseArgs(process.argv.slice(2));
+  if (typeof args === 'string') {
+    process.stderr.write(`roster:check: ${args}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    const { roster } = loadInputs(read(path.relative(process.cwd(), args.estate) || args.estate), read(args.roster));
+    const counts = ['active', 'suspended', 'archived'].map((state) => `${roster.users.filter((u) => u.state === state).length} ${state}`);
+    process.stdout.write(`${args.roster}: OK — ${roster.users.length} users (${counts.join(', ')}), ${roster.groups.length} groups\n`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n${error.issues.length} problem(s) found.\n`);
+    return 1;
+  }
+}
+
+process.exitCode = main();
