@@ -2,10 +2,10 @@ import { Construct } from 'constructs';
 import { ITerraformDependable } from 'cdktf';
 import { Container, ContainerHealthcheck, ContainerMounts, ContainerPorts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
 import { Image } from '@cdktf/provider-docker/lib/image';
-import { Network } from '@cdktf/provider-docker/lib/network';
 
 export interface NetworkAttachment {
-  readonly network: Network;
+  /** Network name: `network.name` for a network of the same stack, the plain name across stacks. */
+  readonly name: string;
   /** Extra DNS names on that network. @default - only the container name */
   readonly aliases?: readonly string[];
 }
@@ -104,7 +104,7 @@ export class HardenedContainer extends Construct {
       logOpts: { ...CONTAINER_LOG_OPTS },
       networkMode: 'bridge',
       networksAdvanced: props.networks.map((attachment) => ({
-        name: attachment.network.name,
+        name: attachment.name,
         aliases: attachment.aliases ? [...attachment.aliases] : undefined,
       })),
       mounts: props.mounts ? [...props.mounts] : undefined,

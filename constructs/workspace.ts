@@ -67,7 +67,7 @@ export class Workspace extends Construct {
     this.ide = new HardenedContainer(this, 'ide', {
       containerName: names.workspaceContainer(user.username),
       image: props.image,
-      networks: [{ network: this.network }],
+      networks: [{ name: this.network.name }],
       user: '1000:1000',
       cpus: user.resources.cpus,
       memoryMiB: user.resources.memory,

@@ -1,4 +1,6 @@
-import { App } from 'cdktf';
+import { App, Aspects } from 'cdktf';
+import { EstatePolicyPack } from '../policy/pack';
+import { ESTATE_RULES } from '../policy/rules';
 import { EstateConfig } from '../config/estate';
 import { Roster } from '../config/roster';
 import { EdgeStack } from './edge-stack';
@@ -11,6 +13,8 @@ export interface EstateStacks {
   readonly identity: IdentityStack;
   readonly workspaces: WorkspacesStack;
   readonly edge: EdgeStack;
+  /** The policy pack applied to every stack; lists the suppressions it honoured after synth. */
+  readonly policy: EstatePolicyPack;
 }
 
 export interface BuildEstateProps {
@@ -41,12 +45,22 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
   workspaces.addDependency(platform);
   const edge = new EdgeStack(app, 'edge', {
     ...common('edge'),
-    platformNetworks: platform.networks,
-    workspaceNetworks: workspaces.workspaceNetworks,
+    workspaceUsers: [...workspaces.workspaceNetworks.keys()],
     oidcClientId: identity.oidcClientId,
     oidcClientSecret: identity.oidcClientSecret,
   });
   edge.addDependency(identity);
   edge.addDependency(workspaces);
-  return { platform, identity, workspaces, edge };
+
+  const { estate } = props;
+  const policy = new EstatePolicyPack({
+    rules: ESTATE_RULES,
+    context: {
+      profile: estate.profile,
+      hostPathAllowList: [estate.tls.certificateFile, estate.tls.keyFile, estate.models.chat.hostPath, estate.models.completion.hostPath],
+    },
+    suppressions: estate.suppressions,
+  });
+  for (const stack of [platform, identity, workspaces, edge]) Aspects.of(stack).add(policy);
+  return { platform, identity, workspaces, edge, policy };
 }

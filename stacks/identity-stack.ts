@@ -43,7 +43,8 @@ export class IdentityStack extends TerraformStack {
     });
     new RosterIdentities(this, 'roster', { realm, roster: props.roster });
 
-    this.oidcClientId = client.clientId;
+    // The id is known at synth; only the secret needs to cross stacks (as a sensitive value).
+    this.oidcClientId = clientId;
     this.oidcClientSecret = client.clientSecret;
 
     new TerraformOutput(this, 'realm_name', { value: realm.realm }).overrideLogicalId('realm_name');

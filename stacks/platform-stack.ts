@@ -64,7 +64,7 @@ export class PlatformStack extends TerraformStack {
     const postgres = new HardenedContainer(this, 'postgres', {
       containerName: names.service('postgres'),
       image: pinnedImage(this, 'postgres-image', estate.images.postgres),
-      networks: [{ network: this.networks.database }],
+      networks: [{ name: this.networks.database.name }],
       user: '999:999',
       memoryMiB: 1024,
       cpus: 1,
@@ -79,7 +79,7 @@ export class PlatformStack extends TerraformStack {
     new HardenedContainer(this, 'keycloak', {
       containerName: names.service('keycloak'),
       image: pinnedImage(this, 'keycloak-image', estate.images.keycloak),
-      networks: [{ network: this.networks.identity }, { network: this.networks.database }],
+      networks: [{ name: this.networks.identity.name }, { name: this.networks.database.name }],
       user: '1000:0',
       memoryMiB: 2048,
       cpus: 2,
@@ -121,7 +121,7 @@ export class PlatformStack extends TerraformStack {
     new HardenedContainer(this, 'vllm', {
       containerName: vllmHost,
       image: pinnedImage(this, 'vllm-image', estate.images.vllm),
-      networks: [{ network: this.networks.ai }],
+      networks: [{ name: this.networks.ai.name }],
       user: '2000:0',
       memoryMiB: 65536,
       cpus: 8,
@@ -157,7 +157,7 @@ export class PlatformStack extends TerraformStack {
     new HardenedContainer(this, 'tabby', {
       containerName: names.service('tabby'),
       image: pinnedImage(this, 'tabby-image', estate.images.tabby),
-      networks: [{ network: this.networks.ai }],
+      networks: [{ name: this.networks.ai.name }],
       user: '0:0',
       memoryMiB: 16384,
       cpus: 4,
@@ -181,7 +181,7 @@ export class PlatformStack extends TerraformStack {
     new HardenedContainer(this, 'litellm', {
       containerName: names.service('litellm'),
       image: pinnedImage(this, 'litellm-image', estate.images.litellm),
-      networks: [{ network: this.networks.ai }],
+      networks: [{ name: this.networks.ai.name }],
       user: '1000:1000',
       memoryMiB: 2048,
       cpus: 2,
@@ -189,7 +189,8 @@ export class PlatformStack extends TerraformStack {
       env: {
         [LITELLM_SECRET_ENV.masterKey]: secrets.litellmMasterKey.stringValue,
         [LITELLM_SECRET_ENV.vllmApiKey]: secrets.vllmApiKey.stringValue,
-        LITELLM_TELEMETRY: 'False',
+        // Use the bundled model price list: no download attempt from the closed network.
+        LITELLM_LOCAL_MODEL_COST_MAP: 'True',
         LITELLM_LOG: 'INFO',
         HOME: '/tmp',
       },

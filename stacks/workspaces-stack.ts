@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { Network } from '@cdktf/provider-docker/lib/network';
+import { NullProvider } from '@cdktf/provider-null/lib/provider';
 import { renderContinueConfig, renderMachineSettings, renderTabbyClientConfig } from '../render/code-server';
 import { durationSeconds } from '../config/units';
 import { HomeVolumeGuard } from '../constructs/home-volume-guard';
@@ -19,6 +20,8 @@ export class WorkspacesStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: EstateStackProps) {
     super(scope, id);
     useDocker(this, props);
+    // The home-volume guard is a null_resource with a precondition.
+    new NullProvider(this, 'null');
     const { estate, roster } = props;
     const names = estateNames(estate);
 

@@ -17,7 +17,7 @@ function basic(stack: TerraformStack, extra: Partial<ConstructorParameters<typeo
   return new HardenedContainer(stack, 'svc', {
     containerName: 'svc',
     image,
-    networks: [{ network }],
+    networks: [{ name: network.name }],
     user: '1000:1000',
     memoryMiB: 512,
     cpus: 1.5,

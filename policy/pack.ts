@@ -1,0 +1,65 @@
+import { IConstruct } from 'constructs';
+import { Annotations, IAspect, TerraformResource, TerraformStack } from 'cdktf';
+import { Compliance, PolicyContext, PolicyRule, resolvedTerraform } from './rule';
+
+export interface Suppression {
+  readonly rule: string;
+  /** Construct path, or a prefix of it, e.g. `platform/vllm`. */
+  readonly resource: string;
+  readonly reason: string;
+}
+
+export interface EstatePolicyPackProps {
+  readonly rules: readonly PolicyRule[];
+  readonly context: Omit<PolicyContext, 'internalNetworkNames'>;
+  readonly suppressions: readonly Suppression[];
+}
+
+/** A suppression that took effect, for the plan report. */
+export interface AppliedSuppression extends Suppression {
+  readonly path: string;
+}
+
+/**
+ * Applies the estate's rules to every resource (cdk-nag style). A violation is an
+ * error annotation, which stops `cdktf synth`, naming the rule, the resource path and
+ * the fix. A matching suppression turns it into a warning that carries its reason.
+ */
+export class EstatePolicyPack implements IAspect {
+  public readonly applied: AppliedSuppression[] = [];
+  private readonly internalNetworks = new WeakMap<TerraformStack, Set<string>>();
+
+  constructor(private readonly props: EstatePolicyPackProps) {}
+
+  visit(node: IConstruct): void {
+    if (!TerraformResource.isTerraformResource(node)) return;
+    const context: PolicyContext = { ...this.props.context, internalNetworkNames: this.internalNetworkNames(TerraformStack.of(node)) };
+    for (const rule of this.props.rules) {
+      if (rule.check(node, context) !== Compliance.NON_COMPLIANT) continue;
+      const path = node.node.path;
+      const suppression = this.props.suppressions.find((s) => s.rule === rule.id && (path === s.resource || path.startsWith(`${s.resource}/`)));
+      if (suppression) {
+        this.applied.push({ ...suppression, path });
+        Annotations.of(node).addWarning(`[${rule.id}] suppressed: ${rule.summary} Reason: ${suppression.reason}`);
+      } else {
+        Annotations.of(node).addError(`[${rule.id}] ${rule.summary} Fix: ${rule.fix}`);
+      }
+    }
+  }
+
+  /** Names of the stack's internal networks, as tokens resolve them in container attributes. */
+  private internalNetworkNames(stack: TerraformStack): Set<string> {
+    let names = this.internalNetworks.get(stack);
+    if (!names) {
+      names = new Set<string>();
+      for (const child of stack.node.findAll()) {
+        if (TerraformResource.isTerraformResource(child) && child.terraformResourceType === 'docker_network') {
+          const body = Object.values(resolvedTerraform(child).resource.docker_network)[0] as Record<string, unknown>;
+          if (body.internal === true) names.add(`\${${child.terraformResourceType}.${stack.getLogicalId(child)}.name}`);
+        }
+      }
+      this.internalNetworks.set(stack, names);
+    }
+    return names;
+  }
+}

@@ -1,0 +1,46 @@
+import { IConstruct } from 'constructs';
+import { TerraformResource, TerraformStack } from 'cdktf';
+// cdktf's own resolver (what synth uses); not re-exported from the package root in 0.21.
+import { resolve } from 'cdktf/lib/_tokens';
+
+export enum Compliance {
+  COMPLIANT = 'COMPLIANT',
+  NON_COMPLIANT = 'NON_COMPLIANT',
+  NOT_APPLICABLE = 'NOT_APPLICABLE',
+}
+
+/** What a rule may know beyond the resource itself; built once per estate. */
+export interface PolicyContext {
+  readonly profile: 'production' | 'local';
+  /** Host paths that may be bind-mounted (TLS files, model directories). */
+  readonly hostPathAllowList: readonly string[];
+  /** Names of the Docker networks declared `internal: true`, resolved. */
+  readonly internalNetworkNames: ReadonlySet<string>;
+}
+
+/** One pure check, in the cdk-nag shape: `(node, context) → compliance`, with the fix to print. */
+export interface PolicyRule {
+  /** `WEBIDE-<area><n>`, e.g. WEBIDE-C1; suppressions name it. */
+  readonly id: string;
+  readonly summary: string;
+  /** One line telling the engineer how to make the resource comply. */
+  readonly fix: string;
+  readonly check: (node: IConstruct, context: PolicyContext) => Compliance;
+}
+
+/** A resource's synthesized attributes (snake_case, tokens resolved), or undefined for non-resources. */
+export function attributesOf(node: IConstruct, type: string): Record<string, any> | undefined {
+  if (!TerraformResource.isTerraformResource(node) || node.terraformResourceType !== type) return undefined;
+  const body = resolvedTerraform(node).resource?.[type];
+  return body ? (Object.values(body)[0] as Record<string, any>) : undefined;
+}
+
+/** `labels` of a docker_container as a map. */
+export function labelMap(attributes: Record<string, any>): Record<string, string> {
+  return Object.fromEntries(((attributes.labels ?? []) as { label: string; value: string }[]).map((l) => [l.label, l.value]));
+}
+
+/** A resource's Terraform JSON fragment with every token resolved, as synth would write it. */
+export function resolvedTerraform(node: TerraformResource): Record<string, any> {
+  return resolve(TerraformStack.of(node), node.toTerraform());
+}

@@ -1,0 +1,77 @@
+import { attributesOf, Compliance, labelMap, PolicyRule } from '../rule';
+
+const CONTAINER = 'docker_container';
+
+export const containerLimits: PolicyRule = {
+  id: 'WEBIDE-C1',
+  summary: 'Every container has a memory limit and a CPU quota.',
+  fix: 'Give the HardenedContainer memoryMiB and cpus.',
+  check: (node) => {
+    const c = attributesOf(node, CONTAINER);
+    if (!c) return Compliance.NOT_APPLICABLE;
+    return c.memory > 0 && c.cpu_quota > 0 && c.cpu_period > 0 ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
+  },
+};
+
+export const noPrivileged: PolicyRule = {
+  id: 'WEBIDE-C2',
+  summary: 'No container runs privileged.',
+  fix: 'Remove privileged: true; add the one capability the service needs instead.',
+  check: (node) => {
+    const c = attributesOf(node, CONTAINER);
+    if (!c) return Compliance.NOT_APPLICABLE;
+    return c.privileged === true ? Compliance.NON_COMPLIANT : Compliance.COMPLIANT;
+  },
+};
+
+export const capabilitiesDropped: PolicyRule = {
+  id: 'WEBIDE-C3',
+  summary: 'Every container drops ALL capabilities and sets no-new-privileges.',
+  fix: 'Build the container with HardenedContainer (capabilities.drop = [ALL], security_opts = [no-new-privileges:true]).',
+  check: (node) => {
+    const c = attributesOf(node, CONTAINER);
+    if (!c) return Compliance.NOT_APPLICABLE;
+    const dropsAll = (c.capabilities?.drop ?? []).includes('ALL');
+    const noNewPrivileges = (c.security_opts ?? []).includes('no-new-privileges:true');
+    return dropsAll && noNewPrivileges ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
+  },
+};
+
+export const noHostMounts: PolicyRule = {
+  id: 'WEBIDE-C4',
+  summary: 'No Docker socket and no host-path mount outside the allow-list (TLS files, model directories).',
+  fix: 'Use a named volume; host paths are allowed only for the TLS files and model directories in the estate config.',
+  check: (node, context) => {
+    const c = attributesOf(node, CONTAINER);
+    if (!c) return Compliance.NOT_APPLICABLE;
+    const mounts: { type: string; source?: string }[] = c.mounts ?? [];
+    const legacy: { host_path?: string }[] = c.volumes ?? [];
+    const hostPaths = [...mounts.filter((m) => m.type === 'bind').map((m) => m.source ?? ''), ...legacy.map((v) => v.host_path).filter((p): p is string => !!p)];
+    const allowed = (p: string) => !p.includes('docker.sock') && context.hostPathAllowList.includes(p);
+    return hostPaths.every(allowed) ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
+  },
+};
+
+export const onlyNginxPublishes: PolicyRule = {
+  id: 'WEBIDE-N1',
+  summary: 'Only nginx publishes host ports.',
+  fix: 'Remove ports; reach the service through nginx on an internal network.',
+  check: (node) => {
+    const c = attributesOf(node, CONTAINER);
+    if (!c) return Compliance.NOT_APPLICABLE;
+    const publishes = (c.ports ?? []).length > 0 || c.publish_all_ports === true || c.network_mode === 'host';
+    return publishes && labelMap(c)['webide.component'] !== 'nginx' ? Compliance.NON_COMPLIANT : Compliance.COMPLIANT;
+  },
+};
+
+export const workspacesInternalOnly: PolicyRule = {
+  id: 'WEBIDE-N2',
+  summary: 'IDE containers join internal networks only (no route out, no other services).',
+  fix: "Attach the IDE only to the user's own workspace network (internal: true).",
+  check: (node, context) => {
+    const c = attributesOf(node, CONTAINER);
+    if (!c || labelMap(c)['webide.component'] !== 'workspace') return Compliance.NOT_APPLICABLE;
+    const networks: { name: string }[] = c.networks_advanced ?? [];
+    return networks.length > 0 && networks.every((n) => context.internalNetworkNames.has(n.name)) ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
+  },
+};

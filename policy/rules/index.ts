@@ -1,0 +1,20 @@
+import { capabilitiesDropped, containerLimits, noHostMounts, noPrivileged, onlyNginxPublishes, workspacesInternalOnly } from './containers';
+import { otpRequired, realmEventsOn, realmHardened } from './identity';
+import { imagesPinned } from './images';
+import { noSecretLiterals } from './secrets';
+import { PolicyRule } from '../rule';
+
+/** Every rule of the estate's policy pack, in report order. */
+export const ESTATE_RULES: readonly PolicyRule[] = [
+  containerLimits,
+  noPrivileged,
+  capabilitiesDropped,
+  noHostMounts,
+  onlyNginxPublishes,
+  workspacesInternalOnly,
+  imagesPinned,
+  realmHardened,
+  realmEventsOn,
+  otpRequired,
+  noSecretLiterals,
+];
