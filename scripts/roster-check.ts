@@ -2,10 +2,10 @@
  * npm run roster:check -- <roster.yaml> [--estate <estate.yaml>]
  * Validates a roster (against the estate's caps) without synthesizing. Exit 0 valid, 1 invalid, 2 usage.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { loadInputs } from '../config/load';
 import { ConfigError } from '../config/source';
+import { readInputFile } from './input-file';
 
 const USAGE = 'usage: npm run roster:check -- <roster.yaml> [--estate <estate.yaml>]';
 
@@ -29,14 +29,6 @@ function parseArgs(argv: string[]): { roster: string; estate: string } | string 
   return roster ? { roster, estate } : 'a roster file is required';
 }
 
-function read(file: string): { file: string; text: string } {
-  try {
-    return { file, text: fs.readFileSync(file, 'utf8') };
-  } catch (error) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file: ${(error as NodeJS.ErrnoException).code ?? error}` }]);
-  }
-}
-
 function main(): number {
   const args = parseArgs(process.argv.slice(2));
   if (typeof args === 'string') {
@@ -44,7 +36,7 @@ function main(): number {
     return 2;
   }
   try {
-    const { roster } = loadInputs(read(path.relative(process.cwd(), args.estate) || args.estate), read(args.roster));
+    const { roster } = loadInputs(readInputFile(path.relative(process.cwd(), args.estate) || args.estate), readInputFile(args.roster));
     const counts = ['active', 'suspended', 'archived'].map((state) => `${roster.users.filter((u) => u.state === state).length} ${state}`);
     process.stdout.write(`${args.roster}: OK — ${roster.users.length} users (${counts.join(', ')}), ${roster.groups.length} groups\n`);
     return 0;

@@ -1,3 +1,6 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { App, Testing, TerraformStack } from 'cdktf';
 import { EstateConfig } from '../../config/estate';
 import { Roster } from '../../config/roster';
@@ -11,16 +14,21 @@ export function stackJson(stack: TerraformStack): StackJson {
   return JSON.parse(Testing.synth(stack));
 }
 
-/** Every stack of an estate, synthesized with a fixed state directory so output is reproducible. */
+/**
+ * Every stack of an estate, synthesized by a real `app.synth()` (so cross-stack
+ * references become remote-state reads, as in `cdktf synth`) with a fixed state
+ * directory so output is reproducible.
+ */
 export function synthEstate(estate: EstateConfig, roster: Roster): Record<(typeof STACK_IDS)[number], StackJson> & { stacks: EstateStacks } {
-  const app: App = Testing.app();
-  const stacks = buildEstate(app, { estate, roster, stateDir: '/var/lib/webide/state' });
-  return {
-    stacks,
-    platform: stackJson(stacks.platform),
-    identity: stackJson(stacks.identity),
-    workspaces: stackJson(stacks.workspaces),
-    edge: stackJson(stacks.edge),
-  };
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-synth-'));
+  try {
+    const app = new App({ outdir, skipValidation: false });
+    const stacks = buildEstate(app, { estate, roster, stateDir: '/var/lib/webide/state' });
+    app.synth();
+    const read = (id: string): StackJson => JSON.parse(fs.readFileSync(path.join(outdir, 'stacks', id, 'cdk.tf.json'), 'utf8'));
+    return { stacks, platform: read('platform'), identity: read('identity'), workspaces: read('workspaces'), edge: read('edge') };
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
 }
 

@@ -1,0 +1,60 @@
+import { defaultEstate, defaultRoster } from '../helpers/inputs';
+import { resourcesOf, synthEstate } from '../helpers/synth';
+
+function containersOf(json: ReturnType<typeof synthEstate>['edge']) {
+  return new Map([...resourcesOf(json)].filter(([key]) => key.startsWith('docker_container.')).map(([, body]) => [body.name as string, body as Record<string, any>]));
+}
+
+describe('EdgeStack', () => {
+  const estate = defaultEstate();
+  const synthesized = synthEstate(estate, defaultRoster(estate));
+  const edge = containersOf(synthesized.edge);
+
+  it('makes nginx the only container in the whole estate that publishes host ports: 443 and 80', () => {
+    const publishing = Object.entries(synthesized)
+      .filter(([name]) => name !== 'stacks')
+      .flatMap(([, json]) => [...resourcesOf(json as never)].filter(([key, body]) => key.startsWith('docker_container.') && body.ports));
+    expect(publishing.map(([, body]) => body.name)).toEqual(['webide-nginx']);
+    expect(edge.get('webide-nginx')!.ports).toEqual([
+      { internal: 8443, external: 443, ip: '0.0.0.0', protocol: 'tcp' },
+      { internal: 8080, external: 80, ip: '0.0.0.0', protocol: 'tcp' },
+    ]);
+  });
+
+  it('mounts the TLS files read-only and uploads nginx.conf and the secrets include (secrets as variable references only)', () => {
+    const nginx = edge.get('webide-nginx')!;
+    expect(nginx.mounts).toEqual([
+      { type: 'bind', source: '/etc/webide/tls/fullchain.pem', target: '/etc/nginx/tls/fullchain.pem', read_only: true },
+      { type: 'bind', source: '/etc/webide/tls/privkey.pem', target: '/etc/nginx/tls/privkey.pem', read_only: true },
+    ]);
+    const secrets = nginx.upload.find((u: { file: string }) => u.file === '/etc/nginx/secrets/ai-gateway.conf');
+    expect(secrets.content).toBe('set $litellm_authorization "Bearer ${var.litellm_master_key}";\nset $tabby_authorization "Bearer ${var.tabby_api_token}";\n');
+  });
+
+  it('links nginx to each running IDE network with one resource per user (suspended users keep their IDE)', () => {
+    const links = [...resourcesOf(synthesized.edge)].filter(([key]) => key.startsWith('null_resource.'));
+    expect(links.map(([, body]) => (body.triggers as Record<string, string>).network).sort()).toEqual([
+      'webide-ws-alice',
+      'webide-ws-bob',
+      'webide-ws-carol',
+      'webide-ws-dave',
+    ]);
+    for (const [key] of links) expect(key).toMatch(/^null_resource\.workspace-links_(alice|bob|carol|dave)_/);
+  });
+
+  it('configures oauth2-proxy for Keycloak with the public issuer, internal token endpoints and the client secret from the identity stack', () => {
+    const proxy = edge.get('webide-oauth2-proxy')!;
+    const env = Object.fromEntries((proxy.env as string[]).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    expect(env).toMatchObject({
+      OAUTH2_PROXY_PROVIDER: 'keycloak-oidc',
+      OAUTH2_PROXY_CLIENT_ID: 'webide-ide',
+      OAUTH2_PROXY_OIDC_ISSUER_URL: 'https://ide.corp.example/realms/webide',
+      OAUTH2_PROXY_REDEEM_URL: 'http://webide-keycloak:8080/realms/webide/protocol/openid-connect/token',
+      OAUTH2_PROXY_REDIRECT_URL: 'https://ide.corp.example/oauth2/callback',
+      OAUTH2_PROXY_SET_XAUTHREQUEST: 'true',
+      OAUTH2_PROXY_REVERSE_PROXY: 'true',
+      OAUTH2_PROXY_COOKIE_SECRET: '${var.oauth2_proxy_cookie_secret}',
+    });
+    expect(env.OAUTH2_PROXY_CLIENT_SECRET).toMatch(/^\$\{data\.terraform_remote_state\.cross-stack-reference-input-identity\.outputs\.[^}]+client_secret\}$/);
+  });
+});

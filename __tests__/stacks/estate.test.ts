@@ -1,0 +1,117 @@
+import { App, Testing } from 'cdktf';
+import { buildEstate, STACK_IDS } from '../../stacks/estate';
+import { defaultEstate, defaultRoster, generatedRosterYaml, rosterFromText } from '../helpers/inputs';
+import { StackJson } from '../helpers/json';
+import { synthEstate } from '../helpers/synth';
+
+/** Every top-level key path of the estate's JSON (`stack/resource/type/name`, `stack/output/name` …) with its value. */
+function flatten(estate: Record<string, StackJson>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const stack of STACK_IDS) {
+    const json = estate[stack];
+    for (const [section, byType] of Object.entries(json)) {
+      if (section === 'resource' || section === 'data') {
+        for (const [type, byName] of Object.entries(byType as Record<string, Record<string, unknown>>)) {
+          for (const [name, body] of Object.entries(byName)) out.set(`${stack}/${section}/${type}/${name}`, JSON.stringify(body));
+        }
+      } else if (section === 'output' || section === 'variable') {
+        for (const [name, body] of Object.entries(byType as Record<string, unknown>)) out.set(`${stack}/${section}/${name}`, JSON.stringify(body));
+      } else {
+        out.set(`${stack}/${section}`, JSON.stringify(byType));
+      }
+    }
+  }
+  return out;
+}
+
+function changedKeys(a: Map<string, string>, b: Map<string, string>): string[] {
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  return [...keys].filter((key) => a.get(key) !== b.get(key)).sort();
+}
+
+const withoutMeta = (json: StackJson) => {
+  const { ['//']: _meta, ...rest } = json as Record<string, unknown>;
+  return rest;
+};
+
+describe('the whole estate', () => {
+  const estate = defaultEstate();
+
+  it.each(STACK_IDS)('matches the snapshot of the %s stack for the default roster', (id) => {
+    const synthesized = synthEstate(estate, defaultRoster(estate));
+    expect(withoutMeta(synthesized[id])).toMatchSnapshot();
+  });
+
+  it('contains every component of the estate', () => {
+    const { stacks: _stacks, ...synthesized } = synthEstate(estate, defaultRoster(estate));
+    const json = JSON.stringify(synthesized);
+    for (const name of ['webide-nginx', 'webide-oauth2-proxy', 'webide-keycloak', 'webide-postgres', 'webide-litellm', 'webide-tabby', 'webide-vllm', 'webide-ide-alice']) {
+      expect(json).toContain(`"name":"${name}"`);
+    }
+    for (const type of ['keycloak_realm', 'keycloak_realm_events', 'keycloak_openid_client', 'keycloak_group', 'keycloak_user', 'keycloak_user_groups', 'docker_network']) {
+      expect(json).toContain(`"${type}"`);
+    }
+  });
+
+  it('is identical for any order of the roster (property: 25 random shuffles of 40 users)', () => {
+    const base = generatedRosterYaml(40).split('\n');
+    const header = base.slice(0, 3);
+    const users = base.slice(3).filter(Boolean);
+    const reference = flatten(synthEstate(estate, rosterFromText(generatedRosterYaml(40), estate)) as never);
+    let seed = 7;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    for (let round = 0; round < 25; round++) {
+      const shuffled = [...users].sort(() => random() - 0.5);
+      const text = [...header, ...shuffled, ''].join('\n');
+      expect(changedKeys(reference, flatten(synthEstate(estate, rosterFromText(text, estate)) as never))).toEqual([]);
+    }
+  });
+
+  it('adds only the new user\'s resources when a user is added (property: any position in a 30-user roster)', () => {
+    const before = flatten(synthEstate(estate, rosterFromText(generatedRosterYaml(30), estate)) as never);
+    for (const position of [0, 13, 30]) {
+      const lines = generatedRosterYaml(30).split('\n');
+      const newcomer = '  - { username: zz-newcomer, email: newcomer@corp.example, name: New Comer, groups: [developers] }';
+      lines.splice(3 + position, 0, newcomer);
+      const after = flatten(synthEstate(estate, rosterFromText(lines.join('\n'), estate)) as never);
+      const changed = changedKeys(before, after);
+      const unrelated = changed.filter((key) => !key.includes('zz-newcomer'));
+      // Only outputs that list users change besides the newcomer's own resources.
+      // (The guard's precondition lists users too; a lifecycle condition is not an attribute, so the plan shows no change.)
+      expect(unrelated.map((key) => key.replace(/_[0-9A-F]{8}$/, ''))).toEqual([
+        'workspaces/output/home_volume_users',
+        'workspaces/output/retained_volumes',
+        'workspaces/resource/null_resource/home-volume-guard_check',
+      ]);
+      const added = changed.filter((key) => key.includes('zz-newcomer'));
+      expect(added.map((key) => key.replace(/_[0-9A-F]{8}$/, ''))).toEqual([
+        'edge/resource/null_resource/workspace-links_zz-newcomer',
+        'identity/resource/keycloak_user/roster_users_zz-newcomer_account',
+        'identity/resource/keycloak_user_groups/roster_users_zz-newcomer_groups',
+        'workspaces/resource/docker_container/users_zz-newcomer_ide_container',
+        'workspaces/resource/docker_network/users_zz-newcomer_network',
+      ]);
+      for (const key of added) expect(before.has(key)).toBe(false);
+    }
+  });
+
+  it('writes no secret into the synthesized JSON: every secret is a sensitive variable reference', () => {
+    const synthesized = synthEstate(estate, defaultRoster(estate));
+    const { stacks: _stacks, ...stacksJson } = synthesized;
+    const json = JSON.stringify(stacksJson);
+    expect(json).not.toMatch(/sk-[A-Za-z0-9]{8,}/);
+    expect(json).not.toMatch(/(PASSWORD|SECRET|MASTER_KEY|API_KEY)=(?!\$\{)[^"]+"/);
+    const variables = STACK_IDS.flatMap((id) => Object.entries((synthesized[id].variable ?? {}) as Record<string, { sensitive?: boolean }>));
+    expect(variables.length).toBeGreaterThan(0);
+    for (const [, variable] of variables) expect(variable.sensitive).toBe(true);
+  });
+
+  it('deploys in dependency order: platform → identity, workspaces → edge', () => {
+    const app: App = Testing.app();
+    const { platform, identity, workspaces, edge } = buildEstate(app, { estate, roster: defaultRoster(estate), stateDir: '/state' });
+    expect(identity.dependencies).toContain(platform);
+    expect(workspaces.dependencies).toContain(platform);
+    expect(edge.dependencies).toEqual(expect.arrayContaining([identity, workspaces]));
+    expect(platform.dependencies).toEqual([]);
+  });
+});

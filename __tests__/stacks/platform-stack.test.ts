@@ -1,0 +1,92 @@
+import { Testing } from 'cdktf';
+import { parse } from 'yaml';
+import { PlatformStack } from '../../stacks/platform-stack';
+import { defaultEstate, defaultRoster } from '../helpers/inputs';
+import { resourcesOf } from '../helpers/json';
+
+function synthPlatform() {
+  const estate = defaultEstate();
+  const stack = new PlatformStack(Testing.app(), 'platform', { estate, roster: defaultRoster(estate), stateFile: 'terraform.platform.tfstate' });
+  const json = JSON.parse(Testing.synth(stack));
+  const containers = new Map([...resourcesOf(json)].filter(([key]) => key.startsWith('docker_container.')).map(([, body]) => [body.name as string, body as Record<string, any>]));
+  return { json, containers };
+}
+
+const env = (container: Record<string, any>) => Object.fromEntries((container.env as string[]).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+
+describe('PlatformStack', () => {
+  it('pins Tabby and vLLM to their own GPUs through the NVIDIA runtime (and never uses `gpus`)', () => {
+    const { containers } = synthPlatform();
+    const vllm = containers.get('webide-vllm')!;
+    const tabby = containers.get('webide-tabby')!;
+    expect(vllm.runtime).toBe('nvidia');
+    expect(tabby.runtime).toBe('nvidia');
+    expect(env(vllm).NVIDIA_VISIBLE_DEVICES).toBe('1,2');
+    expect(env(tabby).NVIDIA_VISIBLE_DEVICES).toBe('0');
+    expect(vllm.gpus).toBeUndefined();
+    expect(tabby.gpus).toBeUndefined();
+    expect(vllm.command).toEqual(expect.arrayContaining(['--tensor-parallel-size', '2', '--served-model-name', 'Qwen/Qwen2.5-Coder-7B-Instruct']));
+  });
+
+  it('runs Keycloak in production mode behind the proxy, on PostgreSQL', () => {
+    const { containers } = synthPlatform();
+    const keycloak = containers.get('webide-keycloak')!;
+    expect(keycloak.command).toEqual(['start']);
+    expect(env(keycloak)).toMatchObject({
+      KC_DB: 'postgres',
+      KC_DB_URL: 'jdbc:postgresql://webide-postgres:5432/keycloak',
+      KC_PROXY_HEADERS: 'xforwarded',
+      KC_HOSTNAME: 'https://ide.corp.example',
+      KC_HTTP_ENABLED: 'true',
+      KC_DB_PASSWORD: '${var.keycloak_db_password}',
+      KC_BOOTSTRAP_ADMIN_PASSWORD: '${var.keycloak_admin_password}',
+    });
+    expect(JSON.stringify(keycloak)).not.toContain('start-dev');
+  });
+
+  it('keeps PostgreSQL data on a persistent named volume that Terraform never owns', () => {
+    const { json, containers } = synthPlatform();
+    expect(containers.get('webide-postgres')!.mounts).toEqual([
+      expect.objectContaining({ type: 'volume', source: 'webide-data-postgres', target: '/var/lib/postgresql/data' }),
+    ]);
+    expect(json.resource.docker_volume).toBeUndefined();
+    expect(json.output.retained_volumes.value).toEqual(['webide-data-postgres', 'webide-data-tabby']);
+  });
+
+  it('renders the LiteLLM config into the container: chat routed to vLLM, key from a sensitive variable, prompt logging off', () => {
+    const { json, containers } = synthPlatform();
+    const litellm = containers.get('webide-litellm')!;
+    const config = parse(litellm.upload.find((u: { file: string }) => u.file === '/etc/litellm/config.yaml').content);
+    expect(config.model_list[0]).toMatchObject({
+      model_name: 'qwen2.5-coder-7b-instruct',
+      litellm_params: { model: 'openai/Qwen/Qwen2.5-Coder-7B-Instruct', api_base: 'http://webide-vllm:8000/v1' },
+    });
+    expect(config.litellm_settings.turn_off_message_logging).toBe(true);
+    expect(env(litellm).LITELLM_MASTER_KEY).toBe('${var.litellm_master_key}');
+    expect(json.variable.litellm_master_key).toMatchObject({ sensitive: true });
+    expect(json.variable.litellm_master_key.validation[1].condition).toBe('${startswith(var.litellm_master_key, "sk-")}');
+  });
+
+  it('declares every secret as a sensitive variable and only the edge network with a route out', () => {
+    const { json } = synthPlatform();
+    for (const name of ['keycloak_admin_password', 'keycloak_db_password', 'litellm_master_key', 'vllm_api_key', 'tabby_jwt_secret']) {
+      expect(json.variable[name]).toMatchObject({ sensitive: true, nullable: false });
+    }
+    const networks = Object.values(json.resource.docker_network) as Array<Record<string, unknown>>;
+    expect(networks.map((n) => [n.name, n.internal]).sort()).toEqual([
+      ['webide-net-ai', true],
+      ['webide-net-database', true],
+      ['webide-net-edge', false],
+      ['webide-net-identity', true],
+    ]);
+  });
+
+  it('keeps PostgreSQL off every network but the database one', () => {
+    const { containers } = synthPlatform();
+    expect(containers.get('webide-postgres')!.networks_advanced).toEqual([{ name: '${docker_network.network-database.name}' }]);
+    expect(containers.get('webide-keycloak')!.networks_advanced.map((n: { name: string }) => n.name)).toEqual([
+      '${docker_network.network-identity.name}',
+      '${docker_network.network-database.name}',
+    ]);
+  });
+});
