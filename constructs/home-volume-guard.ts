@@ -39,7 +39,8 @@ export class HomeVolumeGuard extends Construct {
       lifecycle: {
         precondition: [
           {
-            condition: Op.eq(Fn.lengthOf(vanished), 0),
+            // (cdktf 0.21 renders a literal 0 operand as `undefined`, so compare the list itself.)
+            condition: Op.eq(Fn.jsonencode(vanished), '[]'),
             errorMessage:
               `Users removed from the roster still have home volumes: ${Fn.join(', ', vanished)}. ` +
               'Nothing was changed. To remove their IDE but keep their files, put them back in the roster with ' +
