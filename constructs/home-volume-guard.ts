@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { DataTerraformRemoteStateLocal, Fn, Op, TerraformOutput } from 'cdktf';
+import { DataTerraformRemoteStateLocal, TerraformOutput } from 'cdktf';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 
 export interface HomeVolumeGuardProps {
@@ -31,18 +31,22 @@ export class HomeVolumeGuard extends Construct {
       path: props.stateFile,
       defaults: { [HOME_VOLUME_USERS_OUTPUT]: [] },
     });
-    const vanished = Fn.sort(
-      Fn.tolist(Fn.setsubtract(Fn.toset(previous.getList(HOME_VOLUME_USERS_OUTPUT)), Fn.toset([...usernames, ...props.retiredUsernames]))),
-    );
+    // The first deploy has no state file, and reading a missing local state is an
+    // error: read it only when it exists. (Written as HCL: cdktf's Fn/Op helpers
+    // render a literal 0 as `undefined` in 0.21.)
+    previous.addOverride('count', `\${fileexists(${JSON.stringify(props.stateFile)}) ? 1 : 0}`);
+    const data = `data.terraform_remote_state.${previous.friendlyUniqueId}`;
+    const recorded = `(length(${data}) > 0 ? ${data}[0].outputs.${HOME_VOLUME_USERS_OUTPUT} : [])`;
+    const allowed = JSON.stringify([...usernames, ...props.retiredUsernames]);
+    const vanished = `sort(tolist(setsubtract(toset(${recorded}), toset(${allowed}))))`;
 
     new NullResource(this, 'check', {
       lifecycle: {
         precondition: [
           {
-            // (cdktf 0.21 renders a literal 0 operand as `undefined`, so compare the list itself.)
-            condition: Op.eq(Fn.jsonencode(vanished), '[]'),
+            condition: `\${length(${vanished}) == 0}`,
             errorMessage:
-              `Users removed from the roster still have home volumes: ${Fn.join(', ', vanished)}. ` +
+              `Users removed from the roster still have home volumes: \${join(", ", ${vanished})}. ` +
               'Nothing was changed. To remove their IDE but keep their files, put them back in the roster with ' +
               '"state: archived". To delete a home for good, follow "Retiring a user for good" in the README ' +
               '(back up and delete the volume, then list the user under "retired" with a reason).',

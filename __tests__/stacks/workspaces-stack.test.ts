@@ -87,7 +87,7 @@ describe('WorkspacesStack', () => {
     expect(json.data.terraform_remote_state).toBeDefined();
     const guard = JSON.parse(synthesized).resource.null_resource;
     const [check] = Object.values(guard) as Array<{ lifecycle: { precondition: Array<{ condition: string; error_message: string }> } }>;
-    expect(check.lifecycle.precondition[0].condition).toContain('setsubtract(toset(data.terraform_remote_state.');
+    expect(check.lifecycle.precondition[0].condition).toMatch(/setsubtract\(toset\(\(length\(data\.terraform_remote_state\./);
     expect(check.lifecycle.precondition[0].error_message).toContain('state: archived');
     expect(synthesized).toHaveResource(NullResource);
     expect(synthesized).toHaveResource(Container);

@@ -25,7 +25,7 @@
 #   KEYCLOAK_HTTP_PORT [8180]           main HTTP listener (127.0.0.1)
 #   KEYCLOAK_MANAGEMENT_PORT [9180]     management listener with /health (127.0.0.1)
 #   KEYCLOAK_PG_PORT [55432]            PostgreSQL TCP port (127.0.0.1)
-#   KEYCLOAK_ADMIN_USER [admin]         bootstrap admin user name (only used when the master realm is created)
+#   KEYCLOAK_ADMIN_USER [estate-admin]        bootstrap admin user name (only used when the master realm is created)
 #   KEYCLOAK_START_TIMEOUT [180]        seconds `start` waits for /health/ready
 set -euo pipefail
 
@@ -42,7 +42,7 @@ HTTP_HOST="127.0.0.1"
 HTTP_PORT="${KEYCLOAK_HTTP_PORT:-8180}"
 MGMT_PORT="${KEYCLOAK_MANAGEMENT_PORT:-9180}"
 PG_PORT="${KEYCLOAK_PG_PORT:-55432}"
-ADMIN_USER_DEFAULT="${KEYCLOAK_ADMIN_USER:-admin}"
+ADMIN_USER_DEFAULT="${KEYCLOAK_ADMIN_USER:-estate-admin}"  # the user the identity stack signs in as
 START_TIMEOUT="${KEYCLOAK_START_TIMEOUT:-180}"
 STOP_TIMEOUT=60
 
@@ -356,6 +356,17 @@ kc_pid() { # prints the pid when our Keycloak (kc.sh for this KC_ROOT) is alive
   printf '%s\n' "$pid"
 }
 
+# Fail early (before PostgreSQL is touched) when Keycloak's ports are taken by someone else.
+check_kc_ports() {
+  kc_pid >/dev/null && return 0
+  local p
+  for p in "$HTTP_PORT" "$MGMT_PORT"; do
+    if port_in_use "$p"; then
+      die "port 127.0.0.1:$p is taken by another process; stop it or set KEYCLOAK_HTTP_PORT / KEYCLOAK_MANAGEMENT_PORT and retry"
+    fi
+  done
+}
+
 kc_ready() {
   curl -fsS --max-time 3 "$KC_READY_URL" 2>/dev/null | grep -q '"status"[[:space:]]*:[[:space:]]*"UP"'
 }
@@ -367,10 +378,7 @@ start_kc() {
     return
   fi
   rm -f "$KC_PID_FILE"
-  local p
-  for p in "$HTTP_PORT" "$MGMT_PORT"; do
-    port_in_use "$p" && die "port 127.0.0.1:$p is taken by another process; stop it or set KEYCLOAK_HTTP_PORT / KEYCLOAK_MANAGEMENT_PORT and retry"
-  done
+  check_kc_ports
   log "starting Keycloak $KEYCLOAK_VERSION (production mode, Java $KC_JAVA_VERSION from $KC_JAVA_HOME) on $KC_URL ..."
   printf '\n===== %s server.sh start: Keycloak %s =====\n' "$(date -Is)" "$KEYCLOAK_VERSION" >>"$KC_LOG"
   # Secrets go through the environment (not argv, which is world-readable in /proc).
@@ -490,6 +498,7 @@ cmd_start() {
   mkdir -p "$KC_ROOT"
   select_java
   log "Java: $KC_JAVA_VERSION ($KC_JAVA_HOME)"
+  check_kc_ports
   ensure_distribution
   ensure_build
   load_or_create_secrets

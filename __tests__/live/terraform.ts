@@ -1,0 +1,74 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App } from 'cdktf';
+import { EstateConfig } from '../../config/estate';
+import { Roster } from '../../config/roster';
+import { buildEstate } from '../../stacks/estate';
+
+export const ROOT = path.join(__dirname, '..', '..');
+const CLI_CONFIG = path.join(ROOT, 'providers', 'terraformrc');
+
+/** Environment for terraform: offline provider mirror, shared plugin cache, no prompts. */
+export function terraformEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  if (!fs.existsSync(CLI_CONFIG)) throw new Error('providers/terraformrc is missing: run `npm run providers` first (CI does)');
+  const cache = path.join(ROOT, '.work', 'tf-plugin-cache');
+  fs.mkdirSync(cache, { recursive: true });
+  return { ...process.env, TF_CLI_CONFIG_FILE: CLI_CONFIG, TF_PLUGIN_CACHE_DIR: cache, TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1', ...extra };
+}
+
+export interface TerraformResult {
+  readonly status: number | null;
+  readonly output: string;
+}
+
+export function terraform(dir: string, args: string[], env: NodeJS.ProcessEnv): TerraformResult {
+  const result = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', [...args, '-no-color'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+export function mustTerraform(dir: string, args: string[], env: NodeJS.ProcessEnv): string {
+  const result = terraform(dir, args, env);
+  if (result.status !== 0) throw new Error(`terraform ${args.join(' ')} failed in ${dir}:\n${result.output}`);
+  return result.output;
+}
+
+/**
+ * Synthesizes the estate in-process and copies one stack's JSON into `workDir` (which
+ * keeps its .terraform and lock file across roster variants). State lives in stateDir.
+ */
+export function synthStackInto(workDir: string, stackId: string, estate: EstateConfig, roster: Roster, stateDir: string): void {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-synth-'));
+  try {
+    const app = new App({ outdir });
+    buildEstate(app, { estate, roster, stateDir });
+    app.synth();
+    fs.mkdirSync(workDir, { recursive: true });
+    fs.copyFileSync(path.join(outdir, 'stacks', stackId, 'cdk.tf.json'), path.join(workDir, 'cdk.tf.json'));
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+export interface PlannedChange {
+  readonly address: string;
+  readonly actions: readonly string[];
+}
+
+/** Resources a plan would touch (no-op and read left out), from `terraform show -json`. */
+export function plannedChanges(dir: string, env: NodeJS.ProcessEnv): PlannedChange[] {
+  mustTerraform(dir, ['plan', '-out=plan.tfplan', '-input=false', '-lock=false'], env);
+  const shown = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['show', '-json', 'plan.tfplan'], { cwd: dir, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  if (shown.status !== 0) throw new Error(`terraform show failed:\n${shown.stderr}`);
+  const plan = JSON.parse(shown.stdout) as { resource_changes?: { address: string; change: { actions: string[] } }[] };
+  return (plan.resource_changes ?? [])
+    .filter((rc) => !rc.change.actions.every((action) => action === 'no-op' || action === 'read'))
+    .map((rc) => ({ address: rc.address, actions: rc.change.actions }))
+    .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+}
+
+/** `keycloak_user.roster_users_alice_account_1A2B3C4D` → `keycloak_user.roster_users_alice_account` */
+export function withoutHash(address: string): string {
+  return address.replace(/_[0-9A-F]{8}$/, '');
+}
