@@ -275,10 +275,18 @@ ${forwarded}
 `;
 }
 
+/** Environment variables that carry the AI gateway's credentials into the nginx container. */
+export const AI_GATEWAY_SECRET_ENV = { litellmKey: 'LITELLM_MASTER_KEY', tabbyToken: 'TABBY_API_TOKEN' } as const;
+
 /**
- * The secrets include for the AI gateway. Rendered with placeholders that Terraform
- * fills from sensitive variables, so neither the repo nor the synthesized JSON holds them.
+ * Template of the AI gateway's secrets include. nginx's entrypoint fills the
+ * placeholders from the environment at start (envsubst on /etc/nginx/templates), so
+ * the uploaded files hold no secret and stay readable in plans. Placeholders are
+ * written `$NAME`, not `${NAME}`, which Terraform would read as an interpolation.
  */
-export function renderNginxSecretsInclude(litellmKey: string, tabbyToken: string): string {
-  return `set $litellm_authorization "Bearer ${litellmKey}";\nset $tabby_authorization "Bearer ${tabbyToken}";\n`;
+export function renderNginxSecretsTemplate(): string {
+  return (
+    `set $litellm_authorization "Bearer $${AI_GATEWAY_SECRET_ENV.litellmKey}";\n` +
+    `set $tabby_authorization "Bearer $${AI_GATEWAY_SECRET_ENV.tabbyToken}";\n`
+  );
 }

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { TerraformStack } from 'cdktf';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { NullProvider } from '@cdktf/provider-null/lib/provider';
-import { publicOrigin, renderNginxConf, renderNginxSecretsInclude } from '../render/nginx';
+import { AI_GATEWAY_SECRET_ENV, publicOrigin, renderNginxConf, renderNginxSecretsTemplate } from '../render/nginx';
 import { HardenedContainer } from '../constructs/hardened-container';
 import { AI_GATEWAY_HOST, INTERNAL_PORTS } from '../constructs/naming';
 import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
@@ -23,6 +23,9 @@ export interface EdgeStackProps extends EstateStackProps {
 /** Paths inside the nginx container. */
 const NGINX_PATHS = {
   config: '/etc/nginx/nginx.conf',
+  /** nginx's entrypoint renders /etc/nginx/templates/<name>.template into NGINX_ENVSUBST_OUTPUT_DIR/<name>. */
+  secretsTemplate: '/etc/nginx/templates/ai-gateway.conf.template',
+  secretsDir: '/etc/nginx/secrets',
   secrets: '/etc/nginx/secrets/ai-gateway.conf',
   certificate: '/etc/nginx/tls/fullchain.pem',
   key: '/etc/nginx/tls/privkey.pem',
@@ -117,7 +120,19 @@ export class EdgeStack extends TerraformStack {
       memoryMiB: 512,
       cpus: 1,
       command: ['nginx', '-g', 'daemon off; pid /tmp/nginx.pid;'],
-      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=64m', '/var/lib/nginx': 'rw,nosuid,nodev,size=256m', '/var/cache/nginx': 'rw,nosuid,nodev,size=256m' },
+      env: {
+        // The entrypoint substitutes only these into the templates (nginx's own $variables stay).
+        NGINX_ENVSUBST_OUTPUT_DIR: NGINX_PATHS.secretsDir,
+        NGINX_ENVSUBST_FILTER: `^(${AI_GATEWAY_SECRET_ENV.litellmKey}|${AI_GATEWAY_SECRET_ENV.tabbyToken})$`,
+        [AI_GATEWAY_SECRET_ENV.litellmKey]: litellmMasterKey.stringValue,
+        [AI_GATEWAY_SECRET_ENV.tabbyToken]: tabbyToken.stringValue,
+      },
+      tmpfs: {
+        '/tmp': 'rw,nosuid,nodev,size=64m',
+        '/var/lib/nginx': 'rw,nosuid,nodev,size=256m',
+        '/var/cache/nginx': 'rw,nosuid,nodev,size=256m',
+        [NGINX_PATHS.secretsDir]: 'rw,nosuid,nodev,noexec,size=1m,mode=0700,uid=101,gid=101',
+      },
       ports: [
         { internal: INTERNAL_PORTS.nginxHttps, external: estate.httpsPort, ip: estate.bindAddress, protocol: 'tcp' },
         { internal: INTERNAL_PORTS.nginxHttp, external: estate.httpPort, ip: estate.bindAddress, protocol: 'tcp' },
@@ -126,10 +141,11 @@ export class EdgeStack extends TerraformStack {
         { type: 'bind', source: estate.tls.certificateFile, target: NGINX_PATHS.certificate, readOnly: true },
         { type: 'bind', source: estate.tls.keyFile, target: NGINX_PATHS.key, readOnly: true },
       ],
+      // No secret in any uploaded file, so plans show nginx.conf diffs (an upload set
+      // holding one sensitive value would be hidden whole).
       uploads: [
         { file: NGINX_PATHS.config, content: nginxConf },
-        // Secrets come from variables at apply time: the synthesized JSON holds only the references.
-        { file: NGINX_PATHS.secrets, content: renderNginxSecretsInclude(litellmMasterKey.stringValue, tabbyToken.stringValue) },
+        { file: NGINX_PATHS.secretsTemplate, content: renderNginxSecretsTemplate() },
       ],
       readOnlyRootfs: false,
       healthcheck: { test: ['CMD', 'nginx', '-t', '-q', '-g', 'pid /tmp/nginx-check.pid;'], startPeriodSeconds: 10 },

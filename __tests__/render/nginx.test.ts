@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsInclude } from '../../render/nginx';
+import { NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
 import { nginxSandbox, nginxTest } from '../helpers/nginx';
 
 function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
@@ -72,13 +72,14 @@ describe('renderNginxConf', () => {
     expect(conf).toContain('include /etc/nginx/secrets/ai-gateway.conf;');
     expect(conf).toContain('proxy_set_header Authorization $litellm_authorization;');
     expect(conf).not.toMatch(/Bearer/);
-    expect(renderNginxSecretsInclude('sk-x', 't')).toBe('set $litellm_authorization "Bearer sk-x";\nset $tabby_authorization "Bearer t";\n');
+    expect(renderNginxSecretsTemplate()).toBe('set $litellm_authorization "Bearer $LITELLM_MASTER_KEY";\nset $tabby_authorization "Bearer $TABBY_API_TOKEN";\n');
   });
 
   it('passes the real `nginx -t`', () => {
     const sandbox = nginxSandbox();
     const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
-    fs.writeFileSync(secrets, renderNginxSecretsInclude('sk-test-only', 'test-only'));
+    // What nginx's entrypoint does at start: envsubst of the template.
+    fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_MASTER_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
     const conf = path.join(sandbox.dir, 'nginx.conf');
     fs.writeFileSync(conf, renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets })));
     const result = nginxTest(conf, sandbox.dir);
@@ -89,7 +90,8 @@ describe('renderNginxConf', () => {
   it('fails the real `nginx -t` on a curve the OpenSSL does not know (the check can fail)', () => {
     const sandbox = nginxSandbox();
     const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
-    fs.writeFileSync(secrets, renderNginxSecretsInclude('sk-test-only', 'test-only'));
+    // What nginx's entrypoint does at start: envsubst of the template.
+    fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_MASTER_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
     const conf = path.join(sandbox.dir, 'nginx.conf');
     fs.writeFileSync(conf, renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets, tlsCurves: ['NotACurve'] })));
     expect(nginxTest(conf, sandbox.dir).status).not.toBe(0);

@@ -21,14 +21,17 @@ describe('EdgeStack', () => {
     ]);
   });
 
-  it('mounts the TLS files read-only and uploads nginx.conf and the secrets include (secrets as variable references only)', () => {
+  it('mounts the TLS files read-only and uploads nginx.conf and a secrets template that holds no secret', () => {
     const nginx = edge.get('webide-nginx')!;
     expect(nginx.mounts).toEqual([
       { type: 'bind', source: '/etc/webide/tls/fullchain.pem', target: '/etc/nginx/tls/fullchain.pem', read_only: true },
       { type: 'bind', source: '/etc/webide/tls/privkey.pem', target: '/etc/nginx/tls/privkey.pem', read_only: true },
     ]);
-    const secrets = nginx.upload.find((u: { file: string }) => u.file === '/etc/nginx/secrets/ai-gateway.conf');
-    expect(secrets.content).toBe('set $litellm_authorization "Bearer ${var.litellm_master_key}";\nset $tabby_authorization "Bearer ${var.tabby_api_token}";\n');
+    const template = nginx.upload.find((u: { file: string }) => u.file === '/etc/nginx/templates/ai-gateway.conf.template');
+    // The file keeps the placeholders; nginx's entrypoint fills them from the environment.
+    expect(template.content).toBe('set $litellm_authorization "Bearer $LITELLM_MASTER_KEY";\nset $tabby_authorization "Bearer $TABBY_API_TOKEN";\n');
+    expect(nginx.env).toEqual(expect.arrayContaining(['LITELLM_MASTER_KEY=${var.litellm_master_key}', 'TABBY_API_TOKEN=${var.tabby_api_token}']));
+    expect(JSON.stringify(nginx.upload)).not.toContain('var.');
   });
 
   it('links nginx to each running IDE network with one resource per user (suspended users keep their IDE)', () => {
