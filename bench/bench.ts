@@ -3,7 +3,7 @@
  * it prints min/median/max per figure and writes bench/results.json and bench/results.md.
  *
  *   BENCH_RUNS=3            runs per figure          BENCH_SIZES=10,100,500,1000   synth sizes
- *   BENCH_RUNS_LARGE=<runs> runs at sizes >= 1000    BENCH_PLAN_SIZES=100,500      plan sizes
+ *   BENCH_RUNS_LARGE=<runs> runs at sizes >= 1000    BENCH_PLAN_SIZES=10,100,500   plan sizes (10: scaling baseline)
  *   BENCH_DIFF_SIZE=500     roster size of the diff  BENCH_BUDGET_MIN=45           stop starting work after this
  *   BENCH_CMD_TIMEOUT_S=600 per command
  *
@@ -22,7 +22,7 @@ const ints = (text: string | undefined, fallback: number[]) => (text ? text.spli
 const RUNS = ints(process.env.BENCH_RUNS, [3])[0];
 const RUNS_LARGE = ints(process.env.BENCH_RUNS_LARGE, [RUNS])[0];
 const SIZES = ints(process.env.BENCH_SIZES, [10, 100, 500, 1000]);
-const PLAN_SIZES = ints(process.env.BENCH_PLAN_SIZES, [100, 500]);
+const PLAN_SIZES = ints(process.env.BENCH_PLAN_SIZES, [10, 100, 500]);
 const DIFF_SIZE = ints(process.env.BENCH_DIFF_SIZE, [500])[0];
 const DEADLINE = Date.now() + ints(process.env.BENCH_BUDGET_MIN, [45])[0] * 60_000;
 const CMD_TIMEOUT_MS = ints(process.env.BENCH_CMD_TIMEOUT_S, [600])[0] * 1000;
@@ -356,28 +356,28 @@ interface Scaling {
 }
 
 function scaling(): Scaling[] {
-  const figures: [string, string, number][] = [
-    ['cdktf synth (CLI) wall', 'cli.wall', 1000],
-    ['program alone wall', 'prog.wall', 1000],
-    ['CLI app child wall', 'app.wall', 1000],
-    ['program alone peak RSS (KiB/user)', 'prog.rss', 1],
-    ['CLI largest process RSS (KiB/user)', 'cli.rss', 1],
+  const figures: [string, string, number[], number][] = [
+    ['cdktf synth (CLI) wall, ms/user', 'cli.wall', SIZES, 1000],
+    ['CLI app child wall, ms/user', 'app.wall', SIZES, 1000],
+    ['program alone wall, ms/user', 'prog.wall', SIZES, 1000],
+    ['program alone peak RSS, KiB/user', 'prog.rss', SIZES, 1],
+    ['CLI largest process RSS, KiB/user', 'cli.rss', SIZES, 1],
+    ['terraform plan (cdktf JSON) wall, ms/user', 'cdktf.plan', PLAN_SIZES, 1000],
+    ['terraform plan (HCL peer) wall, ms/user', 'hcl.plan', PLAN_SIZES, 1000],
   ];
   const out: Scaling[] = [];
-  const sizes = [...SIZES].sort((a, b) => a - b);
-  for (const [figure, key, scale] of figures) {
-    const points = sizes.map((n) => [n, median(`${key}.${n}`)] as const).filter((p): p is readonly [number, number] => p[1] !== undefined);
+  for (const [figure, key, sizes, scale] of figures) {
+    const points = [...sizes].sort((a, b) => a - b).map((n) => [n, median(`${key}.${n}`)] as const).filter((p): p is readonly [number, number] => p[1] !== undefined);
     if (points.length < 3) continue;
     const marginal = points.slice(1).map(([n, v], i) => ((v - points[i][1]) / (n - points[i][0])) * scale);
-    const rising = marginal.length >= 2 && marginal[marginal.length - 1] > 1.5 * Math.max(marginal[marginal.length - 2], 1e-9);
-    out.push({
-      figure,
-      marginalMsPerUser: points
-        .slice(1)
-        .map(([n], i) => `${points[i][0]}→${n}: ${marginal[i].toFixed(2)}`)
-        .join(', '),
-      verdict: rising ? 'SUPER-LINEAR: per-user cost rises with the roster' : 'linear (per-user cost does not rise)',
-    });
+    const [previous, last] = marginal.slice(-2);
+    const verdict =
+      previous <= 0 || last <= 0
+        ? 'inconclusive (noise: a marginal cost is not positive)'
+        : last > 1.5 * previous
+          ? `SUPER-LINEAR: per-user cost x${(last / previous).toFixed(1)} between the last two intervals`
+          : `linear or better (last interval x${(last / previous).toFixed(2)} the one before)`;
+    out.push({ figure, marginalMsPerUser: points.slice(1).map(([n], i) => `${points[i][0]}→${n}: ${marginal[i].toFixed(1)}`).join(', '), verdict });
   }
   return out;
 }
@@ -410,7 +410,7 @@ function table(plan: PlanInfo, diff: DiffCase[], scale: Scaling[], meta: Record<
   md.push('| case | changed resource addresses | the user\'s own | others (lifecycle-only: no planned change) | changed outputs |', '|---|---:|---|---|---|');
   const short = (keys: string[]) => keys.map((k) => `\`${k.replace(/_[0-9A-F]{8}$/, '')}\``).join(', ') || '—';
   for (const c of diff) md.push(`| ${c.case} | ${c.changedResources} | ${c.userResources.length}: ${short(c.userResources)} | ${c.otherResources.length}: ${short(c.otherResources)}${c.lifecycleOnly.length ? ` (lifecycle-only: ${c.lifecycleOnly.length})` : ''} | ${short(c.changedOutputs)} |`);
-  md.push('', '## Scaling (marginal cost per added user between sizes, from medians)', '', '| figure | ms (or KiB) per user | verdict |', '|---|---|---|');
+  md.push('', '## Scaling (marginal cost per added user between sizes, from medians)', '', '| figure | marginal cost per added user | verdict |', '|---|---|---|');
   for (const s of scale) md.push(`| ${s.figure} | ${s.marginalMsPerUser} | ${s.verdict} |`);
   if (notes.length) md.push('', '## Notes', '', ...notes.map((n) => `* ${n}`));
   return `${md.join('\n')}\n`;

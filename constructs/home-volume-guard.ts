@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { DataTerraformRemoteStateLocal, TerraformOutput } from 'cdktf';
+import { TerraformLocal, TerraformOutput } from 'cdktf';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 
 export interface HomeVolumeGuardProps {
@@ -7,7 +7,7 @@ export interface HomeVolumeGuardProps {
   readonly usernames: readonly string[];
   /** Users whose homes were deleted on purpose (roster `retired`); they may leave. */
   readonly retiredUsernames: readonly string[];
-  /** This stack's own state file: the guard reads which users the last apply knew. */
+  /** This stack's own state file (local backend): the guard reads which users the last apply recorded. */
   readonly stateFile: string;
 }
 
@@ -27,16 +27,17 @@ export class HomeVolumeGuard extends Construct {
     super(scope, id);
     const usernames = [...props.usernames].sort();
 
-    const previous = new DataTerraformRemoteStateLocal(this, 'previous', {
-      path: props.stateFile,
-      defaults: { [HOME_VOLUME_USERS_OUTPUT]: [] },
-    });
-    // The first deploy has no state file, and reading a missing local state is an
-    // error: read it only when it exists. (Written as HCL: cdktf's Fn/Op helpers
-    // render a literal 0 as `undefined` in 0.21.)
-    previous.addOverride('count', `\${fileexists(${JSON.stringify(props.stateFile)}) ? 1 : 0}`);
-    const data = `data.terraform_remote_state.${previous.friendlyUniqueId}`;
-    const recorded = `(length(${data}) > 0 ? ${data}[0].outputs.${HOME_VOLUME_USERS_OUTPUT} : [])`;
+    // What the previous apply recorded, read from this stack's own state file. Not
+    // terraform_remote_state: a first deploy has no state (an error there), and a
+    // locking plan creates the file empty before it reads it. (Written as HCL: cdktf's
+    // Fn/Op helpers render a literal 0 as `undefined` in 0.21.)
+    // A local, because Terraform wants a condition to refer to some object.
+    const previous = new TerraformLocal(
+      this,
+      'recorded-home-volume-users',
+      `\${try(jsondecode(file(${JSON.stringify(props.stateFile)})).outputs.${HOME_VOLUME_USERS_OUTPUT}.value, [])}`,
+    );
+    const recorded = `local.${previous.friendlyUniqueId}`;
     const allowed = JSON.stringify([...usernames, ...props.retiredUsernames]);
     const vanished = `sort(tolist(setsubtract(toset(${recorded}), toset(${allowed}))))`;
 

@@ -36,7 +36,8 @@ describe('home-volume guard in a real plan', () => {
 
   function plan(roster: string) {
     synthStackInto(stackDir, 'workspaces', estate, loadRoster({ file: 'roster.yaml', text: roster }, estate), stateDir);
-    return terraform(stackDir, ['plan', '-input=false', '-lock=false', '-refresh=false'], env);
+    // With locking on, as a real plan runs (the lock creates an empty state file on a first deploy).
+    return terraform(stackDir, ['plan', '-input=false', '-refresh=false'], env);
   }
 
   beforeAll(() => {

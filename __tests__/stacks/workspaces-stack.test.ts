@@ -84,10 +84,11 @@ describe('WorkspacesStack', () => {
   it('records every user with a home (archived too) and guards against users vanishing', () => {
     const { synthesized, json } = synthWorkspaces();
     expect(json.output.home_volume_users.value).toEqual(['alice', 'bob', 'erin']);
-    expect(json.data.terraform_remote_state).toBeDefined();
     const guard = JSON.parse(synthesized).resource.null_resource;
     const [check] = Object.values(guard) as Array<{ lifecycle: { precondition: Array<{ condition: string; error_message: string }> } }>;
-    expect(check.lifecycle.precondition[0].condition).toMatch(/setsubtract\(toset\(\(length\(data\.terraform_remote_state\./);
+    expect(check.lifecycle.precondition[0].condition).toMatch(/^\$\{length\(sort\(tolist\(setsubtract\(toset\(local\.home-volume-guard_recorded-home-volume-users_\w+\), toset\(\["alice","bob","erin"\]\)\)\)\)\) == 0\}$/);
+    const locals = Object.values(json.locals) as string[];
+    expect(locals).toContain('${try(jsondecode(file("terraform.workspaces.tfstate")).outputs.home_volume_users.value, [])}');
     expect(check.lifecycle.precondition[0].error_message).toContain('state: archived');
     expect(synthesized).toHaveResource(NullResource);
     expect(synthesized).toHaveResource(Container);

@@ -1,0 +1,124 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { analysePlans, exitCodeOf } from '../../report/analyse';
+import { StackPlan } from '../../report/plan';
+import { renderReportJson, renderReportMarkdown } from '../../report/render';
+
+/** Plans produced by real terraform runs (see fixtures/plans/make-fixtures.ts). */
+function fixture(name: string): StackPlan {
+  return JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'plans', `${name}.json`), 'utf8'));
+}
+
+/** The fake secret values the fixtures were made with; a report must print none of them. */
+const FIXTURE_SECRETS = [
+  'fixture-db-password-not-a-secret',
+  'sk-fixture-master-key-not-a-secret',
+  'fixture-vllm-key-not-a-secret',
+  '00000000-0000-4000-8000-000000000000',
+  'fixture-tabby-token-not-a-secret',
+  '0123456789abcdef0123456789abcdef',
+  'fixture-admin-password-not-a-secret',
+  'fixture-client-secret-not-a-secret',
+];
+
+describe('plan report on real plans', () => {
+  it('reads a roster edit as people changes: added, suspended, archived-or-suspended, re-activated, groups', () => {
+    const report = analysePlans([fixture('identity-roster-edit')]);
+    expect(report.summary).toEqual([{ stack: 'identity', counts: { create: 2, update: 4, replace: 0, delete: 0 } }]);
+    expect(report.people.map((p) => [p.username, p.change, p.detail])).toEqual([
+      ['bob', 'suspended', 'sign-in disabled'],
+      ['carol', 'suspended', 'sign-in disabled'],
+      ['dave', 'groups', '+platform-admins'],
+      ['dave', 're-activated', 'sign-in enabled'],
+      ['erin', 'added', 'erin@corp.example'],
+      ['erin', 'groups', '+developers'],
+    ]);
+    expect(report.risks).toEqual([]);
+    expect(exitCodeOf(report)).toBe(2);
+  });
+
+  it('tells archived from suspended when the same change removes the IDE container', () => {
+    const identity = fixture('identity-roster-edit');
+    const ideRemoved: StackPlan = {
+      stack: 'workspaces',
+      plan: {
+        resource_changes: [
+          {
+            address: 'docker_container.users_carol_ide_container_ABCDEF12',
+            type: 'docker_container',
+            change: {
+              actions: ['delete'],
+              before: { name: 'webide-ide-carol', labels: [{ label: 'webide.component', value: 'workspace' }, { label: 'webide.user', value: 'carol' }] },
+              after: null,
+            },
+          },
+        ],
+      },
+    };
+    const carol = analysePlans([identity, ideRemoved]).people.find((p) => p.username === 'carol');
+    expect(carol).toEqual({ username: 'carol', change: 'archived', detail: 'sign-in disabled, IDE removed, home volume kept' });
+  });
+
+  it('flags a weakened realm and changed redirect URIs, and exits 3', () => {
+    const report = analysePlans([fixture('identity-weaken')]);
+    const messages = report.risks.map((r) => `${r.category}: ${r.message}`);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        'realm-security: brute force: max login failures 5 → 20 (weaker)',
+        expect.stringMatching(/^realm-security: password policy: "length\(12\) .*" → "length\(8\) .*" \(weaker\)$/),
+        'realm-security: sso_session_max_lifespan: 10h0m0s → 24h (longer)',
+        `realm-security: events kept ${90 * 86400}s → ${7 * 86400}s`,
+        'client: webide-ide valid_redirect_uris: ["https://ide.corp.example/oauth2/callback"] → ["https://ide2.corp.example/oauth2/callback"]',
+      ]),
+    );
+    expect(report.risks[0].category).toBe('realm-security');
+    expect(exitCodeOf(report)).toBe(3);
+  });
+
+  it('counts a first deploy per stack and flags nginx publishing ports', () => {
+    const report = analysePlans(['platform-create', 'identity-create', 'workspaces-create', 'edge-create'].map(fixture));
+    expect(report.summary.map((s) => [s.stack, s.counts.create, s.counts.update + s.counts.replace + s.counts.delete])).toEqual([
+      ['platform', expect.any(Number), 0],
+      ['identity', expect.any(Number), 0],
+      ['workspaces', expect.any(Number), 0],
+      ['edge', expect.any(Number), 0],
+    ]);
+    expect(report.summary.find((s) => s.stack === 'workspaces')!.counts.create).toBe(10);
+    expect(report.risks.filter((r) => r.category === 'network').map((r) => r.message)).toEqual([
+      'new container webide-nginx publishes [{"external":443,"internal":8443,"ip":"0.0.0.0","protocol":"tcp"},{"external":80,"internal":8080,"ip":"0.0.0.0","protocol":"tcp"}]',
+      'network webide-net-edge created (not internal: has a route out)',
+    ]);
+  });
+
+  it('shows rendered files as unified diffs, and hides sensitive content', () => {
+    const report = analysePlans([fixture('edge-create'), fixture('platform-create'), fixture('workspaces-create')]);
+    const files = report.files.map((f) => f.file);
+    expect(files).toEqual(expect.arrayContaining(['/etc/nginx/nginx.conf', '/etc/litellm/config.yaml', '/home/coder/.local/share/code-server/Machine/settings.json']));
+    const markdown = renderReportMarkdown(report, []);
+    expect(markdown).toContain('+++ b/etc/nginx/nginx.conf');
+    expect(markdown).toContain('+  ssl_protocols TLSv1.2 TLSv1.3;');
+  });
+
+  it('never prints a sensitive value, although the plans contain them', () => {
+    const plans = ['platform-create', 'identity-create', 'workspaces-create', 'edge-create', 'identity-roster-edit', 'identity-weaken'].map(fixture);
+    const raw = JSON.stringify(plans);
+    const report = analysePlans(plans);
+    const outputs = renderReportMarkdown(report, []) + renderReportJson(report, []);
+    for (const secret of FIXTURE_SECRETS) {
+      if (!raw.includes(secret)) continue;
+      expect(outputs).not.toContain(secret);
+    }
+    expect(FIXTURE_SECRETS.filter((s) => raw.includes(s)).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('reports no changes with exit code 0', () => {
+    const report = analysePlans([{ stack: 'identity', plan: { resource_changes: [] } }]);
+    expect(exitCodeOf(report)).toBe(0);
+    expect(renderReportMarkdown(report, [])).toContain('**No changes.**');
+  });
+
+  it('lists the policy suppressions in force', () => {
+    const markdown = renderReportMarkdown(analysePlans([]), [{ rule: 'WEBIDE-I1', path: 'platform/vllm-image', reason: 'Digest recorded at import (CHG-7).' }]);
+    expect(markdown).toContain('| WEBIDE-I1 | `platform/vllm-image` | Digest recorded at import (CHG-7). |');
+  });
+});

@@ -1,0 +1,72 @@
+import { createTwoFilesPatch } from 'diff';
+import { exitCodeOf, PlanReport } from './analyse';
+
+export interface AppliedSuppressionLine {
+  readonly rule: string;
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** The change-approval report as Markdown, for someone who does not read Terraform. */
+export function renderReportMarkdown(report: PlanReport, suppressions: readonly AppliedSuppressionLine[]): string {
+  const lines: string[] = ['# Change-approval report', ''];
+  const code = exitCodeOf(report);
+  lines.push(
+    code === 0
+      ? '**No changes.**'
+      : code === 3
+        ? `**${report.risks.length} flagged risk(s): a second approver is required.**`
+        : '**Changes, none of them flagged as risky.**',
+    '',
+  );
+
+  lines.push('## Summary', '', '| stack | add | change | replace | destroy |', '|---|---:|---:|---:|---:|');
+  for (const { stack, counts } of report.summary) lines.push(`| ${stack} | ${counts.create} | ${counts.update} | ${counts.replace} | ${counts.delete} |`);
+  lines.push('');
+
+  lines.push('## Risks', '');
+  if (report.risks.length === 0) lines.push('None flagged.');
+  else {
+    lines.push('| category | stack | resource | what |', '|---|---|---|---|');
+    for (const r of report.risks) lines.push(`| ${r.category} | ${r.stack} | \`${r.address}\` | ${escapeCell(r.message)} |`);
+  }
+  lines.push('');
+
+  lines.push('## People', '');
+  if (report.people.length === 0) lines.push('No access changes.');
+  else {
+    lines.push('| user | change | detail |', '|---|---|---|');
+    for (const p of report.people) lines.push(`| ${p.username} | ${p.change} | ${escapeCell(p.detail)} |`);
+  }
+  lines.push('');
+
+  lines.push('## Rendered files', '');
+  if (report.files.length === 0) lines.push('No rendered file changes.');
+  for (const f of report.files) {
+    lines.push(`### \`${f.file}\` (${f.stack}: \`${f.address}\`)`, '');
+    if (f.sensitive) {
+      lines.push('Content is sensitive (Terraform marked it); not shown.', '');
+      continue;
+    }
+    const patch = createTwoFilesPatch(f.before === undefined ? '/dev/null' : `a${f.file}`, f.after === undefined ? '/dev/null' : `b${f.file}`, f.before ?? '', f.after ?? '', '', '', { context: 3 });
+    lines.push('```diff', patch.split('\n').slice(2).join('\n').trimEnd(), '```', '');
+  }
+
+  lines.push('## Policy suppressions in force', '');
+  if (suppressions.length === 0) lines.push('None.');
+  else {
+    lines.push('| rule | resource | reason |', '|---|---|---|');
+    for (const s of suppressions) lines.push(`| ${s.rule} | \`${s.path}\` | ${escapeCell(s.reason)} |`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** The same report for tools, with the exit code it implies. */
+export function renderReportJson(report: PlanReport, suppressions: readonly AppliedSuppressionLine[]): string {
+  return `${JSON.stringify({ exitCode: exitCodeOf(report), ...report, suppressions }, null, 2)}\n`;
+}
+
+function escapeCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
