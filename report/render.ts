@@ -1,5 +1,5 @@
 import { createTwoFilesPatch } from 'diff';
-import { exitCodeOf, PlanReport } from './analyse';
+import { exitCodeOf, FileChange, PlanReport } from './analyse';
 
 export interface AppliedSuppressionLine {
   readonly rule: string;
@@ -42,14 +42,23 @@ export function renderReportMarkdown(report: PlanReport, suppressions: readonly 
 
   lines.push('## Rendered files', '');
   if (report.files.length === 0) lines.push('No rendered file changes.');
+  // The same change in many containers (every IDE gets the same settings) is shown once.
+  const groups = new Map<string, FileChange[]>();
   for (const f of report.files) {
-    lines.push(`### \`${f.file}\` (${f.stack}: \`${f.address}\`)`, '');
+    const key = JSON.stringify([f.file, f.sensitive, f.before, f.after]);
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  for (const [, same] of groups) {
+    const f = same[0];
+    const where = same.length === 1 ? `${f.stack}: \`${f.address}\`` : `${same.length} containers in ${[...new Set(same.map((s) => s.stack))].join(', ')}`;
+    lines.push(`### \`${f.file}\` (${where})`, '');
     if (f.sensitive) {
       lines.push('Content is sensitive (Terraform marked it); not shown.', '');
       continue;
     }
     const patch = createTwoFilesPatch(f.before === undefined ? '/dev/null' : `a${f.file}`, f.after === undefined ? '/dev/null' : `b${f.file}`, f.before ?? '', f.after ?? '', '', '', { context: 3 });
-    lines.push('```diff', patch.split('\n').slice(2).join('\n').trimEnd(), '```', '');
+    // Drop the "=====" separator line the library puts first.
+    lines.push('```diff', patch.split('\n').slice(1).join('\n').trimEnd(), '```', '');
   }
 
   lines.push('## Policy suppressions in force', '');

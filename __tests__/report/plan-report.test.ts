@@ -95,7 +95,11 @@ describe('plan report on real plans', () => {
     const files = report.files.map((f) => f.file);
     expect(files).toEqual(expect.arrayContaining(['/etc/nginx/nginx.conf', '/etc/litellm/config.yaml', '/home/coder/.local/share/code-server/Machine/settings.json']));
     const markdown = renderReportMarkdown(report, []);
+    expect(markdown).toContain('--- /dev/null');
     expect(markdown).toContain('+++ b/etc/nginx/nginx.conf');
+    // Four IDEs get the same settings file: one diff, not four.
+    expect(markdown).toContain('### `/home/coder/.local/share/code-server/Machine/settings.json` (4 containers in workspaces)');
+    expect(markdown.match(/Machine\/settings\.json`/g)).toHaveLength(1);
     expect(markdown).toContain('+  ssl_protocols TLSv1.2 TLSv1.3;');
   });
 
