@@ -5,7 +5,8 @@ import { EstateConfig } from '../../config/estate';
 import { loadEstate, loadRoster } from '../../config/load';
 import { assetText } from '../helpers/inputs';
 import { KeycloakAdmin, keycloakServer } from './keycloak-admin';
-import { mustTerraform, plannedChanges, synthStackInto, terraform, terraformEnv, withoutHash } from './terraform';
+import { analysePlans, exitCodeOf } from '../../report/analyse';
+import { mustTerraform, planJson, plannedChanges, synthStackInto, terraform, terraformEnv, withoutHash } from './terraform';
 
 jest.setTimeout(600_000);
 
@@ -125,5 +126,20 @@ describe('identity stack on a real Keycloak', () => {
     expect(plannedChanges(stackDir, env).map((c) => [withoutHash(c.address), c.actions.join(',')])).toEqual([['keycloak_user.roster_users_bob_account', 'update']]);
     deploy(rosterText.replace('    name: Carol Park\n', '    name: Carol Park\n    state: archived\n'));
     expect(plannedChanges(stackDir, env).map((c) => [withoutHash(c.address), c.actions.join(',')])).toEqual([['keycloak_user.roster_users_carol_account', 'update']]);
+  });
+
+  it('reads a real roster edit and a real realm weakening correctly in the change-approval report', () => {
+    deploy(
+      `${rosterText.replace('    name: Bob Lee\n', '    name: Bob Lee\n    state: suspended\n')}  - { username: erin, email: erin@corp.example, name: Erin Yoon, groups: [developers] }\n`,
+    );
+    const edit = analysePlans([{ stack: 'identity', plan: planJson(stackDir, env) }]);
+    expect(edit.people.map((p) => `${p.username} ${p.change}`)).toEqual(['bob suspended', 'erin added', 'erin groups']);
+    expect(exitCodeOf(edit)).toBe(2);
+
+    const weakerEstate = loadEstate({ file: 'estate.yaml', text: estateText.replace('maxLoginFailures: 5', 'maxLoginFailures: 25') });
+    synthStackInto(stackDir, 'identity', weakerEstate, loadRoster({ file: 'roster.yaml', text: rosterText }, weakerEstate), stateDir);
+    const weaker = analysePlans([{ stack: 'identity', plan: planJson(stackDir, env) }]);
+    expect(weaker.risks.map((r) => r.message)).toEqual(['brute force: max login failures 5 → 25 (weaker)']);
+    expect(exitCodeOf(weaker)).toBe(3);
   });
 });

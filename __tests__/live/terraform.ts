@@ -6,6 +6,7 @@ import { App } from 'cdktf';
 import { EstateConfig } from '../../config/estate';
 import { Roster } from '../../config/roster';
 import { buildEstate } from '../../stacks/estate';
+import { PlanJson } from '../../report/plan';
 
 export const ROOT = path.join(__dirname, '..', '..');
 const CLI_CONFIG = path.join(ROOT, 'providers', 'terraformrc');
@@ -56,12 +57,17 @@ export interface PlannedChange {
   readonly actions: readonly string[];
 }
 
-/** Resources a plan would touch (no-op and read left out), from `terraform show -json`. */
-export function plannedChanges(dir: string, env: NodeJS.ProcessEnv): PlannedChange[] {
+/** `terraform plan -out` + `terraform show -json`: the real plan JSON. */
+export function planJson(dir: string, env: NodeJS.ProcessEnv): PlanJson {
   mustTerraform(dir, ['plan', '-out=plan.tfplan', '-input=false', '-lock=false'], env);
   const shown = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['show', '-json', 'plan.tfplan'], { cwd: dir, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (shown.status !== 0) throw new Error(`terraform show failed:\n${shown.stderr}`);
-  const plan = JSON.parse(shown.stdout) as { resource_changes?: { address: string; change: { actions: string[] } }[] };
+  return JSON.parse(shown.stdout) as PlanJson;
+}
+
+/** Resources a plan would touch (no-op and read left out). */
+export function plannedChanges(dir: string, env: NodeJS.ProcessEnv): PlannedChange[] {
+  const plan = planJson(dir, env);
   return (plan.resource_changes ?? [])
     .filter((rc) => !rc.change.actions.every((action) => action === 'no-op' || action === 'read'))
     .map((rc) => ({ address: rc.address, actions: rc.change.actions }))
