@@ -115,8 +115,11 @@ export const estateSchema = z
     workspaces: z.strictObject({
       defaults: resources,
       max: resources,
-      /** code-server stops a workspace's session after this much inactivity. */
-      idleTimeout: duration.default('4h'),
+      /**
+       * code-server exits after this much inactivity (its --idle-timeout-seconds, which
+       * code-server 4.100 does not know yet: leave unset for older images). @default - never
+       */
+      idleTimeout: duration.optional(),
       /** Browser file downloads and uploads; off keeps data inside the VDE. */
       allowFileTransfer: z.boolean().default(false),
     }),

@@ -19,8 +19,8 @@ export interface WorkspaceProps {
   readonly files: WorkspaceFiles;
   /** Labels shared by every estate container (estate, profile); the workspace adds its own. */
   readonly labels: Readonly<Record<string, string>>;
-  /** code-server ends a session after this many idle seconds. */
-  readonly idleTimeoutSeconds: number;
+  /** code-server exits after this many idle seconds. @default - never (the flag is not passed) */
+  readonly idleTimeoutSeconds?: number;
   /** Allow browser downloads and uploads of files. @default false (data stays in the VDE) */
   readonly allowFileTransfer?: boolean;
 }
@@ -30,6 +30,13 @@ export const HOME_DIR = '/home/coder';
 /** Extensions are baked into the image here, read-only; users cannot add their own. */
 export const EXTENSIONS_DIR = '/opt/code-server/extensions';
 const USER_DATA_DIR = `${HOME_DIR}/.local/share/code-server`;
+/**
+ * Managed files go to the image's filesystem, not the home volume: the provider uploads
+ * before the container starts, when the volume is not mounted yet. The image's entrypoint
+ * (images/code-server/webide-ide-entrypoint.sh) installs them into the home at every start.
+ */
+export const MANAGED_DIR = '/etc/webide/managed';
+export const IDE_ENTRYPOINT = '/usr/local/bin/webide-ide-entrypoint';
 
 /**
  * One user's IDE: a private internal network that only this IDE and nginx join, and
@@ -71,7 +78,7 @@ export class Workspace extends Construct {
       user: '1000:1000',
       cpus: user.resources.cpus,
       memoryMiB: user.resources.memory,
-      entrypoint: ['/usr/bin/code-server'],
+      entrypoint: [IDE_ENTRYPOINT],
       command: [
         '--bind-addr',
         `0.0.0.0:${INTERNAL_PORTS.codeServer}`,
@@ -81,8 +88,7 @@ export class Workspace extends Construct {
         '--disable-telemetry',
         '--disable-update-check',
         ...(transfer ? [] : ['--disable-file-downloads', '--disable-file-uploads']),
-        '--idle-timeout-seconds',
-        String(props.idleTimeoutSeconds),
+        ...(props.idleTimeoutSeconds !== undefined ? ['--idle-timeout-seconds', String(props.idleTimeoutSeconds)] : []),
         '--extensions-dir',
         EXTENSIONS_DIR,
         '--user-data-dir',
@@ -95,29 +101,26 @@ export class Workspace extends Construct {
         HOME: HOME_DIR,
         WEBIDE_USER: user.username,
       },
-      readOnlyRootfs: true,
+      // Docker refuses uploads into a read-only root filesystem, and uploads happen before
+      // start. As uid 1000 without capabilities the user can write only to home and /tmp anyway.
+      readOnlyRootfs: false,
       tmpfs: { '/tmp': 'rw,nosuid,nodev,size=512m' },
-      mounts: [
-        {
-          type: 'volume',
-          target: HOME_DIR,
-          source: this.homeVolumeName,
-          volumeOptions: {
-            labels: [
-              { label: 'webide.component', value: 'home' },
-              { label: 'webide.disk-quota-mib', value: String(user.resources.disk) },
-              { label: 'webide.user', value: user.username },
-            ],
-          },
-        },
-      ],
+      // No volume_options: provider 3.6.2 then always sends VolumeOptions.Subpath, which
+      // Docker before API 1.45 (Debian 12's 20.10 among them) refuses.
+      mounts: [{ type: 'volume', target: HOME_DIR, source: this.homeVolumeName }],
       uploads: [
-        { file: `${USER_DATA_DIR}/Machine/settings.json`, content: props.files.machineSettings },
-        { file: `${HOME_DIR}/.continue/config.yaml`, content: props.files.continueConfig },
-        { file: `${HOME_DIR}/.tabby-client/agent/config.toml`, content: props.files.tabbyClientConfig },
+        { file: `${MANAGED_DIR}/machine-settings.json`, content: props.files.machineSettings },
+        { file: `${MANAGED_DIR}/continue-config.yaml`, content: props.files.continueConfig },
+        { file: `${MANAGED_DIR}/tabby-agent-config.toml`, content: props.files.tabbyClientConfig },
       ],
       healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.codeServer}/healthz`], startPeriodSeconds: 30 },
-      labels: { ...props.labels, 'webide.component': 'workspace', 'webide.user': user.username },
+      labels: {
+        ...props.labels,
+        'webide.component': 'workspace',
+        'webide.user': user.username,
+        // Quota of the home volume, for a quota-capable volume driver and for auditors.
+        'webide.disk-quota-mib': String(user.resources.disk),
+      },
     });
   }
 }

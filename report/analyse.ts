@@ -222,9 +222,9 @@ function peopleOf(change: ResourceChange, groupNames: Map<string, string>, remov
     const cpuBefore = labelsOf(before)['webide.cpu-limit'];
     const cpuAfter = labelsOf(after)['webide.cpu-limit'];
     if (cpuBefore !== cpuAfter) parts.push(`cpus ${cpuBefore} → ${cpuAfter}`);
-    const disk = (values: Record<string, any>) =>
-      (values.mounts ?? []).flatMap((m: any) => m.volume_options ?? []).flatMap((o: any) => o.labels ?? []).find((l: any) => l.label === 'webide.disk-quota-mib')?.value;
-    if (disk(before) !== disk(after)) parts.push(`disk ${disk(before)} MiB → ${disk(after)} MiB`);
+    const diskBefore = labelsOf(before)['webide.disk-quota-mib'];
+    const diskAfter = labelsOf(after)['webide.disk-quota-mib'];
+    if (diskBefore !== diskAfter) parts.push(`disk ${diskBefore} MiB → ${diskAfter} MiB`);
     return parts.length > 0 ? [{ username, change: 'quota', detail: parts.join(', ') }] : [];
   }
   return [];

@@ -70,7 +70,7 @@ export class PlatformStack extends TerraformStack {
       cpus: 1,
       env: { POSTGRES_DB: 'keycloak', POSTGRES_USER: 'keycloak', POSTGRES_PASSWORD: secrets.keycloakDbPassword.stringValue, PGDATA: '/var/lib/postgresql/data/pgdata' },
       tmpfs: { '/run/postgresql': 'rw,nosuid,nodev,size=16m', '/tmp': 'rw,nosuid,nodev,size=64m' },
-      mounts: [dataVolume(names.dataVolume('postgres'), '/var/lib/postgresql/data', 'postgres')],
+      mounts: [dataVolume(names.dataVolume('postgres'), '/var/lib/postgresql/data')],
       healthcheck: { test: ['CMD', 'pg_isready', '-U', 'keycloak', '-d', 'keycloak', '-h', '127.0.0.1'], startPeriodSeconds: 30 },
       labels: labels('postgres'),
     });
@@ -172,7 +172,7 @@ export class PlatformStack extends TerraformStack {
       readOnlyRootfs: false,
       mounts: [
         { type: 'bind', source: estate.models.completion.hostPath, target: `${MODELS_DIR}/completion`, readOnly: true },
-        dataVolume(names.dataVolume('tabby'), '/data', 'tabby'),
+        dataVolume(names.dataVolume('tabby'), '/data'),
       ],
       healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.tabby}/v1/health`], startPeriodSeconds: 300 },
       labels: { ...labels('tabby'), 'webide.gpus': estate.gpus.tabby.join(',') },
@@ -234,11 +234,7 @@ export function gpuPinning(deviceIds: readonly string[]): Record<string, string>
 }
 
 /** A named volume Docker creates on first use; Terraform references it but never owns (or deletes) it. */
-function dataVolume(name: string, target: string, component: string) {
-  return {
-    type: 'volume',
-    target,
-    source: name,
-    volumeOptions: { labels: [{ label: 'webide.component', value: `${component}-data` }] },
-  };
+function dataVolume(name: string, target: string) {
+  // No volume_options: provider 3.6.2 then sends VolumeOptions.Subpath (Docker API 1.45+ only).
+  return { type: 'volume', target, source: name };
 }

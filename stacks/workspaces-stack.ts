@@ -47,7 +47,7 @@ export class WorkspacesStack extends TerraformStack {
         image,
         files,
         labels: names.labels(estate, 'workspace'),
-        idleTimeoutSeconds: durationSeconds(estate.workspaces.idleTimeout),
+        idleTimeoutSeconds: estate.workspaces.idleTimeout ? durationSeconds(estate.workspaces.idleTimeout) : undefined,
         allowFileTransfer: estate.workspaces.allowFileTransfer,
       });
       if (workspace.network) networks.set(user.username, workspace.network);

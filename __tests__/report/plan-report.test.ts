@@ -93,13 +93,13 @@ describe('plan report on real plans', () => {
   it('shows rendered files as unified diffs, and hides sensitive content', () => {
     const report = analysePlans([fixture('edge-create'), fixture('platform-create'), fixture('workspaces-create')]);
     const files = report.files.map((f) => f.file);
-    expect(files).toEqual(expect.arrayContaining(['/etc/nginx/nginx.conf', '/etc/litellm/config.yaml', '/home/coder/.local/share/code-server/Machine/settings.json']));
+    expect(files).toEqual(expect.arrayContaining(['/etc/nginx/nginx.conf', '/etc/litellm/config.yaml', '/etc/webide/managed/machine-settings.json']));
     const markdown = renderReportMarkdown(report, []);
     expect(markdown).toContain('--- /dev/null');
     expect(markdown).toContain('+++ b/etc/nginx/nginx.conf');
     // Four IDEs get the same settings file: one diff, not four.
-    expect(markdown).toContain('### `/home/coder/.local/share/code-server/Machine/settings.json` (4 containers in workspaces)');
-    expect(markdown.match(/Machine\/settings\.json`/g)).toHaveLength(1);
+    expect(markdown).toContain('### `/etc/webide/managed/machine-settings.json` (4 containers in workspaces)');
+    expect(markdown.match(/machine-settings\.json`/g)).toHaveLength(1);
     expect(markdown).toContain('+  ssl_protocols TLSv1.2 TLSv1.3;');
   });
 

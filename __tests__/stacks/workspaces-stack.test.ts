@@ -39,10 +39,10 @@ describe('WorkspacesStack', () => {
     expect(names.filter((name) => String(name).includes('erin'))).toEqual([]);
   });
 
-  it('runs the IDE hardened: uid 1000, read-only root, no docker socket, only its own network, limits from the roster', () => {
+  it('runs the IDE hardened: uid 1000, no capabilities, no docker socket, only its own network, limits from the roster', () => {
     const alice = ideOf(synthWorkspaces().json, 'alice');
     expect(alice.user).toBe('1000:1000');
-    expect(alice.read_only).toBe(true);
+    expect(alice.tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=512m' });
     expect(alice.privileged).toBe(false);
     expect(alice.capabilities).toEqual({ drop: ['ALL'] });
     expect(alice.security_opts).toEqual(['no-new-privileges:true']);
@@ -65,11 +65,10 @@ describe('WorkspacesStack', () => {
   it('writes the managed settings, Continue and Tabby configs into the IDE, and turns the gallery off', () => {
     const alice = ideOf(synthWorkspaces().json, 'alice');
     const files = alice.upload.map((u: { file: string }) => u.file);
-    expect(files).toEqual([
-      '/home/coder/.local/share/code-server/Machine/settings.json',
-      '/home/coder/.continue/config.yaml',
-      '/home/coder/.tabby-client/agent/config.toml',
-    ]);
+    // Into the image's filesystem (the home volume is not mounted when the provider uploads);
+    // the image's entrypoint installs them into the home at every start.
+    expect(files).toEqual(['/etc/webide/managed/machine-settings.json', '/etc/webide/managed/continue-config.yaml', '/etc/webide/managed/tabby-agent-config.toml']);
+    expect(alice.entrypoint).toEqual(['/usr/local/bin/webide-ide-entrypoint']);
     expect(alice.env).toContain('EXTENSIONS_GALLERY={}');
     expect(alice.command).toEqual(expect.arrayContaining(['--disable-telemetry', '--disable-update-check', '--disable-file-downloads']));
   });
