@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import { Construct } from 'constructs';
 import { ITerraformDependable } from 'cdktf';
 import { Container, ContainerHealthcheck, ContainerMounts, ContainerPorts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
@@ -111,9 +112,14 @@ export class HardenedContainer extends Construct {
       upload: props.uploads ? [...props.uploads] : undefined,
       ports: props.ports ? [...props.ports] : undefined,
       healthcheck: props.healthcheck ? toHealthcheck(props.healthcheck) : undefined,
-      // cpu_quota changes only reach Terraform state; the label (which forces
-      // replacement) makes a new CPU limit recreate the container so it takes effect.
-      labels: Object.entries({ ...props.labels, 'webide.cpu-limit': String(props.cpus) })
+      // cpu_quota, healthcheck and tmpfs changes only reach Terraform state on provider
+      // 3.6.2 (and then show as drift forever); labels force replacement, so these two make
+      // such a change recreate the container, which applies it.
+      labels: Object.entries({
+        ...props.labels,
+        'webide.cpu-limit': String(props.cpus),
+        'webide.recreate-on': fingerprint({ healthcheck: props.healthcheck ?? null, tmpfs: props.tmpfs ?? null }),
+      })
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([label, value]) => ({ label, value })),
       dependsOn: props.dependsOn ? [...props.dependsOn] : undefined,
@@ -129,6 +135,11 @@ function toHealthcheck(props: HealthcheckProps): ContainerHealthcheck {
     startPeriod: goDuration(props.startPeriodSeconds ?? 60),
     retries: 5,
   };
+}
+
+/** A short, stable digest of settings whose change must recreate the container. */
+function fingerprint(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
 
 /**

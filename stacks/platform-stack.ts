@@ -106,8 +106,11 @@ export class PlatformStack extends TerraformStack {
       readOnlyRootfs: false,
       healthcheck: {
         // The Keycloak image has no curl; bash's /dev/tcp asks the management port instead.
+        // bash explicitly: /dev/tcp is a bash feature and /bin/sh is not bash everywhere.
         test: [
-          'CMD-SHELL',
+          'CMD',
+          'bash',
+          '-c',
           `exec 3<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloakManagement} && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '"UP"' <&3`,
         ],
         startPeriodSeconds: 120,
