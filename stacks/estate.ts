@@ -29,8 +29,9 @@ export const STACK_IDS = ['platform', 'identity', 'workspaces', 'edge'] as const
 
 /**
  * The whole estate as four stacks, split by blast radius and deployed in this order:
- * platform (databases, Keycloak, AI services) → identity (realm, clients, users) →
- * workspaces (one IDE per user) → edge (nginx, oauth2-proxy).
+ * platform (databases, Keycloak, AI services, nginx) → identity (realm, client, users,
+ * through nginx) and workspaces (one IDE per user, linked to nginx) → edge (oauth2-proxy,
+ * which needs the identity stack's client).
  */
 export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
   const common = (id: string) => ({
@@ -41,16 +42,14 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
   const platform = new PlatformStack(app, 'platform', common('platform'));
   const identity = new IdentityStack(app, 'identity', common('identity'));
   identity.addDependency(platform);
-  const workspaces = new WorkspacesStack(app, 'workspaces', common('workspaces'));
+  const workspaces = new WorkspacesStack(app, 'workspaces', { ...common('workspaces'), nginxContainerId: platform.nginx.proxy.container.id });
   workspaces.addDependency(platform);
   const edge = new EdgeStack(app, 'edge', {
     ...common('edge'),
-    workspaceUsers: [...workspaces.workspaceNetworks.keys()],
     oidcClientId: identity.oidcClientId,
     oidcClientSecret: identity.oidcClientSecret,
   });
   edge.addDependency(identity);
-  edge.addDependency(workspaces);
 
   const { estate } = props;
   const policy = new EstatePolicyPack({

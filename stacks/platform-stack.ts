@@ -4,6 +4,7 @@ import { Network } from '@cdktf/provider-docker/lib/network';
 import { publicOrigin } from '../render/nginx';
 import { LITELLM_SECRET_ENV, renderLitellmConfig } from '../render/litellm';
 import { HardenedContainer } from '../constructs/hardened-container';
+import { NginxEntry } from '../constructs/nginx-entry';
 import { INTERNAL_PORTS } from '../constructs/naming';
 import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
 
@@ -15,10 +16,12 @@ const MODELS_DIR = '/models';
 
 /**
  * Long-lived services and the networks between them: PostgreSQL, Keycloak, LiteLLM,
- * Tabby, vLLM. Holds the estate's databases, so it changes rarely and alone.
+ * Tabby, vLLM and nginx. Holds the estate's databases, so it changes rarely and alone.
  */
 export class PlatformStack extends TerraformStack {
   public readonly networks: { readonly edge: Network; readonly identity: Network; readonly database: Network; readonly ai: Network };
+  /** The entry point; the workspaces stack links it to each user's network. */
+  public readonly nginx: NginxEntry;
 
   constructor(scope: Construct, id: string, props: EstateStackProps) {
     super(scope, id);
@@ -34,6 +37,7 @@ export class PlatformStack extends TerraformStack {
         errorMessage: 'litellm_master_key must start with "sk-" (LiteLLM refuses other keys).',
       }),
       vllmApiKey: secretVariable(this, 'vllm_api_key', 'API key vLLM requires on /v1; LiteLLM sends it.', 20),
+      tabbyApiToken: secretVariable(this, 'tabby_api_token', 'Tabby API token the AI gateway adds to IDE completion requests.', 8),
       tabbyJwtSecret: secretVariable(this, 'tabby_jwt_secret', "Tabby's JWT signing secret; must be a UUID.", 36, {
         condition: '${can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.tabby_jwt_secret))}',
         errorMessage: 'tabby_jwt_secret must be a lowercase UUID (Tabby exits otherwise); e.g. from `uuidgen`.',
@@ -215,6 +219,17 @@ export class PlatformStack extends TerraformStack {
         startPeriodSeconds: 60,
       },
       labels: labels('litellm'),
+    });
+
+    // nginx comes with the platform: Terraform reaches Keycloak's admin API through it when
+    // the identity stack deploys, and the workspaces stack links it to each user's network.
+    this.nginx = new NginxEntry(this, 'nginx', {
+      estate,
+      names,
+      image: pinnedImage(this, 'nginx-image', estate.images.nginx),
+      networkNames: [this.networks.edge.name, this.networks.identity.name, this.networks.ai.name],
+      litellmMasterKey: secrets.litellmMasterKey.stringValue,
+      tabbyApiToken: secrets.tabbyApiToken.stringValue,
     });
 
     new TerraformOutput(this, 'retained_volumes', {

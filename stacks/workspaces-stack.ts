@@ -7,20 +7,26 @@ import { durationSeconds } from '../config/units';
 import { HomeVolumeGuard } from '../constructs/home-volume-guard';
 import { AI_GATEWAY_HOST, INTERNAL_PORTS } from '../constructs/naming';
 import { Workspace, WorkspaceFiles } from '../constructs/workspace';
+import { WorkspaceLink } from '../constructs/workspace-link';
 import { EstateStackProps, estateNames, pinnedImage, useDocker } from './common';
 
 /**
- * One IDE per roster user. The blast radius of a roster edit: users' containers and
- * their private networks, never their home volumes.
+ * One IDE per roster user: its private network, its container, nginx's link to the
+ * network. The blast radius of a roster edit; never the users' home volumes.
  */
+export interface WorkspacesStackProps extends EstateStackProps {
+  /** nginx's container id (from the platform stack): a new one means nginx was recreated and must be linked again. */
+  readonly nginxContainerId: string;
+}
+
 export class WorkspacesStack extends TerraformStack {
   /** Private networks of the users who have a running IDE, by username (nginx joins each). */
   public readonly workspaceNetworks: ReadonlyMap<string, Network>;
 
-  constructor(scope: Construct, id: string, props: EstateStackProps) {
+  constructor(scope: Construct, id: string, props: WorkspacesStackProps) {
     super(scope, id);
     useDocker(this, props);
-    // The home-volume guard is a null_resource with a precondition.
+    // The home-volume guard and the nginx links are null_resources.
     new NullProvider(this, 'null');
     const { estate, roster } = props;
     const names = estateNames(estate);
@@ -50,7 +56,15 @@ export class WorkspacesStack extends TerraformStack {
         idleTimeoutSeconds: estate.workspaces.idleTimeout ? durationSeconds(estate.workspaces.idleTimeout) : undefined,
         allowFileTransfer: estate.workspaces.allowFileTransfer,
       });
-      if (workspace.network) networks.set(user.username, workspace.network);
+      if (workspace.network) {
+        networks.set(user.username, workspace.network);
+        new WorkspaceLink(workspace, 'nginx-link', {
+          nginxName: names.service('nginx'),
+          nginxId: props.nginxContainerId,
+          networkName: workspace.network.name,
+          dockerHost: estate.dockerHost,
+        });
+      }
     }
     this.workspaceNetworks = networks;
 

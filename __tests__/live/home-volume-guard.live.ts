@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadEstate, loadRoster } from '../../config/load';
 import { assetText } from '../helpers/inputs';
-import { mustTerraform, synthStackInto, terraform, terraformEnv } from './terraform';
+import { mustTerraform, recordPlaceholderOutputs, synthStackInto, terraform, terraformEnv } from './terraform';
 
 jest.setTimeout(300_000);
 
@@ -41,6 +41,10 @@ describe('home-volume guard in a real plan', () => {
   }
 
   beforeAll(() => {
+    // The workspaces stack reads nginx's container id from the platform stack's state.
+    const platformDir = path.join(work, 'platform');
+    synthStackInto(platformDir, 'platform', estate, loadRoster({ file: 'roster.yaml', text: rosterText }, estate), stateDir);
+    recordPlaceholderOutputs(platformDir, path.join(stateDir, 'terraform.platform.tfstate'));
     synthStackInto(stackDir, 'workspaces', estate, loadRoster({ file: 'roster.yaml', text: rosterText }, estate), stateDir);
     mustTerraform(stackDir, ['init', '-input=false'], env);
   });

@@ -83,7 +83,8 @@ describe('plan report on real plans', () => {
       ['workspaces', expect.any(Number), 0],
       ['edge', expect.any(Number), 0],
     ]);
-    expect(report.summary.find((s) => s.stack === 'workspaces')!.counts.create).toBe(10);
+    // image + 4 × (network, IDE, nginx link) + the guard
+    expect(report.summary.find((s) => s.stack === 'workspaces')!.counts.create).toBe(14);
     expect(report.risks.filter((r) => r.category === 'network').map((r) => r.message)).toEqual([
       'new container webide-nginx publishes [{"external":443,"internal":8443,"ip":"0.0.0.0","protocol":"tcp"},{"external":80,"internal":8080,"ip":"0.0.0.0","protocol":"tcp"}]',
       'network webide-net-edge created (not internal: has a route out)',

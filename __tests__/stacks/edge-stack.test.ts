@@ -5,17 +5,17 @@ function containersOf(json: ReturnType<typeof synthEstate>['edge']) {
   return new Map([...resourcesOf(json)].filter(([key]) => key.startsWith('docker_container.')).map(([, body]) => [body.name as string, body as Record<string, any>]));
 }
 
-describe('EdgeStack', () => {
+describe('entry point: nginx (platform stack) and oauth2-proxy (edge stack)', () => {
   const estate = defaultEstate();
   const synthesized = synthEstate(estate, defaultRoster(estate));
-  const edge = containersOf(synthesized.edge);
+  const edge = new Map([...containersOf(synthesized.edge), ...containersOf(synthesized.platform)]);
 
   it('makes nginx the only container in the whole estate that publishes host ports: 443 and 80', () => {
     const publishing = Object.entries(synthesized)
       .filter(([name]) => name !== 'stacks')
       .flatMap(([, json]) => [...resourcesOf(json as never)].filter(([key, body]) => key.startsWith('docker_container.') && body.ports));
     expect(publishing.map(([, body]) => body.name)).toEqual(['webide-nginx']);
-    expect(edge.get('webide-nginx')!.ports).toEqual([
+    expect(containersOf(synthesized.platform).get('webide-nginx')!.ports).toEqual([
       { internal: 8443, external: 443, ip: '0.0.0.0', protocol: 'tcp' },
       { internal: 8080, external: 80, ip: '0.0.0.0', protocol: 'tcp' },
     ]);
@@ -32,17 +32,6 @@ describe('EdgeStack', () => {
     expect(template.content).toBe('set $litellm_authorization "Bearer $LITELLM_MASTER_KEY";\nset $tabby_authorization "Bearer $TABBY_API_TOKEN";\n');
     expect(nginx.env).toEqual(expect.arrayContaining(['LITELLM_MASTER_KEY=${var.litellm_master_key}', 'TABBY_API_TOKEN=${var.tabby_api_token}']));
     expect(JSON.stringify(nginx.upload)).not.toContain('var.');
-  });
-
-  it('links nginx to each running IDE network with one resource per user (suspended users keep their IDE)', () => {
-    const links = [...resourcesOf(synthesized.edge)].filter(([key]) => key.startsWith('null_resource.'));
-    expect(links.map(([, body]) => (body.triggers as Record<string, string>).network).sort()).toEqual([
-      'webide-ws-alice',
-      'webide-ws-bob',
-      'webide-ws-carol',
-      'webide-ws-dave',
-    ]);
-    for (const [key] of links) expect(key).toMatch(/^null_resource\.workspace-links_(alice|bob|carol|dave)_/);
   });
 
   it('configures oauth2-proxy for Keycloak with the public issuer, internal token endpoints and the client secret from the identity stack', () => {

@@ -85,11 +85,11 @@ describe('the whole estate', () => {
       ]);
       const added = changed.filter((key) => key.includes('zz-newcomer'));
       expect(added.map((key) => key.replace(/_[0-9A-F]{8}$/, ''))).toEqual([
-        'edge/resource/null_resource/workspace-links_zz-newcomer',
         'identity/resource/keycloak_user/roster_users_zz-newcomer_account',
         'identity/resource/keycloak_user_groups/roster_users_zz-newcomer_groups',
         'workspaces/resource/docker_container/users_zz-newcomer_ide_container',
         'workspaces/resource/docker_network/users_zz-newcomer_network',
+        'workspaces/resource/null_resource/users_zz-newcomer_nginx-link',
       ]);
       for (const key of added) expect(before.has(key)).toBe(false);
     }
@@ -106,12 +106,14 @@ describe('the whole estate', () => {
     for (const [, variable] of variables) expect(variable.sensitive).toBe(true);
   });
 
-  it('deploys in dependency order: platform → identity, workspaces → edge', () => {
+  it('deploys in dependency order: platform (with nginx) → identity and workspaces → edge', () => {
     const app: App = Testing.app();
     const { platform, identity, workspaces, edge } = buildEstate(app, { estate, roster: defaultRoster(estate), stateDir: '/state' });
+    // identity reaches Keycloak's admin API through nginx, so nginx must be in platform.
     expect(identity.dependencies).toContain(platform);
     expect(workspaces.dependencies).toContain(platform);
-    expect(edge.dependencies).toEqual(expect.arrayContaining([identity, workspaces]));
+    expect(edge.dependencies).toContain(identity);
     expect(platform.dependencies).toEqual([]);
+    expect(platform.nginx.proxy.container.node.path).toBe('platform/nginx/proxy/container');
   });
 });

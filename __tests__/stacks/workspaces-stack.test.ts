@@ -17,7 +17,12 @@ users:
 
 function synthWorkspaces(rosterText = ROSTER) {
   const estate = defaultEstate();
-  const stack = new WorkspacesStack(Testing.app(), 'workspaces', { estate, roster: rosterFromText(rosterText, estate), stateFile: 'terraform.workspaces.tfstate' });
+  const stack = new WorkspacesStack(Testing.app(), 'workspaces', {
+    estate,
+    roster: rosterFromText(rosterText, estate),
+    stateFile: 'terraform.workspaces.tfstate',
+    nginxContainerId: 'nginx-container-id',
+  });
   const synthesized = Testing.synth(stack);
   return { stack, synthesized, json: JSON.parse(synthesized) };
 }
@@ -78,6 +83,17 @@ describe('WorkspacesStack', () => {
     const perUser = keys.filter((key) => key.includes('users_'));
     expect(perUser.length).toBeGreaterThan(0);
     for (const key of perUser) expect(key).toMatch(/users_(alice|bob)_/);
+  });
+
+  it('links nginx to each running IDE network with one resource per user (suspended users keep their IDE)', () => {
+    const links = [...resourcesOf(synthWorkspaces().json)].filter(([key]) => key.startsWith('null_resource.users_'));
+    expect(links.map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), (body.triggers as Record<string, string>).network])).toEqual([
+      ['null_resource.users_alice_nginx-link', '${docker_network.users_alice_network_295142C3.name}'],
+      ['null_resource.users_bob_nginx-link', '${docker_network.users_bob_network_AAC3AB7F.name}'],
+    ]);
+    const [, alice] = links[0];
+    expect(alice.triggers).toMatchObject({ container: 'webide-nginx', container_id: 'nginx-container-id', alias: 'ai-gateway' });
+    expect((alice.provisioner as Array<Record<string, any>>).map((p) => p['local-exec'].when ?? 'create')).toEqual(['create', 'destroy']);
   });
 
   it('records every user with a home (archived too) and guards against users vanishing', () => {

@@ -1,0 +1,101 @@
+import { Construct } from 'constructs';
+import { Image } from '@cdktf/provider-docker/lib/image';
+import { EstateConfig } from '../config/estate';
+import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate } from '../render/nginx';
+import { HardenedContainer } from './hardened-container';
+import { EstateNames, INTERNAL_PORTS } from './naming';
+
+export interface NginxEntryProps {
+  readonly estate: EstateConfig;
+  readonly names: EstateNames;
+  readonly image: Image;
+  /** Networks nginx joins at create (edge, identity, ai); workspace networks are linked per user. */
+  readonly networkNames: readonly string[];
+  /** The AI gateway's credentials (sensitive variable values), passed as environment only. */
+  readonly litellmMasterKey: string;
+  readonly tabbyApiToken: string;
+}
+
+/** Paths inside the nginx container. */
+const NGINX_PATHS = {
+  config: '/etc/nginx/nginx.conf',
+  /** nginx's entrypoint renders /etc/nginx/templates/<name>.template into NGINX_ENVSUBST_OUTPUT_DIR/<name>. */
+  secretsTemplate: '/etc/nginx/templates/ai-gateway.conf.template',
+  secretsDir: '/etc/nginx/secrets',
+  secrets: '/etc/nginx/secrets/ai-gateway.conf',
+  certificate: '/etc/nginx/tls/fullchain.pem',
+  key: '/etc/nginx/tls/privkey.pem',
+} as const;
+
+/**
+ * nginx, the estate's only published entry point: TLS, sign-in through oauth2-proxy,
+ * one IDE per user, Keycloak's public side, and the AI gateway for IDEs. Stateless.
+ */
+export class NginxEntry extends Construct {
+  public readonly proxy: HardenedContainer;
+
+  constructor(scope: Construct, id: string, props: NginxEntryProps) {
+    super(scope, id);
+    const { estate, names } = props;
+    const nginxConf = renderNginxConf({
+      domain: estate.domain,
+      httpsPort: estate.httpsPort,
+      tlsProtocols: estate.tls.protocols,
+      tlsCurves: estate.tls.curves,
+      certificatePath: NGINX_PATHS.certificate,
+      keyPath: NGINX_PATHS.key,
+      realm: estate.keycloak.realm,
+      adminAllowCidrs: estate.keycloak.adminAllowCidrs,
+      upstreams: {
+        keycloak: names.service('keycloak'),
+        oauth2Proxy: names.service('oauth2-proxy'),
+        litellm: names.service('litellm'),
+        tabby: names.service('tabby'),
+      },
+      workspaceHostPrefix: names.workspacePrefix(),
+      workspacePort: INTERNAL_PORTS.codeServer,
+      aiGatewayPort: INTERNAL_PORTS.aiGateway,
+      secretsIncludePath: NGINX_PATHS.secrets,
+    });
+
+    this.proxy = new HardenedContainer(this, 'proxy', {
+      containerName: names.service('nginx'),
+      image: props.image,
+      networks: props.networkNames.map((name) => ({ name })),
+      user: '101:101',
+      memoryMiB: 512,
+      cpus: 1,
+      command: ['nginx', '-g', 'daemon off; pid /tmp/nginx.pid;'],
+      env: {
+        // The entrypoint substitutes only these into the templates (nginx's own $variables stay).
+        NGINX_ENVSUBST_OUTPUT_DIR: NGINX_PATHS.secretsDir,
+        NGINX_ENVSUBST_FILTER: `^(${AI_GATEWAY_SECRET_ENV.litellmKey}|${AI_GATEWAY_SECRET_ENV.tabbyToken})$`,
+        [AI_GATEWAY_SECRET_ENV.litellmKey]: props.litellmMasterKey,
+        [AI_GATEWAY_SECRET_ENV.tabbyToken]: props.tabbyApiToken,
+      },
+      tmpfs: {
+        '/tmp': 'rw,nosuid,nodev,size=64m',
+        '/var/lib/nginx': 'rw,nosuid,nodev,size=256m',
+        '/var/cache/nginx': 'rw,nosuid,nodev,size=256m',
+        [NGINX_PATHS.secretsDir]: 'rw,nosuid,nodev,noexec,size=1m,mode=0700,uid=101,gid=101',
+      },
+      ports: [
+        { internal: INTERNAL_PORTS.nginxHttps, external: estate.httpsPort, ip: estate.bindAddress, protocol: 'tcp' },
+        { internal: INTERNAL_PORTS.nginxHttp, external: estate.httpPort, ip: estate.bindAddress, protocol: 'tcp' },
+      ],
+      mounts: [
+        { type: 'bind', source: estate.tls.certificateFile, target: NGINX_PATHS.certificate, readOnly: true },
+        { type: 'bind', source: estate.tls.keyFile, target: NGINX_PATHS.key, readOnly: true },
+      ],
+      // No secret in any uploaded file, so plans show nginx.conf diffs (an upload set
+      // holding one sensitive value would be hidden whole).
+      uploads: [
+        { file: NGINX_PATHS.config, content: nginxConf },
+        { file: NGINX_PATHS.secretsTemplate, content: renderNginxSecretsTemplate() },
+      ],
+      readOnlyRootfs: false,
+      healthcheck: { test: ['CMD', 'nginx', '-t', '-q', '-g', 'pid /tmp/nginx-check.pid;'], startPeriodSeconds: 10 },
+      labels: names.labels(estate, 'nginx'),
+    });
+  }
+}

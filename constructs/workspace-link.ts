@@ -1,0 +1,51 @@
+import { Construct } from 'constructs';
+import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+import { AI_GATEWAY_HOST } from './naming';
+
+export interface WorkspaceLinkProps {
+  /** nginx's container name and id (a new id means nginx was recreated: link again). */
+  readonly nginxName: string;
+  readonly nginxId: string;
+  readonly networkName: string;
+  readonly dockerHost: string;
+}
+
+/**
+ * Joins nginx to one user's private network (alias ai-gateway) without recreating
+ * nginx: provider 3.6.2 never reads networks back, so a link per user keeps a roster
+ * edit to that user's own resources. Runs the docker CLI on the Terraform runner.
+ */
+export class WorkspaceLink extends Construct {
+  constructor(scope: Construct, id: string, props: WorkspaceLinkProps) {
+    super(scope, id);
+    new NullResource(this, 'link', {
+      triggers: {
+        container: props.nginxName,
+        container_id: props.nginxId,
+        network: props.networkName,
+        alias: AI_GATEWAY_HOST,
+        docker_host: props.dockerHost,
+      },
+      provisioners: [
+        {
+          type: 'local-exec',
+          command: NETWORK_CONNECT,
+          environment: { DOCKER_HOST: props.dockerHost, NETWORK: props.networkName, CONTAINER: props.nginxName, ALIAS: AI_GATEWAY_HOST },
+        },
+        {
+          type: 'local-exec',
+          when: 'destroy',
+          command: NETWORK_DISCONNECT,
+          environment: { DOCKER_HOST: '${self.triggers.docker_host}', NETWORK: '${self.triggers.network}', CONTAINER: '${self.triggers.container}' },
+        },
+      ],
+    });
+  }
+}
+
+/** Connects nginx to a workspace network; succeeds if it is connected already. */
+const NETWORK_CONNECT =
+  'docker network connect --alias "$ALIAS" "$NETWORK" "$CONTAINER" 2>/dev/null || ' +
+  'docker network inspect --format "{{range .Containers}}{{.Name}} {{end}}" "$NETWORK" | tr " " "\\n" | grep -qx "$CONTAINER"';
+/** Disconnects nginx; a network or container already gone is not an error. */
+const NETWORK_DISCONNECT = 'docker network disconnect --force "$NETWORK" "$CONTAINER" 2>/dev/null || true';
