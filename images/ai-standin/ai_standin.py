@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""webide AI STAND-IN: a tiny fake of the GPU model servers, for the GPU-less test tier.
+
+It is NOT vLLM and NOT Tabby. It answers the few endpoints the estate uses, in their shape,
+with canned text, so that routing, authentication and healthchecks can be tested end to end
+on a machine with no GPU. Python standard library only.
+
+  STANDIN_ROLE=vllm   GET /health, GET /v1/models, POST /v1/chat/completions (OpenAI shape).
+                      When VLLM_API_KEY is set, /v1/* need `Authorization: Bearer $VLLM_API_KEY`
+                      (401 otherwise), as vLLM's --api-key / VLLM_API_KEY does. A chat request for a
+                      model other than the served name gets 404, as from vLLM (unless
+                      STANDIN_STRICT_MODEL=0); the reply's content names the model.
+  STANDIN_ROLE=tabby  GET|POST /v1/health, POST /v1/completions (Tabby's shape).
+
+Listens on 0.0.0.0:$PORT (default 8000). Takes the real servers' command lines and ignores
+them, except --port (and --host), --served-model-name and --model, which it honours:
+  vllm:  /models/chat --served-model-name N --host 0.0.0.0 --port 8000 --max-model-len …
+  tabby: serve --model M --device cuda --host 0.0.0.0 --port 8080
+"""
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROLES = ("vllm", "tabby")
+
+
+def parse_args(argv):
+    """Pick the options the stand-in honours out of a vLLM/Tabby command line."""
+    opts = {"port": None, "host": None, "served_model_name": None, "model": None, "positional": []}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" in arg:
+            key, value = arg[2:].split("=", 1)
+            has_value, step = True, 1
+        elif arg.startswith("--"):
+            key = arg[2:]
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            has_value = nxt is not None and not nxt.startswith("--")
+            value, step = (nxt, 2) if has_value else (None, 1)
+        else:
+            opts["positional"].append(arg)
+            i += 1
+            continue
+        key = key.replace("-", "_")
+        if key in ("port", "host", "served_model_name", "model") and has_value:
+            opts[key] = value
+        i += step
+    return opts
+
+
+def main():
+    role = os.environ.get("STANDIN_ROLE", "").strip().lower()
+    if role not in ROLES:
+        sys.stderr.write(f"ai-standin: STANDIN_ROLE must be one of {', '.join(ROLES)} (got {role!r})\n")
+        return 2
+    opts = parse_args(sys.argv[1:])
+    port = int(opts["port"] or os.environ.get("PORT") or 8000)
+    host = opts["host"] or "0.0.0.0"
+    if role == "vllm":
+        positional = [p for p in opts["positional"] if p != "serve"]
+        model = opts["served_model_name"] or opts["model"] or (positional[0] if positional else "standin-chat")
+    else:
+        model = opts["model"] or "standin-completion"
+    api_key = os.environ.get("VLLM_API_KEY", "") if role == "vllm" else ""
+    # As vLLM: a request for any other model name gets 404 (STANDIN_STRICT_MODEL=0 answers all).
+    strict_model = os.environ.get("STANDIN_STRICT_MODEL", "1") != "0"
+
+    log = lambda msg: print(f"ai-standin[{role}]: {msg}", flush=True)  # noqa: E731
+    log("STAND-IN for the GPU model server (not the real vLLM/Tabby; no GPU is used)")
+    log(f"NVIDIA_VISIBLE_DEVICES={os.environ.get('NVIDIA_VISIBLE_DEVICES', '<unset>')}")
+    log(f"model={model} listen={host}:{port} uid={os.getuid()} gid={os.getgid()} "
+        f"api_key={'required' if api_key else 'not required'} args={sys.argv[1:]}")
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = f"webide-ai-standin/{role}"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):  # one line per request, on stdout
+            log(f"{self.address_string()} {fmt % args}")
+
+        def send_json(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def read_json(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length > 0 else b""
+            if not raw:
+                return {}
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return None
+            return body if isinstance(body, dict) else None
+
+        def authorised(self):
+            if not api_key:
+                return True
+            if self.headers.get("Authorization", "") == f"Bearer {api_key}":
+                return True
+            self.send_json(401, {"error": "Unauthorized"})
+            return False
+
+        def not_found(self):
+            self.send_json(404, {"detail": "Not Found"})
+
+        def do_GET(self):
+            path = self.path.split("?", 1)[0]
+            if role == "vllm":
+                if path == "/health":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif path == "/v1/models":
+                    if self.authorised():
+                        self.send_json(200, {"object": "list", "data": [
+                            {"id": model, "object": "model", "created": int(time.time()), "owned_by": "ai-standin",
+                             "root": model, "parent": None, "max_model_len": 4096}]})
+                else:
+                    self.not_found()
+            else:
+                if path == "/v1/health":
+                    self.send_json(200, self.tabby_health())
+                else:
+                    self.not_found()
+
+        def do_POST(self):
+            path = self.path.split("?", 1)[0]
+            if role == "vllm" and path == "/v1/chat/completions":
+                if not self.authorised():
+                    return
+                body = self.read_json()
+                if body is None:
+                    self.send_json(400, {"error": "request body must be a JSON object"})
+                    return
+                requested = body.get("model") or model
+                if requested != model and strict_model:
+                    self.send_json(404, {"object": "error", "type": "NotFoundError", "code": 404,
+                                         "message": f"The model `{requested}` does not exist."})
+                    return
+                messages = body.get("messages") or []
+                last = next((m.get("content") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), "")
+                if not isinstance(last, str):
+                    last = json.dumps(last)
+                text = f"[ai-standin] reply from model {requested}: you said {last[:200]!r}"
+                prompt_tokens, completion_tokens = max(1, len(json.dumps(messages)) // 4), max(1, len(text) // 4)
+                self.send_json(200, {
+                    "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+                    "model": requested,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                 "logprobs": None, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                              "total_tokens": prompt_tokens + completion_tokens},
+                })
+            elif role == "tabby" and path == "/v1/health":
+                self.read_json()
+                self.send_json(200, self.tabby_health())
+            elif role == "tabby" and path == "/v1/completions":
+                body = self.read_json()
+                if body is None:
+                    self.send_json(400, {"error": "request body must be a JSON object"})
+                    return
+                language = body.get("language") or "unknown"
+                self.send_json(200, {
+                    "id": f"cmpl-{uuid.uuid4()}",
+                    "choices": [{"index": 0, "text": f"// [ai-standin] completion from {model} ({language})"}],
+                })
+            else:
+                self.not_found()
+
+        def tabby_health(self):
+            return {"model": model, "chat_model": None, "device": "standin (no GPU)", "arch": "x86_64",
+                    "cpu_info": "ai-standin", "cpu_count": os.cpu_count() or 1, "cuda_devices": [],
+                    "version": {"build_date": "", "git_describe": "ai-standin", "git_sha": ""}}
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+
+    def stop(signum, _frame):
+        log(f"signal {signum}: stopping")
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log("ready")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
