@@ -24,13 +24,13 @@ export interface TerraformResult {
   readonly output: string;
 }
 
-export function terraform(dir: string, args: string[], env: NodeJS.ProcessEnv): TerraformResult {
-  const result = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', [...args, '-no-color'], { cwd: dir, env, encoding: 'utf8', timeout: 300_000 });
+export function terraform(dir: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 300_000): TerraformResult {
+  const result = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', [...args, '-no-color'], { cwd: dir, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
-export function mustTerraform(dir: string, args: string[], env: NodeJS.ProcessEnv): string {
-  const result = terraform(dir, args, env);
+export function mustTerraform(dir: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): string {
+  const result = terraform(dir, args, env, timeoutMs);
   if (result.status !== 0) throw new Error(`terraform ${args.join(' ')} failed in ${dir}:\n${result.output}`);
   return result.output;
 }
@@ -58,16 +58,16 @@ export interface PlannedChange {
 }
 
 /** `terraform plan -out` + `terraform show -json`: the real plan JSON. */
-export function planJson(dir: string, env: NodeJS.ProcessEnv): PlanJson {
-  mustTerraform(dir, ['plan', '-out=plan.tfplan', '-input=false', '-lock=false'], env);
+export function planJson(dir: string, env: NodeJS.ProcessEnv, timeoutMs?: number): PlanJson {
+  mustTerraform(dir, ['plan', '-out=plan.tfplan', '-input=false', '-lock=false'], env, timeoutMs);
   const shown = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['show', '-json', 'plan.tfplan'], { cwd: dir, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (shown.status !== 0) throw new Error(`terraform show failed:\n${shown.stderr}`);
   return JSON.parse(shown.stdout) as PlanJson;
 }
 
 /** Resources a plan would touch (no-op and read left out). */
-export function plannedChanges(dir: string, env: NodeJS.ProcessEnv): PlannedChange[] {
-  const plan = planJson(dir, env);
+export function plannedChanges(dir: string, env: NodeJS.ProcessEnv, timeoutMs?: number): PlannedChange[] {
+  const plan = planJson(dir, env, timeoutMs);
   return (plan.resource_changes ?? [])
     .filter((rc) => !rc.change.actions.every((action) => action === 'no-op' || action === 'read'))
     .map((rc) => ({ address: rc.address, actions: rc.change.actions }))

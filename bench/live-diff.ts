@@ -1,0 +1,168 @@
+import { spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { EstateConfig } from '../config/estate';
+import { loadEstate, loadRoster } from '../config/load';
+import { assetText } from '../__tests__/helpers/inputs';
+import { KeycloakAdmin, keycloakServer } from '../__tests__/live/keycloak-admin';
+import { RosterVariant } from './rosters';
+import { mustTerraform, planJson, synthStackInto, terraformEnv, withoutHash } from '../__tests__/live/terraform';
+
+/**
+ * Diff minimality as Terraform itself sees it: the identity stack applied to a real Keycloak
+ * and the workspaces stack applied to a real Docker engine at N users, then each roster
+ * variant planned against that real state. Only the IDE process is a stand-in
+ * (images/ide-standin: the real IDE image with code-server replaced by a sleeper), because
+ * N real IDEs do not fit this machine; networks, containers, uploads, home volumes and the
+ * nginx links are real. Needs: the Docker engine (scripts/docker/engine.sh start), the
+ * local code-server image (scripts/docker/build-images.sh --only code-server) and a
+ * Keycloak (npm run keycloak:start).
+ */
+export interface PlannedCase {
+  readonly stack: string;
+  readonly case: string;
+  /** Planned resource changes (no-op and read left out), hash suffix dropped. */
+  readonly changes: readonly string[];
+  /** Of those, the ones that are not the variant user's. */
+  readonly others: readonly string[];
+  readonly outputs: readonly string[];
+}
+
+export interface LiveDiff {
+  readonly skipped?: string;
+  /** Wall seconds of the N-user apply per stack and of one refreshing plan. */
+  readonly seconds: Record<string, number>;
+  readonly cases: PlannedCase[];
+}
+
+const ESTATE = 'webide-bench';
+const REALM = 'webide-bench';
+const STANDIN = 'webide-local/ide-standin:bench';
+const APPLY_TIMEOUT_MS = 45 * 60_000;
+const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20 });
+
+/** The default estate under its own name (nothing of a real deploy on the same engine is touched). */
+function benchEstate(keycloakUrl: string): EstateConfig {
+  const text = assetText('estate.yaml')
+    .replace(/^name: .*$/m, `name: ${ESTATE}`)
+    .replace(/^(\s+codeServer:) .*$/m, `$1 ${STANDIN}`)
+    .replace(/^(\s+providerUrl:) .*$/m, `$1 ${keycloakUrl}`)
+    .replace(/^(\s+realm:) .*$/m, `$1 ${REALM}`);
+  return loadEstate({ file: 'assets/estate.yaml (bench copy)', text });
+}
+
+/** What must be there before anything is deployed; a reason to skip otherwise. */
+function missing(): string | undefined {
+  if (docker('info', '--format', '{{.ServerVersion}}').status !== 0) return 'no Docker engine (bash scripts/docker/engine.sh start)';
+  const list = spawnSync('bash', ['scripts/docker/build-images.sh', '--list'], { encoding: 'utf8' }).stdout ?? '';
+  const ide = list.split('\n').find((tag) => tag.includes('/code-server:'));
+  if (!ide || docker('image', 'inspect', ide).status !== 0) return `no local IDE image ${ide ?? ''} (bash scripts/docker/build-images.sh --only code-server)`;
+  const built = docker('build', '-q', '--build-arg', `IDE_IMAGE=${ide}`, '-t', STANDIN, 'images/ide-standin');
+  if (built.status !== 0) return `stand-in image build failed: ${built.stderr.trim().split('\n').pop()}`;
+  try {
+    keycloakServer();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return undefined;
+}
+
+/** Removes everything of the bench estate from the engine: by its labels and name prefix only. */
+function removeBenchObjects(): void {
+  const ids = (args: string[]) => docker(...args).stdout.split('\n').filter(Boolean);
+  const containers = ids(['ps', '-aq', '--filter', `label=webide.estate=${ESTATE}`]);
+  if (containers.length) docker('rm', '-f', ...containers);
+  const networks = ids(['network', 'ls', '-q', '--filter', `name=^${ESTATE}-ws-`]);
+  if (networks.length) docker('network', 'rm', ...networks);
+  const volumes = ids(['volume', 'ls', '-q', '--filter', `name=^${ESTATE}-home-`]);
+  if (volumes.length) docker('volume', 'rm', '-f', ...volumes);
+}
+
+/**
+ * Docker runs each IDE's healthcheck (an exec) every 15 s: at 500 containers that is a
+ * busy machine. Paused containers still count as running for the provider, and their probes
+ * fail at once without an exec. Bounded: at most an hour, then it stops by itself.
+ */
+function pauseIdesWhileApplying(): () => void {
+  const filter = `--filter label=webide.estate=${ESTATE} --filter label=webide.component=workspace --filter status=running`;
+  const loop = spawn('bash', ['-c', `for i in $(seq 1 720); do docker ps -q ${filter} | xargs -r docker pause >/dev/null 2>&1; sleep 5; done`], { detached: true, stdio: 'ignore' });
+  return () => {
+    try {
+      process.kill(-loop.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+}
+
+export async function liveDiff(base: string, variants: readonly RosterVariant[], work: string, log: (line: string) => void): Promise<LiveDiff> {
+  const reason = missing();
+  if (reason) return { skipped: `real-plan diff skipped: ${reason}`, seconds: {}, cases: [] };
+  const server = keycloakServer();
+  const estate = benchEstate(server.url);
+  const env = terraformEnv({ TF_VAR_keycloak_admin_password: server.adminPassword });
+  const stateDir = path.join(work, 'state');
+  fs.mkdirSync(stateDir, { recursive: true });
+  const roster = (text: string) => loadRoster({ file: 'roster.yaml', text }, estate);
+  const seconds: Record<string, number> = {};
+  const cases: PlannedCase[] = [];
+
+  removeBenchObjects();
+  docker('run', '-d', '--name', `${ESTATE}-nginx`, '--label', `webide.estate=${ESTATE}`, '--label', 'webide.standin=nginx (a sleeper that nginx links attach to)', '--entrypoint', 'sleep', STANDIN, 'infinity');
+  try {
+    for (const stack of ['identity', 'workspaces']) {
+      const dir = path.join(work, stack);
+      synthStackInto(dir, stack, estate, roster(base), stateDir);
+      if (stack === 'workspaces') stubUpstreamState(path.join(dir, 'cdk.tf.json'));
+      mustTerraform(dir, ['init', '-input=false'], env);
+      const stopPausing = stack === 'workspaces' ? pauseIdesWhileApplying() : () => undefined;
+      const started = Date.now();
+      try {
+        mustTerraform(dir, ['apply', '-auto-approve', '-input=false', '-lock=false'], env, APPLY_TIMEOUT_MS);
+      } finally {
+        stopPausing();
+      }
+      seconds[`${stack}.apply`] = (Date.now() - started) / 1000;
+      log(`live diff: ${stack} applied in ${seconds[`${stack}.apply`].toFixed(0)}s`);
+      for (const variant of [{ case: 'unchanged roster (convergence)', text: base } as RosterVariant, ...variants]) {
+        synthStackInto(dir, stack, estate, roster(variant.text), stateDir);
+        const planStarted = Date.now();
+        const plan = planJson(dir, env, APPLY_TIMEOUT_MS) as ReturnType<typeof planJson> & { output_changes?: Record<string, { actions: string[] }> };
+        if (variant.text === base) seconds[`${stack}.plan`] = (Date.now() - planStarted) / 1000;
+        const changes = (plan.resource_changes ?? [])
+          .filter((rc) => !rc.change.actions.every((action) => action === 'no-op' || action === 'read'))
+          .map((rc) => `${withoutHash(rc.address)} (${rc.change.actions.join('+')})`)
+          .sort();
+        const mine = (line: string) => variant.user !== undefined && line.includes(`_${variant.user}_`);
+        const outputs = Object.entries(plan.output_changes ?? {}).filter(([, c]) => !c.actions.includes('no-op')).map(([name]) => name);
+        cases.push({ stack, case: variant.case, changes, others: changes.filter((line) => !mine(line)), outputs });
+        log(`live diff: ${stack}: ${variant.case}: ${changes.length} planned change(s)`);
+      }
+    }
+  } finally {
+    removeBenchObjects();
+    await new KeycloakAdmin(server).delete(`/${REALM}`);
+  }
+  return { seconds, cases };
+}
+
+/**
+ * The workspaces stack reads the platform stack's state (nginx's container id), which a real
+ * deploy creates first. Here the upstream state is stubbed: one state file per referenced
+ * remote state, holding only the outputs the stack reads (placeholder strings, sensitive like
+ * cdktf's cross-stack outputs). Returns the names of the stubbed outputs.
+ */
+export function stubUpstreamState(stackJsonFile: string): string[] {
+  const json = JSON.parse(fs.readFileSync(stackJsonFile, 'utf8'));
+  const text = JSON.stringify(json);
+  const all: string[] = [];
+  for (const [name, body] of Object.entries((json.data?.terraform_remote_state ?? {}) as Record<string, { config?: { path?: string } }>)) {
+    const file = body.config?.path;
+    if (!file) continue;
+    const used = [...new Set([...text.matchAll(new RegExp(`data\\.terraform_remote_state\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.outputs\\.([A-Za-z0-9_-]+)`, 'g'))].map((m) => m[1]))];
+    const outputs = Object.fromEntries(used.map((o) => [o, { value: `bench-stub-${o}`, type: 'string', sensitive: true }]));
+    fs.writeFileSync(file, JSON.stringify({ version: 4, terraform_version: '1.11.4', serial: 1, lineage: 'bench-stub', outputs, resources: [], check_results: null }));
+    all.push(...used);
+  }
+  return all;
+}
