@@ -6,6 +6,7 @@
  *   BENCH_RUNS_LARGE=<runs> runs at sizes >= 1000    BENCH_PLAN_SIZES=10,100,500   plan sizes (10: scaling baseline)
  *   BENCH_DIFF_SIZE=500     roster size of the diff  BENCH_BUDGET_MIN=60           stop starting work after this
  *   BENCH_CMD_TIMEOUT_S=600 per command              BENCH_LIVE_DIFF=0             skip the real-plan diff
+ *   BENCH_LIVE_STEPS=100,250  sizes deployed on the way to BENCH_DIFF_SIZE (refreshing plan timed at each)
  *
  * Every loop is bounded by those counts, every command by a timeout (its process group is
  * killed), the whole run by the budget (what did not run is reported as skipped).
@@ -16,7 +17,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { defaultEstate, generatedRosterYaml, rosterFromText } from '../__tests__/helpers/inputs';
 import { writeHclPeer } from './hcl-peer';
-import { LiveDiff, liveDiff, stubUpstreamState } from './live-diff';
+import { LiveDiff, liveDiff, PARALLELISM, stubUpstreamState } from './live-diff';
 import { rosterVariants } from './rosters';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -27,6 +28,7 @@ const SIZES = ints(process.env.BENCH_SIZES, [10, 100, 500, 1000]);
 const PLAN_SIZES = ints(process.env.BENCH_PLAN_SIZES, [10, 100, 500]);
 const DIFF_SIZE = ints(process.env.BENCH_DIFF_SIZE, [500])[0];
 const LIVE_DIFF = process.env.BENCH_LIVE_DIFF !== '0';
+const LIVE_STEPS = ints(process.env.BENCH_LIVE_STEPS, [100, 250]);
 const DEADLINE = Date.now() + ints(process.env.BENCH_BUDGET_MIN, [60])[0] * 60_000;
 const CMD_TIMEOUT_MS = ints(process.env.BENCH_CMD_TIMEOUT_S, [600])[0] * 1000;
 const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
@@ -258,9 +260,10 @@ function comparePlans(terraform: string, env: NodeJS.ProcessEnv): string {
 
 // ---------------------------------------------------------------- 3. diff minimality (real plans)
 async function benchLiveDiff(): Promise<LiveDiff> {
-  if (!LIVE_DIFF) return { skipped: 'real-plan diff skipped: BENCH_LIVE_DIFF=0', seconds: {}, cases: [] };
-  if (overBudget('the real-plan diff')) return { skipped: 'real-plan diff skipped: budget spent', seconds: {}, cases: [] };
-  return liveDiff(generatedRosterYaml(DIFF_SIZE), rosterVariants(DIFF_SIZE), freshDir('live-diff'), log);
+  const steps = [...new Set([...LIVE_STEPS.filter((n) => n < DIFF_SIZE), DIFF_SIZE])];
+  if (!LIVE_DIFF) return { skipped: 'real-plan diff skipped: BENCH_LIVE_DIFF=0', steps, seconds: {}, cases: [] };
+  if (overBudget('the real-plan diff')) return { skipped: 'real-plan diff skipped: budget spent', steps, seconds: {}, cases: [] };
+  return liveDiff(steps, generatedRosterYaml, rosterVariants(DIFF_SIZE), freshDir('live-diff'), log);
 }
 
 // ---------------------------------------------------------------- scaling
@@ -270,9 +273,9 @@ interface Scaling {
   verdict: string;
 }
 
-function scaling(): Scaling[] {
+function scaling(liveSteps: readonly number[]): Scaling[] {
   // CPU time, not wall time: on a shared machine wall time at the larger sizes soaks up other jobs' load.
-  const figures: [string, string, number[], number][] = [
+  const figures: [string, string, readonly number[], number][] = [
     ['cdktf synth (CLI) CPU, ms/user', 'cli.cpu', SIZES, 1000],
     ['cdktf synth (CLI) peak memory, KiB/user', 'cli.mem', SIZES, 1],
     ['program alone CPU, ms/user', 'prog.cpu', SIZES, 1000],
@@ -281,6 +284,8 @@ function scaling(): Scaling[] {
     ['terraform plan (cdktf JSON) peak memory, KiB/user', 'cdktf.planmem', PLAN_SIZES, 1],
     ['terraform plan (HCL peer) CPU, ms/user', 'hcl.plancpu', PLAN_SIZES, 1000],
     ['terraform plan (HCL peer) peak memory, KiB/user', 'hcl.planmem', PLAN_SIZES, 1],
+    ...PARALLELISM.map((p): [string, string, readonly number[], number] => [`refreshing plan of the deployed workspaces stack, p=${p}, wall ms/user (1 run)`, `live.workspaces.plan.p${p}`, liveSteps, 1000]),
+    ['refreshing plan of the deployed identity stack, p=10, wall ms/user (1 run)', 'live.identity.plan.p10', liveSteps, 1000],
   ];
   const out: Scaling[] = [];
   for (const [figure, key, sizes, scale] of figures) {
@@ -327,13 +332,14 @@ function table(plan: PlanInfo, live: LiveDiff, scale: Scaling[], meta: Record<st
   md.push(`## 3. Diff minimality at ${DIFF_SIZE} users: planned changes against a real deployed state`, '');
   if (live.skipped) md.push(`**${live.skipped}**`, '');
   if (live.cases.length) {
-    const s = live.seconds;
     md.push(
-      `identity applied to a real Keycloak in ${s['identity.apply']?.toFixed(0)} s, workspaces to a real Docker engine in ${s['workspaces.apply']?.toFixed(0)} s (IDE process: stand-in, see bench/live-diff.ts); a refreshing plan of the unchanged roster takes ${s['identity.plan']?.toFixed(0)} s / ${s['workspaces.plan']?.toFixed(0)} s.`,
+      'Deployed in steps (each apply adds users; IDE process: stand-in, see bench/live-diff.ts). Wall seconds of the apply and of a refreshing plan that finds no changes (every step converged), at Terraform\'s default `-parallelism=10` and at 50:',
       '',
-      '| stack | case | planned resource changes | not the user\'s own | changed outputs |',
-      '|---|---|---:|---|---|',
+      `| stack | ${live.steps.map((n) => `${n} users: apply / plan p=10 / plan p=50`).join(' | ')} |`,
+      `|---|${live.steps.map(() => '---').join('|')}|`,
     );
+    for (const stack of ['identity', 'workspaces']) row(stack, ...live.steps.map((n) => ['apply', ...PARALLELISM.map((p) => `plan.p${p}`)].map((k) => live.seconds[`${stack}.${k}.${n}`]?.toFixed(0) ?? 'n/a').join(' / ')));
+    md.push('', `Each roster edit planned against the ${DIFF_SIZE}-user state (\`-parallelism=${PARALLELISM[1]}\`):`, '', '| stack | case | planned resource changes | not the user\'s own | changed outputs |', '|---|---|---|---|---|');
     for (const c of live.cases) row(c.stack, c.case, `${c.changes.length}${c.changes.length ? `: ${short(c.changes)}` : ''}`, short(c.others), short(c.outputs));
   }
   md.push('', 'The platform and edge stacks do not depend on the roster; that every roster edit leaves them and all other users unchanged in the synthesized JSON is a unit-test property (`__tests__/stacks/estate.test.ts`).', '');
@@ -356,6 +362,7 @@ async function main(): Promise<void> {
   // Last: it deploys hundreds of containers, which would disturb the timings above.
   const live = await benchLiveDiff();
   if (live.skipped) log(live.skipped);
+  for (const [key, value] of Object.entries(live.seconds)) record(`live.${key}`, value);
   const meta = {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
@@ -368,7 +375,7 @@ async function main(): Promise<void> {
     planSizes: PLAN_SIZES,
     diffSize: DIFF_SIZE,
   };
-  const scale = scaling();
+  const scale = scaling(live.steps);
   const md = table(plan, live, scale, meta);
   const all = Object.fromEntries([...samples.keys()].sort().map((key) => [key, stats(key)]));
   fs.writeFileSync(path.join(__dirname, 'results.json'), `${JSON.stringify({ meta, samples: all, plan, live, scaling: scale, notes }, null, 2)}\n`);

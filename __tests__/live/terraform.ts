@@ -58,8 +58,8 @@ export interface PlannedChange {
 }
 
 /** `terraform plan -out` + `terraform show -json`: the real plan JSON. */
-export function planJson(dir: string, env: NodeJS.ProcessEnv, timeoutMs?: number): PlanJson {
-  mustTerraform(dir, ['plan', '-out=plan.tfplan', '-input=false', '-lock=false'], env, timeoutMs);
+export function planJson(dir: string, env: NodeJS.ProcessEnv, timeoutMs?: number, parallelism = 10): PlanJson {
+  mustTerraform(dir, ['plan', '-out=plan.tfplan', '-input=false', '-lock=false', `-parallelism=${parallelism}`], env, timeoutMs);
   const shown = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['show', '-json', 'plan.tfplan'], { cwd: dir, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (shown.status !== 0) throw new Error(`terraform show failed:\n${shown.stderr}`);
   return JSON.parse(shown.stdout) as PlanJson;
