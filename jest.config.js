@@ -1,4 +1,5 @@
-// Two tiers: `unit` (fast, no servers but nginx -t) and `live` (real Keycloak, terraform).
+// Tiers: `unit` (fast, no servers but nginx -t), `live` (real Keycloak, terraform), `e2e` (the
+// whole estate on a real Docker engine with a real browser; run through scripts/e2e.sh).
 const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
@@ -8,5 +9,6 @@ module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/__tests__/**/*.test.ts'], setupFilesAfterEnv: ['<rootDir>/__tests__/setup.ts'] },
     { ...common, displayName: 'live', testMatch: ['<rootDir>/__tests__/live/**/*.live.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/__tests__/e2e/**/*.e2e.ts'] },
   ],
 };

@@ -66,6 +66,13 @@ export const estateSchema = z
     dockerHost: z.string().regex(/^(unix|tcp|ssh):\/\//, 'must be a unix://, tcp:// or ssh:// address').default('unix:///var/run/docker.sock'),
     /** Host address the published ports bind to. */
     bindAddress: z.ipv4().default('0.0.0.0'),
+    /**
+     * Subnet of the edge network (the one nginx publishes from). Fixing it makes the address
+     * a request from the Docker host arrives from (the subnet's first address, the gateway)
+     * known before deploy, for `keycloak.adminAllowCidrs` and the bank's firewall rules.
+     * @default - Docker picks one from its address pools
+     */
+    edgeSubnet: z.cidrv4().optional(),
     tls: z.strictObject({
       /** Certificate chain and key on the Docker host, mounted read-only into nginx. */
       certificateFile: z.string().startsWith('/', 'must be an absolute path on the Docker host'),

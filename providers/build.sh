@@ -16,6 +16,8 @@
 #   TF_PROVIDER_MIRROR_URL    render providers/terraformrc for an internal network mirror instead
 #                             (no Go builds then)
 #   GOPROXY, GONOSUMDB, ...   passed through to `go` (e.g. an internal Go module proxy)
+#   PROVIDERS_SHARED_GOPROXY  a file-based Go module proxy serving the provider modules
+#                             [<project>/../shared/goproxy]; used first when it exists
 #   PROVIDERS_OPENTOFU_VERSION  OpenTofu release built when no `terraform` is on PATH (default below)
 set -Eeuo pipefail
 
@@ -207,11 +209,26 @@ done_step "using $TF ($([ "$IS_TOFU" = 1 ] && echo OpenTofu || echo Terraform) $
 # ---------------------------------------------------------------- providers
 PLATFORM=""
 GO_VERSION=""
+# Provider modules the usual Go proxy may refuse; a shared file-based proxy serves them.
+PROVIDER_MODULES="github.com/keycloak/terraform-provider-keycloak,github.com/kreuzwerker/terraform-provider-docker,github.com/terraform-providers/terraform-provider-null"
+SHARED_GOPROXY="${PROVIDERS_SHARED_GOPROXY:-$ROOT/../shared/goproxy}"
 go_env() {
   if [ -z "$GO_VERSION" ]; then
     need go "Install Go >= 1.25.8 (keycloak's go.mod requires it), or copy a mirror built elsewhere into providers/mirror."
     GO_VERSION="$(go env GOVERSION)"
     PLATFORM="$(go env GOOS)_$(go env GOARCH)"
+    # A file-based proxy beside the project (the workplace's ../shared/goproxy) goes first;
+    # everything it does not serve falls through to the configured proxy. Its modules are
+    # not in the public checksum database, so they are listed in GONOSUMDB.
+    if [ -d "$SHARED_GOPROXY/github.com" ]; then
+      local shared base
+      shared="file://$(cd "$SHARED_GOPROXY" && pwd)"
+      base="$(go env GOPROXY)"
+      case ",$base," in *",$shared,"*) ;; *) export GOPROXY="$shared,$base" ;; esac
+      base="$(go env GONOSUMDB)"
+      export GONOSUMDB="${base:+$base,}$PROVIDER_MODULES"
+      say "  Go modules: $SHARED_GOPROXY first, then the configured proxy; GONOSUMDB lists the provider modules"
+    fi
   fi
 }
 # Platform without needing Go (for the all-cached fast path).

@@ -50,6 +50,7 @@ export class PlatformStack extends TerraformStack {
         driver: 'bridge',
         internal,
         attachable: false,
+        ...(purpose === 'edge' && estate.edgeSubnet ? { ipamConfig: [{ subnet: estate.edgeSubnet }] } : {}),
         labels: [
           { label: 'webide.component', value: `network-${purpose}` },
           { label: 'webide.estate', value: estate.name },
@@ -151,6 +152,7 @@ export class PlatformStack extends TerraformStack {
       env: {
         ...gpuPinning(estate.gpus.vllm),
         VLLM_API_KEY: secrets.vllmApiKey.stringValue,
+        ...localProfileStandIn(estate.profile, 'vllm'),
         HF_HUB_OFFLINE: '1',
         HOME: '/home/vllm',
       },
@@ -175,6 +177,7 @@ export class PlatformStack extends TerraformStack {
         TABBY_DISABLE_USAGE_COLLECTION: '1',
         TABBY_MODEL_CACHE_ROOT: `${MODELS_DIR}/completion`,
         TABBY_WEBSERVER_JWT_TOKEN_SECRET: secrets.tabbyJwtSecret.stringValue,
+        ...localProfileStandIn(estate.profile, 'tabby', secrets.tabbyApiToken.stringValue),
       },
       readOnlyRootfs: false,
       mounts: [
@@ -249,6 +252,16 @@ export function gpuPinning(deviceIds: readonly string[]): Record<string, string>
     NVIDIA_VISIBLE_DEVICES: deviceIds.join(','),
     NVIDIA_DRIVER_CAPABILITIES: 'compute,utility',
   };
+}
+
+/**
+ * The `local` profile's one difference in the model servers: their images are the GPU-less
+ * stand-in (images/ai-standin), which needs its role, and, as Tabby, the API token a real
+ * Tabby would have issued, so that a missing or wrong token still fails. Nothing in production.
+ */
+export function localProfileStandIn(profile: 'production' | 'local', role: 'vllm' | 'tabby', tabbyApiToken?: string): Record<string, string> {
+  if (profile !== 'local') return {};
+  return { STANDIN_ROLE: role, ...(tabbyApiToken === undefined ? {} : { TABBY_API_TOKEN: tabbyApiToken }) };
 }
 
 /** A named volume Docker creates on first use; Terraform references it but never owns (or deletes) it. */

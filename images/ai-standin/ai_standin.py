@@ -10,7 +10,10 @@ on a machine with no GPU. Python standard library only.
                       (401 otherwise), as vLLM's --api-key / VLLM_API_KEY does. A chat request for a
                       model other than the served name gets 404, as from vLLM (unless
                       STANDIN_STRICT_MODEL=0); the reply's content names the model.
-  STANDIN_ROLE=tabby  GET|POST /v1/health, POST /v1/completions (Tabby's shape).
+  STANDIN_ROLE=tabby  GET|POST /v1/health, POST /v1/completions, POST /v1/events (Tabby's shape).
+                      When TABBY_API_TOKEN is set, completions and events need
+                      `Authorization: Bearer $TABBY_API_TOKEN` (401 otherwise), as a Tabby with
+                      authentication does for its API routes; health stays open for healthchecks.
 
 Listens on 0.0.0.0:$PORT (default 8000). Takes the real servers' command lines and ignores
 them, except --port (and --host), --served-model-name and --model, which it honours:
@@ -66,7 +69,7 @@ def main():
         model = opts["served_model_name"] or opts["model"] or (positional[0] if positional else "standin-chat")
     else:
         model = opts["model"] or "standin-completion"
-    api_key = os.environ.get("VLLM_API_KEY", "") if role == "vllm" else ""
+    api_key = os.environ.get("VLLM_API_KEY" if role == "vllm" else "TABBY_API_TOKEN", "")
     # As vLLM: a request for any other model name gets 404 (STANDIN_STRICT_MODEL=0 answers all).
     strict_model = os.environ.get("STANDIN_STRICT_MODEL", "1") != "0"
 
@@ -164,7 +167,15 @@ def main():
             elif role == "tabby" and path == "/v1/health":
                 self.read_json()
                 self.send_json(200, self.tabby_health())
+            elif role == "tabby" and path == "/v1/events":
+                if self.authorised():
+                    self.read_json()
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
             elif role == "tabby" and path == "/v1/completions":
+                if not self.authorised():
+                    return
                 body = self.read_json()
                 if body is None:
                     self.send_json(400, {"error": "request body must be a JSON object"})

@@ -1,0 +1,129 @@
+/// <reference lib="dom" />
+import * as fs from 'fs';
+import * as path from 'path';
+import puppeteer, { Browser, Page } from 'puppeteer-core';
+import { authenticator } from 'otplib';
+import { leafSpki, log, sleep } from './harness';
+
+/** Debian's chromium; puppeteer-core never downloads a browser. */
+export const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * A real Chromium that resolves the estate's domain to 127.0.0.1 (in the browser, not in
+ * /etc/hosts) and trusts exactly the test certificate (its SPKI), nothing else.
+ */
+export async function launchBrowser(domain: string): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/e2e.sh does)`);
+  return puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      `--host-resolver-rules=MAP ${domain} 127.0.0.1`,
+      `--ignore-certificate-errors-spki-list=${leafSpki()}`,
+      // Running as root in CI: Chromium's own sandbox needs user namespaces it may not get.
+      '--no-sandbox',
+      '--disable-dev-shm-usage',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--window-size=1400,900',
+    ],
+    defaultViewport: { width: 1400, height: 900 },
+  });
+}
+
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+  /** The TOTP secret, once enrolled. */
+  totpSecret?: string;
+}
+
+/** What the browser was shown after signing in. */
+export type SignInOutcome = 'ide' | 'otp-asked' | 'refused';
+
+async function visible(page: Page, selector: string): Promise<boolean> {
+  return (await page.$(selector)) !== null;
+}
+
+/** A TOTP code that is not about to expire (Keycloak refuses a code reused in the same window). */
+async function freshCode(secret: string): Promise<string> {
+  if (authenticator.timeRemaining() < 5) await sleep((authenticator.timeRemaining() + 1) * 1000);
+  return authenticator.generate(secret);
+}
+
+/**
+ * Opens `url`, signs in on Keycloak's pages with the password, enrols TOTP when Keycloak
+ * asks (reading the secret from the page) or answers the OTP prompt, and reports where
+ * the browser ended up. `steps` records each page met, for the assertions.
+ */
+export async function signIn(page: Page, url: string, user: Credentials, steps: string[]): Promise<SignInOutcome> {
+  await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 60_000 });
+  for (let i = 0; i < 8; i++) {
+    await page.waitForNetworkIdle({ idleTime: 500, timeout: 30_000 }).catch(() => undefined);
+    if (await visible(page, '.monaco-workbench')) {
+      steps.push('ide');
+      return 'ide';
+    }
+    if ((await visible(page, '#username')) && (await visible(page, '#password'))) {
+      steps.push('password');
+      await page.$eval('#username', (el) => ((el as HTMLInputElement).value = ''));
+      await page.type('#username', user.username);
+      await page.type('#password', user.password);
+      await Promise.all([page.waitForNavigation({ timeout: 60_000 }).catch(() => undefined), page.click('#kc-login')]);
+      if ((await visible(page, '#input-error')) || (await visible(page, '.kc-feedback-text')) || (await visible(page, '#kc-error-message'))) {
+        const text = await page.evaluate(() => document.body.innerText);
+        if (/disabled|invalid|locked/i.test(text)) {
+          steps.push(`refused: ${text.split('\n').find((l: string) => /disabled|invalid|locked/i.test(l))?.trim()}`);
+          return 'refused';
+        }
+      }
+      continue;
+    }
+    if (await visible(page, '#kc-totp-secret-key, #mode-manual, #totp')) {
+      steps.push('totp-enrol');
+      if (!(await visible(page, '#kc-totp-secret-key'))) await Promise.all([page.waitForNavigation({ timeout: 30_000 }).catch(() => undefined), page.click('#mode-manual')]);
+      const secret = (await page.$eval('#kc-totp-secret-key', (el) => el.textContent ?? '')).replace(/\s+/g, '');
+      if (!/^[A-Z2-7]{16,}$/.test(secret)) throw new Error(`unexpected TOTP secret on the page: '${secret}'`);
+      user.totpSecret = secret;
+      await page.type('#totp', await freshCode(secret));
+      if (await visible(page, '#userLabel')) await page.type('#userLabel', 'e2e');
+      await Promise.all([page.waitForNavigation({ timeout: 60_000 }).catch(() => undefined), page.click('#saveTOTPBtn, [type=submit]')]);
+      continue;
+    }
+    if (await visible(page, '#otp')) {
+      steps.push('otp');
+      if (!user.totpSecret) return 'otp-asked';
+      await page.type('#otp', await freshCode(user.totpSecret));
+      await Promise.all([page.waitForNavigation({ timeout: 60_000 }).catch(() => undefined), page.click('#kc-login')]);
+      continue;
+    }
+    // Neither a Keycloak form nor the IDE yet: code-server's workbench may still be loading.
+    const found = await page.waitForSelector('.monaco-workbench, #username, #otp, #kc-totp-secret-key', { timeout: 60_000 }).catch(() => null);
+    if (!found) {
+      const text = await page.evaluate(() => document.body?.innerText ?? '');
+      steps.push(`stuck at ${page.url()}: ${text.slice(0, 200)}`);
+      return 'refused';
+    }
+  }
+  steps.push(`gave up at ${page.url()}`);
+  return 'refused';
+}
+
+/** Records websocket handshakes (status per URL) through the DevTools protocol. */
+export async function watchWebSockets(page: Page): Promise<{ url: string; status: number }[]> {
+  const seen: { url: string; status: number }[] = [];
+  const urls = new Map<string, string>();
+  const cdp = await page.createCDPSession();
+  await cdp.send('Network.enable');
+  cdp.on('Network.webSocketCreated', (e) => urls.set(e.requestId, e.url));
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => seen.push({ url: urls.get(e.requestId) ?? '?', status: e.response.status }));
+  return seen;
+}
+
+export async function screenshot(page: Page, dir: string, name: string): Promise<string> {
+  const file = path.join(dir, `${name}.png`);
+  await page.screenshot({ path: file as `${string}.png` });
+  log(`screenshot: ${file}`);
+  return file;
+}

@@ -1,0 +1,293 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Browser, Page } from 'puppeteer-core';
+import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, rosterYaml, run, STACKS } from './harness';
+import { Credentials, launchBrowser, screenshot, signIn, watchWebSockets } from './browser';
+import { addresses, connectFrom, hasDefaultRoute, httpFrom } from './probes';
+
+/**
+ * The estate, end to end: deployed from empty by real terraform with the real providers on
+ * the real Docker engine (local profile: locally built images, GPU-less stand-ins for vLLM
+ * and Tabby), signed into with a real Chromium through nginx → oauth2-proxy → Keycloak with
+ * TOTP, probed from inside its containers, taken through a roster lifecycle, torn down.
+ * The tests run in order and share the deployment (jest --runInBand, one file).
+ */
+jest.setTimeout(900_000);
+
+const KEEP = process.env.E2E_KEEP === '1';
+const ROSTER = rosterYaml([{ name: 'alice' }, { name: 'bob' }, { name: 'dave', state: 'suspended' }]);
+
+describe('the estate on a real Docker engine', () => {
+  let estate: E2EEstate;
+  let browser: Browser | undefined;
+  let page: Page;
+  const passwords = new Map<string, Credentials>();
+  const ide = (user: string) => estate.names.workspaceContainer(user);
+  const service = (name: Parameters<E2EEstate['names']['service']>[0]) => estate.names.service(name);
+  let failedDeploy = false;
+
+  beforeAll(() => {
+    estate = new E2EEstate(ROSTER);
+    // A clean start: whatever an earlier (kept or interrupted) run left of this test estate.
+    estate.purge();
+    log(`estate ${estate.estate.name} at ${estate.origin} (work dir ${E2E_DIR})`);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (KEEP) {
+      log('E2E_KEEP=1: the estate is left running.');
+      log(`  reach it: chromium --host-resolver-rules="MAP ${estate.estate.domain} 127.0.0.1" ${estate.origin}/u/alice/`);
+      log(`  secrets (TF_VAR_*): ${path.join(E2E_DIR, 'secrets.json')}; user passwords: ${path.join(E2E_DIR, 'passwords.json')}`);
+      log('  tear it down: npm run test:e2e:down');
+    } else {
+      for (const id of [...STACKS].reverse()) {
+        try {
+          estate.destroy(id);
+        } catch (error) {
+          log(`destroy ${id} failed: ${(error as Error).message.slice(0, 2000)}`);
+        }
+      }
+      estate.purge();
+    }
+    for (const [phase, seconds] of estate.timings) log(`phase ${phase.padEnd(28)} ${seconds.toFixed(1)}s`);
+  });
+
+  async function setPassword(username: string): Promise<Credentials> {
+    const password = `E2e-${Math.random().toString(36).slice(2, 10)}-Pw9!`;
+    const token = await adminToken();
+    const users = JSON.parse((await httpsRequest(`https://127.0.0.1:${estate.estate.httpsPort}/admin/realms/${estate.estate.keycloak.realm}/users?exact=true&username=${username}`, { headers: { Authorization: `Bearer ${token}` }, host: estate.estate.domain })).body) as { id: string }[];
+    expect(users).toHaveLength(1);
+    const reply = await httpsRequest(`https://127.0.0.1:${estate.estate.httpsPort}/admin/realms/${estate.estate.keycloak.realm}/users/${users[0].id}/reset-password`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ type: 'password', value: password, temporary: false }),
+      host: estate.estate.domain,
+    });
+    expect(reply.status).toBe(204);
+    const credentials = { username, password };
+    passwords.set(username, credentials);
+    fs.writeFileSync(path.join(E2E_DIR, 'passwords.json'), JSON.stringify(Object.fromEntries(passwords), null, 2), { mode: 0o600 });
+    return credentials;
+  }
+
+  /** The bootstrap admin's token, fetched through nginx from the allow-listed host address. */
+  async function adminToken(): Promise<string> {
+    const reply = await httpsRequest(`https://127.0.0.1:${estate.estate.httpsPort}/realms/master/protocol/openid-connect/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username: 'estate-admin', password: estate.secrets.keycloak_admin_password }).toString(),
+      host: estate.estate.domain,
+    });
+    if (reply.status !== 200) throw new Error(`admin token: ${reply.status} ${reply.body}`);
+    return (JSON.parse(reply.body) as { access_token: string }).access_token;
+  }
+
+  test('deploys from empty: platform, identity, workspaces, edge', async () => {
+    failedDeploy = true;
+    estate.apply('platform');
+    await estate.waitHealthy(service('postgres'), 120);
+    await estate.waitHealthy(service('keycloak'), 300);
+    estate.apply('identity');
+    estate.apply('workspaces');
+    estate.apply('edge');
+    await estate.waitHealthy(service('litellm'), 180);
+    await estate.waitHealthy(ide('alice'), 180);
+    await estate.waitHealthy(ide('bob'), 180);
+    failedDeploy = false;
+    const names = estate.containers();
+    for (const expected of [service('nginx'), service('keycloak'), service('postgres'), service('litellm'), service('vllm'), service('tabby'), service('oauth2-proxy'), ide('alice'), ide('bob'), ide('dave')]) {
+      expect(names).toContain(expected);
+    }
+  });
+
+  test('every stack converges: a refreshing plan right after deploy changes nothing', () => {
+    if (failedDeploy) throw new Error('deploy failed');
+    for (const id of STACKS) expect({ stack: id, changes: estate.changes(id) }).toEqual({ stack: id, changes: [] });
+  });
+
+  test('only nginx publishes host ports, and only on loopback', () => {
+    const published = estate
+      .containers()
+      .map((name) => ({ name, ports: docker('inspect', '-f', '{{json .HostConfig.PortBindings}}', name) }))
+      .filter((c) => c.ports !== '{}' && c.ports !== 'null');
+    expect(published.map((c) => c.name)).toEqual([service('nginx')]);
+    const bindings = JSON.parse(published[0].ports) as Record<string, { HostIp: string; HostPort: string }[]>;
+    expect(Object.values(bindings).flat().map((b) => `${b.HostIp}:${b.HostPort}`).sort()).toEqual([
+      `127.0.0.1:${estate.estate.httpPort}`,
+      `127.0.0.1:${estate.estate.httpsPort}`,
+    ]);
+  });
+
+  test('browser: alice signs in with her password, enrols TOTP, and lands in her VS Code with its websocket connected', async () => {
+    const alice = await setPassword('alice');
+    browser = await launchBrowser(estate.estate.domain);
+    page = await browser.newPage();
+    const sockets = await watchWebSockets(page);
+    const steps: string[] = [];
+    const outcome = await signIn(page, `${estate.origin}/u/alice/`, alice, steps);
+    log(`alice's sign-in: ${steps.join(' → ')}`);
+    expect(outcome).toBe('ide');
+    expect(steps.slice(0, 2)).toEqual(['password', 'totp-enrol']);
+    expect(alice.totpSecret).toMatch(/^[A-Z2-7]{16,}$/);
+    expect(new URL(page.url()).pathname).toBe('/u/alice/');
+    // The workbench renders: an editor part and the activity bar exist.
+    await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 60_000 });
+    // Its websocket to code-server (through nginx) was upgraded.
+    for (let i = 0; i < 30 && !sockets.some((s) => s.status === 101); i++) await new Promise((r) => setTimeout(r, 1000));
+    expect(sockets.filter((s) => s.status === 101).map((s) => new URL(s.url).pathname.startsWith('/u/alice/'))).toContain(true);
+    await screenshot(page, ARTEFACTS, 'alice-workbench');
+  });
+
+  test("alice opening bob's IDE gets 403", async () => {
+    const response = await page.goto(`${estate.origin}/u/bob/`, { waitUntil: 'domcontentloaded' });
+    expect(response?.status()).toBe(403);
+  });
+
+  test('signed out, alice signs in again and is asked for her TOTP code', async () => {
+    await page.goto(`${estate.origin}/oauth2/sign_out`, { waitUntil: 'domcontentloaded' });
+    const steps: string[] = [];
+    const outcome = await signIn(page, `${estate.origin}/u/alice/`, passwords.get('alice')!, steps);
+    log(`alice's second sign-in: ${steps.join(' → ')}`);
+    expect(steps).toContain('password');
+    expect(steps).toContain('otp');
+    expect(steps).not.toContain('totp-enrol');
+    expect(outcome).toBe('ide');
+  });
+
+  test('a suspended user cannot sign in', async () => {
+    const dave = await setPassword('dave');
+    const context = await browser!.createBrowserContext();
+    const davePage = await context.newPage();
+    const steps: string[] = [];
+    const outcome = await signIn(davePage, `${estate.origin}/u/dave/`, dave, steps);
+    log(`dave's sign-in: ${steps.join(' → ')}`);
+    expect(outcome).toBe('refused');
+    expect(steps).not.toContain('ide');
+    await context.close();
+  });
+
+  test("isolation, probed from inside alice's IDE: no other IDE, no service directly, no default route", () => {
+    const from = ide('alice');
+    const targets: [string, string, number][] = [
+      ["bob's IDE", ide('bob'), 8080],
+      ['Keycloak', service('keycloak'), 8080],
+      ['PostgreSQL', service('postgres'), 5432],
+      ['LiteLLM', service('litellm'), 4000],
+      ['vLLM', service('vllm'), 8000],
+      ['Tabby', service('tabby'), 8080],
+      ['oauth2-proxy', service('oauth2-proxy'), 4180],
+    ];
+    const results: Record<string, string> = {};
+    for (const [label, host, port] of targets) {
+      // By name (Docker's DNS must not answer) and by address (no route must exist).
+      results[`${label} by name`] = connectFrom(from, host, port);
+      for (const [network, ip] of Object.entries(addresses(host))) results[`${label} at ${ip} (${network})`] = connectFrom(from, ip, port);
+    }
+    log(`isolation probes from ${from}: ${JSON.stringify(results, null, 1)}`);
+    for (const [probe, result] of Object.entries(results)) {
+      expect({ probe, result }).toEqual({ probe, result: probe.endsWith('by name') ? 'no-such-name' : expect.stringMatching(/^(timeout|unreachable|refused)$/) });
+    }
+    // The one declared path: the AI gateway on alice's network.
+    expect(connectFrom(from, 'ai-gateway', 8081)).toBe('connected');
+    expect(hasDefaultRoute(from)).toBe(false);
+    expect(hasDefaultRoute(ide('bob'))).toBe(false);
+  });
+
+  test("the AI path from alice's IDE: LiteLLM (real) → vLLM stand-in, and Tabby's stand-in, through the gateway", () => {
+    const from = ide('alice');
+    const models = httpFrom(from, 'http://ai-gateway:8081/v1/models');
+    expect(models.status).toBe(200);
+    expect(JSON.parse(models.body).data.map((m: { id: string }) => m.id)).toContain(estate.estate.models.chat.name);
+    const chat = httpFrom(from, 'http://ai-gateway:8081/v1/chat/completions', 'POST', JSON.stringify({ model: estate.estate.models.chat.name, messages: [{ role: 'user', content: 'hello from alice' }] }));
+    expect(chat.status).toBe(200);
+    expect(JSON.parse(chat.body).choices[0].message.content).toContain('hello from alice');
+    const completion = httpFrom(from, 'http://ai-gateway:8081/tabby/v1/completions', 'POST', JSON.stringify({ language: 'python', segments: { prefix: 'def f(', suffix: '' } }));
+    expect(completion.status).toBe(200);
+    expect(JSON.parse(completion.body).choices[0].text).toContain('completion');
+  });
+
+  test('the stand-ins check credentials as the real servers do: without the key, 401', () => {
+    // From LiteLLM's container (it shares the AI network with both), without credentials.
+    const ask = (url: string, method = 'GET') =>
+      run('docker', ['exec', service('litellm'), 'python3', '-c', `import urllib.request,sys\ntry:\n  urllib.request.urlopen(urllib.request.Request(sys.argv[1], method=sys.argv[2], data=b'{}' if sys.argv[2]=='POST' else None, headers={'Content-Type':'application/json'}), timeout=10); print(200)\nexcept urllib.error.HTTPError as e: print(e.code)`, url, method]).out.trim();
+    expect(ask(`http://${service('vllm')}:8000/v1/models`)).toBe('401');
+    expect(ask(`http://${service('tabby')}:8080/v1/completions`, 'POST')).toBe('401');
+  });
+
+  test('the IDE holds no credential: not in its environment, its files or its image', () => {
+    const secretValues = Object.values(estate.secrets);
+    for (const user of ['alice', 'bob']) {
+      const env = docker('inspect', '-f', '{{json .Config.Env}}', ide(user));
+      for (const value of secretValues) expect(env.includes(value)).toBe(false);
+      // Every readable file of the container (home volume included) searched for every secret.
+      const found = run('docker', ['exec', ide(user), 'grep', '-rlFs', ...secretValues.flatMap((v) => ['-e', v]), '/', '--exclude-dir=proc', '--exclude-dir=sys', '--exclude-dir=dev'], { timeout: 300_000 });
+      expect({ user, files: found.out.trim() }).toEqual({ user, files: '' });
+    }
+    const image = docker('image', 'inspect', estate.estate.images.codeServer) + docker('history', '--no-trunc', estate.estate.images.codeServer);
+    for (const value of secretValues) expect(image.includes(value)).toBe(false);
+  });
+
+  test("lifecycle with data: archive keeps alice's home, re-activation brings it back, adding a user recreates nobody, removing one is refused", () => {
+    const marker = `marker-${Date.now()}`;
+    docker('exec', ide('alice'), 'sh', '-c', `echo ${marker} > /home/coder/e2e-marker`);
+    const idsBefore = () => Object.fromEntries(['alice', 'bob'].map((u) => [u, run('docker', ['inspect', '-f', '{{.Id}}', ide(u)]).out.trim()]));
+
+    // Archive alice: container and network go, the home volume stays.
+    estate.setRoster(rosterYaml([{ name: 'alice', state: 'archived' }, { name: 'bob' }, { name: 'dave', state: 'suspended' }]));
+    estate.apply('identity');
+    estate.apply('workspaces');
+    expect(estate.containers()).not.toContain(ide('alice'));
+    expect(estate.networks()).not.toContain(estate.names.workspaceNetwork('alice'));
+    expect(estate.volumes()).toContain(estate.names.homeVolume('alice'));
+
+    // Re-activate: the same home, the same marker.
+    estate.setRoster(ROSTER);
+    estate.apply('identity');
+    estate.apply('workspaces');
+    expect(docker('exec', ide('alice'), 'cat', '/home/coder/e2e-marker')).toBe(marker);
+
+    // Add carol: nobody else's container is recreated.
+    const before = idsBefore();
+    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave', state: 'suspended' }]));
+    estate.apply('identity');
+    estate.apply('workspaces');
+    expect(idsBefore()).toEqual(before);
+    expect(estate.containers()).toContain(ide('carol'));
+
+    // Remove bob outright (not archived, not retired): the plan fails with the guidance; nothing changes.
+    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'carol' }, { name: 'dave', state: 'suspended' }]));
+    const refused = estate.planOutput('workspaces');
+    expect(refused.status).not.toBe(0);
+    expect(refused.output).toMatch(/Users removed from the roster still have home volumes: bob/);
+    expect(idsBefore()).toEqual(before);
+    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave', state: 'suspended' }]));
+  });
+
+  test('fault: Keycloak stopped during an identity deploy gives a clear error, and the next deploy converges', async () => {
+    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave', state: 'suspended' }, { name: 'erin' }]));
+    docker('stop', service('keycloak'));
+    const failed = estate.applyExpectingFailure('identity');
+    log(`identity deploy with Keycloak down: exit ${failed.status}; ${failed.output.split('\n').filter((l) => /Error/.test(l)).slice(0, 3).join(' | ')}`);
+    expect(failed.status).not.toBe(0);
+    expect(failed.output).toMatch(/Error: .*(502|Bad Gateway|connection refused|error sending|timeout)/is);
+    docker('start', service('keycloak'));
+    await estate.waitHealthy(service('keycloak'), 300);
+    estate.apply('identity');
+    expect(estate.changes('identity')).toEqual([]);
+  });
+
+  test('fault: a workspaces deploy interrupted mid-apply is finished by the next deploy: no duplicate, no home lost', async () => {
+    const bobBefore = docker('inspect', '-f', '{{.Id}}', ide('bob'));
+    docker('exec', ide('bob'), 'sh', '-c', 'echo bob-data > /home/coder/e2e-marker');
+    const started = () => run('docker', ['ps', '-a', '-q', '--filter', `name=^/${ide('erin')}$`]).out.trim() !== '' || run('docker', ['network', 'ls', '-q', '--filter', `name=^${estate.names.workspaceNetwork('erin')}$`]).out.trim() !== '';
+    const interrupted = await estate.applyInterrupted('workspaces', started, 300);
+    log(`workspaces deploy interrupted: ${interrupted.interrupted}, exit ${interrupted.status}`);
+    expect(interrupted.interrupted).toBe(true);
+    estate.apply('workspaces');
+    expect(estate.changes('workspaces')).toEqual([]);
+    expect(run('docker', ['ps', '-a', '--filter', `name=^/${ide('erin')}$`, '--format', '{{.Names}}']).out.trim().split('\n')).toEqual([ide('erin')]);
+    expect(docker('inspect', '-f', '{{.Id}}', ide('bob'))).toBe(bobBefore);
+    expect(docker('exec', ide('bob'), 'cat', '/home/coder/e2e-marker')).toBe('bob-data');
+  });
+});

@@ -1,0 +1,286 @@
+import { spawn, spawnSync, SpawnSyncOptions } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as https from 'https';
+import * as path from 'path';
+import { EstateConfig } from '../../config/estate';
+import { loadEstate, loadRoster } from '../../config/load';
+import { Roster } from '../../config/roster';
+import { EstateNames } from '../../constructs/naming';
+import { planJson, ROOT, synthStackInto, terraform, terraformEnv } from '../live/terraform';
+
+/**
+ * The e2e tier's harness: the estate of `estate.local.yaml` deployed by real terraform with
+ * the real providers onto the real Docker engine, stack by stack, as an operator would.
+ * Everything lives under .work/e2e (state, stack dirs, the throwaway CA, artefacts).
+ */
+export const E2E_DIR = path.join(ROOT, '.work', 'e2e');
+export const ARTEFACTS = path.join(E2E_DIR, 'artefacts');
+const STATE_DIR = path.join(E2E_DIR, 'state');
+const TLS_DIR = path.join(E2E_DIR, 'tls');
+
+/** Deploy order; destroy runs it backwards. */
+export const STACKS = ['platform', 'identity', 'workspaces', 'edge'] as const;
+export type StackId = (typeof STACKS)[number];
+
+export function log(message: string): void {
+  process.stdout.write(`[e2e ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+/** Runs a command; returns status and output. Never a shell. */
+export function run(command: string, args: string[], options: SpawnSyncOptions = {}): { status: number | null; out: string } {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024, ...options });
+  return { status: result.status, out: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+}
+
+export function mustRun(command: string, args: string[], options: SpawnSyncOptions = {}): string {
+  const result = run(command, args, options);
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}):\n${result.out}`);
+  return result.out;
+}
+
+export function docker(...args: string[]): string {
+  return mustRun('docker', args).trim();
+}
+
+/** Random secrets for every TF_VAR the stacks declare, kept (mode 600) so E2E_KEEP runs can be resumed. */
+function secrets(): Record<string, string> {
+  const file = path.join(E2E_DIR, 'secrets.json');
+  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+  const hex = (bytes: number) => crypto.randomBytes(bytes).toString('hex');
+  const values = {
+    keycloak_admin_password: `Adm-${hex(12)}`,
+    keycloak_db_password: hex(16),
+    litellm_master_key: `sk-${hex(16)}`,
+    vllm_api_key: `vllm-${hex(16)}`,
+    tabby_api_token: `auth_${hex(16)}`,
+    tabby_jwt_secret: crypto.randomUUID(),
+    oauth2_proxy_cookie_secret: hex(16),
+  };
+  fs.mkdirSync(E2E_DIR, { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(values), { mode: 0o600 });
+  return values;
+}
+
+/** A throwaway CA and a certificate for the estate's domain and 127.0.0.1. */
+function tls(domain: string): void {
+  if (fs.existsSync(path.join(TLS_DIR, 'fullchain.pem'))) return;
+  fs.mkdirSync(TLS_DIR, { recursive: true });
+  const at = (name: string) => path.join(TLS_DIR, name);
+  const openssl = (...args: string[]) => mustRun('openssl', args, { cwd: TLS_DIR });
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '7', '-subj', '/CN=webide e2e test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${domain}`, '-keyout', 'privkey.pem', '-out', 'leaf.csr');
+  fs.writeFileSync(at('leaf.ext'), `subjectAltName=DNS:${domain},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`);
+  openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '7', '-extfile', 'leaf.ext', '-out', 'leaf.pem');
+  fs.writeFileSync(at('fullchain.pem'), fs.readFileSync(at('leaf.pem'), 'utf8') + fs.readFileSync(at('ca.pem'), 'utf8'));
+  // nginx runs as uid 101 and reads the bind-mounted key.
+  fs.chmodSync(at('privkey.pem'), 0o644);
+}
+
+export const CA_FILE = path.join(TLS_DIR, 'ca.pem');
+
+/** The SPKI hash of the leaf certificate, for Chromium's --ignore-certificate-errors-spki-list (trust exactly this one). */
+export function leafSpki(): string {
+  const pub = mustRun('openssl', ['x509', '-in', path.join(TLS_DIR, 'leaf.pem'), '-pubkey', '-noout']);
+  const der = crypto.createPublicKey(pub).export({ type: 'spki', format: 'der' });
+  return crypto.createHash('sha256').update(der).digest('base64');
+}
+
+export function rosterYaml(users: { name: string; state?: 'active' | 'suspended' | 'archived' }[]): string {
+  const lines = users.map(
+    (u) => `  - { username: ${u.name}, email: ${u.name}@corp.example, name: ${u.name[0].toUpperCase()}${u.name.slice(1)} Test, groups: [developers]${u.state ? `, state: ${u.state}` : ''} }`,
+  );
+  return `groups:\n  - name: developers\nusers:\n${lines.join('\n')}\n`;
+}
+
+export interface PlanChange {
+  readonly address: string;
+  readonly actions: readonly string[];
+}
+
+/** The deployed test estate: synth + terraform per stack, with the inputs it was last given. */
+export class E2EEstate {
+  readonly estate: EstateConfig;
+  readonly names: EstateNames;
+  readonly secrets = secrets();
+  private roster: Roster;
+  private readonly env: NodeJS.ProcessEnv;
+  /** Seconds each named phase took, printed at the end. */
+  readonly timings: [string, number][] = [];
+
+  constructor(rosterText: string) {
+    const template = fs.readFileSync(path.join(__dirname, 'estate.local.yaml'), 'utf8');
+    const estateText = template.split('__E2E__').join(E2E_DIR);
+    this.estate = loadEstate({ file: '__tests__/e2e/estate.local.yaml', text: estateText });
+    this.names = new EstateNames(this.estate.name);
+    this.roster = loadRoster({ file: 'e2e-roster.yaml', text: rosterText }, this.estate);
+    tls(this.estate.domain);
+    for (const dir of [this.estate.models.chat.hostPath, this.estate.models.completion.hostPath, STATE_DIR, ARTEFACTS]) fs.mkdirSync(dir, { recursive: true });
+    const tfVars = Object.fromEntries(Object.entries(this.secrets).map(([k, v]) => [`TF_VAR_${k}`, v]));
+    // Go's TLS (the keycloak provider) reads its trusted roots from SSL_CERT_FILE.
+    this.env = terraformEnv({ ...tfVars, SSL_CERT_FILE: CA_FILE });
+  }
+
+  get origin(): string {
+    return `https://${this.estate.domain}:${this.estate.httpsPort}`;
+  }
+
+  setRoster(rosterText: string): void {
+    this.roster = loadRoster({ file: 'e2e-roster.yaml', text: rosterText }, this.estate);
+  }
+
+  stackDir(id: StackId): string {
+    return path.join(E2E_DIR, 'stacks', id);
+  }
+
+  private prepare(id: StackId): string {
+    const dir = this.stackDir(id);
+    synthStackInto(dir, id, this.estate, this.roster, STATE_DIR);
+    if (!fs.existsSync(path.join(dir, '.terraform'))) this.must(id, ['init', '-input=false']);
+    return dir;
+  }
+
+  private must(id: StackId, args: string[], timeoutMs = 600_000): string {
+    const result = terraform(this.stackDir(id), args, this.env, timeoutMs);
+    if (result.status !== 0) throw new Error(`terraform ${args[0]} of stack ${id} failed:\n${result.output.slice(-6000)}`);
+    return result.output;
+  }
+
+  /** terraform apply of one stack with the current roster; returns its output. */
+  apply(id: StackId): string {
+    const started = Date.now();
+    this.prepare(id);
+    const out = this.must(id, ['apply', '-auto-approve', '-input=false', '-parallelism=20']);
+    this.timings.push([`apply ${id}`, (Date.now() - started) / 1000]);
+    log(`applied ${id} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    return out;
+  }
+
+  /** apply, but expected to fail: returns the output. */
+  applyExpectingFailure(id: StackId): { status: number | null; output: string } {
+    this.prepare(id);
+    return terraform(this.stackDir(id), ['apply', '-auto-approve', '-input=false'], this.env, 600_000);
+  }
+
+  /**
+   * apply, interrupted as a CI runner or Ctrl-C does (SIGTERM) once `when` says so; resolves
+   * with terraform's exit status and output.
+   */
+  async applyInterrupted(id: StackId, when: () => boolean, limitSeconds: number): Promise<{ status: number | null; output: string; interrupted: boolean }> {
+    this.prepare(id);
+    const child = spawn(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['apply', '-auto-approve', '-input=false', '-no-color'], { cwd: this.stackDir(id), env: this.env });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let interrupted = false;
+    for (let i = 0; i < limitSeconds * 4 && child.exitCode === null; i++) {
+      if (when()) {
+        child.kill('SIGTERM');
+        interrupted = true;
+        break;
+      }
+      await sleep(250);
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    const status = await exited;
+    clearTimeout(timer);
+    return { status, output, interrupted };
+  }
+
+  /** A refreshing plan: the resources it would change (no-op and read left out). */
+  changes(id: StackId): PlanChange[] {
+    this.prepare(id);
+    const plan = planJson(this.stackDir(id), this.env, 600_000, 20);
+    return (plan.resource_changes ?? [])
+      .filter((rc) => !rc.change.actions.every((a) => a === 'no-op' || a === 'read'))
+      .map((rc) => ({ address: rc.address, actions: rc.change.actions }));
+  }
+
+  /** A plan expected to fail (the home-volume guard): status and output. */
+  planOutput(id: StackId): { status: number | null; output: string } {
+    this.prepare(id);
+    return terraform(this.stackDir(id), ['plan', '-input=false', '-lock=false'], this.env, 600_000);
+  }
+
+  destroy(id: StackId): void {
+    const started = Date.now();
+    if (!fs.existsSync(path.join(this.stackDir(id), '.terraform'))) return;
+    this.prepare(id);
+    this.must(id, ['destroy', '-auto-approve', '-input=false', '-parallelism=20']);
+    this.timings.push([`destroy ${id}`, (Date.now() - started) / 1000]);
+  }
+
+  /** Waits (bounded) until a container's healthcheck says healthy. */
+  async waitHealthy(container: string, limitSeconds: number): Promise<void> {
+    const deadline = Date.now() + limitSeconds * 1000;
+    let status = '';
+    for (let i = 0; i < limitSeconds && Date.now() < deadline; i++) {
+      status = run('docker', ['inspect', '-f', '{{.State.Health.Status}}', container]).out.trim();
+      if (status === 'healthy') return;
+      await sleep(1000);
+    }
+    throw new Error(`${container} not healthy within ${limitSeconds}s (last: ${status}); logs:\n${run('docker', ['logs', '--tail', '40', container]).out}`);
+  }
+
+  /** Everything of this estate on the engine, by label and name prefix (the test's own objects only). */
+  containers(): string[] {
+    return docker('ps', '-a', '--filter', `label=webide.estate=${this.estate.name}`, '--format', '{{.Names}}').split('\n').filter(Boolean).sort();
+  }
+
+  volumes(): string[] {
+    return docker('volume', 'ls', '--format', '{{.Name}}').split('\n').filter((v) => v.startsWith(`${this.estate.name}-`)).sort();
+  }
+
+  networks(): string[] {
+    return docker('network', 'ls', '--format', '{{.Name}}').split('\n').filter((n) => n.startsWith(`${this.estate.name}-`)).sort();
+  }
+
+  /** Removes what destroy keeps on purpose (the retained volumes) and the work dir: the test's own objects only. */
+  purge(): void {
+    for (const id of this.containers()) run('docker', ['rm', '-f', id]);
+    for (const v of this.volumes()) run('docker', ['volume', 'rm', v]);
+    for (const n of this.networks()) run('docker', ['network', 'rm', n]);
+    for (const id of STACKS) fs.rmSync(this.stackDir(id), { recursive: true, force: true });
+    fs.rmSync(STATE_DIR, { recursive: true, force: true });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface HttpReply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** HTTPS to nginx on loopback, trusting only the test CA; the Host header names the estate's domain. */
+export function httpsRequest(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; host?: string } = {}): Promise<HttpReply> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      {
+        host: '127.0.0.1',
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: options.method ?? 'GET',
+        ca: fs.readFileSync(CA_FILE),
+        servername: options.host ?? target.hostname,
+        headers: { Host: `${options.host ?? target.hostname}:${target.port}`, ...(options.headers ?? {}) },
+        timeout: 30_000,
+      },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`timeout: ${url}`)));
+    request.on('error', reject);
+    if (options.body) request.write(options.body);
+    request.end();
+  });
+}

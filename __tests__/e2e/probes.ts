@@ -1,0 +1,55 @@
+import { docker, run } from './harness';
+
+/** What a TCP connection attempt from inside a container met. */
+export type ProbeResult = 'connected' | 'refused' | 'timeout' | 'no-such-name' | 'unreachable' | string;
+
+/**
+ * A TCP connection attempt made by node inside the container (the IDE image has node; no
+ * shell tools are assumed). Targets are the estate's own containers only.
+ */
+const CONNECT_JS = `
+const net = require('net');
+const [host, port] = process.argv.slice(1);
+const socket = net.connect({ host, port: Number(port) });
+const done = (r) => { console.log(r); socket.destroy(); process.exit(0); };
+socket.setTimeout(3000, () => done('timeout'));
+socket.on('connect', () => done('connected'));
+socket.on('error', (e) => done(e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? 'no-such-name' : e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH' ? 'unreachable' : e.code));
+`;
+
+export function connectFrom(container: string, host: string, port: number): ProbeResult {
+  return run('docker', ['exec', container, 'node', '-e', CONNECT_JS, host, String(port)], { timeout: 20_000 }).out.trim();
+}
+
+/** An HTTP request made by node inside the container; returns status and body. */
+const HTTP_JS = `
+const [url, method, body] = process.argv.slice(1);
+fetch(url, { method, headers: body ? { 'Content-Type': 'application/json' } : {}, body: body || undefined, signal: AbortSignal.timeout(20000) })
+  .then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })))
+  .catch((e) => console.log(JSON.stringify({ status: 0, body: String(e.cause?.code ?? e) })));
+`;
+
+export function httpFrom(container: string, url: string, method = 'GET', body = ''): { status: number; body: string } {
+  const out = run('docker', ['exec', container, 'node', '-e', HTTP_JS, url, method, body], { timeout: 40_000 }).out.trim();
+  try {
+    return JSON.parse(out.split('\n').pop() ?? '') as { status: number; body: string };
+  } catch {
+    return { status: -1, body: out };
+  }
+}
+
+/** The container's IPv4 routing table has a default route (destination 0.0.0.0). */
+export function hasDefaultRoute(container: string): boolean {
+  const table = docker('exec', container, 'cat', '/proc/net/route');
+  return table
+    .split('\n')
+    .slice(1)
+    .some((line) => line.trim().split(/\s+/)[1] === '00000000');
+}
+
+/** Addresses of a container on each of its networks. */
+export function addresses(container: string): Record<string, string> {
+  const json = docker('inspect', '-f', '{{json .NetworkSettings.Networks}}', container);
+  const networks = JSON.parse(json) as Record<string, { IPAddress: string }>;
+  return Object.fromEntries(Object.entries(networks).map(([name, n]) => [name, n.IPAddress]));
+}
