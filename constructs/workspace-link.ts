@@ -8,6 +8,14 @@ export interface WorkspaceLinkProps {
   readonly nginxId: string;
   readonly networkName: string;
   readonly dockerHost: string;
+  /**
+   * False for a user without a network (archived or retired): the resource block stays in
+   * the configuration with no instance, because Terraform runs a destroy-time provisioner
+   * only while its block is still configured. Without it, archiving a user would never
+   * disconnect nginx, and Docker would refuse to remove the user's network.
+   * @default true
+   */
+  readonly linked?: boolean;
 }
 
 /**
@@ -19,6 +27,7 @@ export class WorkspaceLink extends Construct {
   constructor(scope: Construct, id: string, props: WorkspaceLinkProps) {
     super(scope, id);
     new NullResource(this, 'link', {
+      count: props.linked === false ? 0 : undefined,
       triggers: {
         container: props.nginxName,
         container_id: props.nginxId,
@@ -47,5 +56,7 @@ export class WorkspaceLink extends Construct {
 const NETWORK_CONNECT =
   'docker network connect --alias "$ALIAS" "$NETWORK" "$CONTAINER" 2>/dev/null || ' +
   'docker network inspect --format "{{range .Containers}}{{.Name}} {{end}}" "$NETWORK" | tr " " "\\n" | grep -qx "$CONTAINER"';
-/** Disconnects nginx; a network or container already gone is not an error. */
-const NETWORK_DISCONNECT = 'docker network disconnect --force "$NETWORK" "$CONTAINER" 2>/dev/null || true';
+/** Disconnects nginx; fails only if nginx is still on the network afterwards (gone already is fine). */
+const NETWORK_DISCONNECT =
+  'docker network disconnect --force "$NETWORK" "$CONTAINER" 2>/dev/null || ' +
+  '! docker network inspect --format "{{range .Containers}}{{.Name}} {{end}}" "$NETWORK" 2>/dev/null | tr " " "\\n" | grep -qx "$CONTAINER"';

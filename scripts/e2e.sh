@@ -7,6 +7,7 @@
 #   bash scripts/e2e.sh down    destroy what an E2E_KEEP=1 run left running
 #
 #   E2E_KEEP=1   leave the deployed estate running after the tests (how to reach it is printed)
+#   E2E_REUSE=1  start from what a kept run left instead of from empty (developer loop; CI never sets it)
 # Needs root (it installs and starts dockerd, builds images) and the provider mirror
 # (npm run providers). Artefacts (screenshots) land in .work/e2e/artefacts.
 set -euo pipefail

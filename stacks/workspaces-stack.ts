@@ -56,15 +56,24 @@ export class WorkspacesStack extends TerraformStack {
         idleTimeoutSeconds: estate.workspaces.idleTimeout ? durationSeconds(estate.workspaces.idleTimeout) : undefined,
         allowFileTransfer: estate.workspaces.allowFileTransfer,
       });
-      if (workspace.network) {
-        networks.set(user.username, workspace.network);
-        new WorkspaceLink(workspace, 'nginx-link', {
-          nginxName: names.service('nginx'),
-          nginxId: props.nginxContainerId,
-          networkName: workspace.network.name,
-          dockerHost: estate.dockerHost,
-        });
-      }
+      if (workspace.network) networks.set(user.username, workspace.network);
+      new WorkspaceLink(workspace, 'nginx-link', {
+        nginxName: names.service('nginx'),
+        nginxId: props.nginxContainerId,
+        networkName: workspace.network?.name ?? names.workspaceNetwork(user.username),
+        dockerHost: estate.dockerHost,
+        linked: workspace.network !== undefined,
+      });
+    }
+    // Retired users keep an empty link block too, so retiring an active user still disconnects nginx.
+    for (const username of roster.retired) {
+      new WorkspaceLink(new Construct(users, username), 'nginx-link', {
+        nginxName: names.service('nginx'),
+        nginxId: props.nginxContainerId,
+        networkName: names.workspaceNetwork(username),
+        dockerHost: estate.dockerHost,
+        linked: false,
+      });
     }
     this.workspaceNetworks = networks;
 

@@ -15,6 +15,8 @@ import { addresses, connectFrom, hasDefaultRoute, httpFrom } from './probes';
 jest.setTimeout(900_000);
 
 const KEEP = process.env.E2E_KEEP === '1';
+/** Developer loop: start from what a kept run left (the deploy test then converges it) instead of from empty. */
+const REUSE = process.env.E2E_REUSE === '1';
 const ROSTER = rosterYaml([{ name: 'alice' }, { name: 'bob' }, { name: 'dave', state: 'suspended' }]);
 
 describe('the estate on a real Docker engine', () => {
@@ -29,7 +31,7 @@ describe('the estate on a real Docker engine', () => {
   beforeAll(() => {
     estate = new E2EEstate(ROSTER);
     // A clean start: whatever an earlier (kept or interrupted) run left of this test estate.
-    estate.purge();
+    if (!REUSE) estate.purge();
     log(`estate ${estate.estate.name} at ${estate.origin} (work dir ${E2E_DIR})`);
   });
 
