@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import { Image } from '@cdktf/provider-docker/lib/image';
 import { EstateConfig } from '../config/estate';
 import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate } from '../render/nginx';
+import { AI_GATEWAY_ROUTES } from '../render/ai-gateway';
 import { HardenedContainer } from './hardened-container';
 import { EstateNames, INTERNAL_PORTS } from './naming';
 
@@ -11,13 +12,17 @@ export interface NginxEntryProps {
   readonly image: Image;
   /** Networks nginx joins at create (edge, identity, ai); workspace networks are linked per user. */
   readonly networkNames: readonly string[];
-  /** The AI gateway's credentials (sensitive variable values), passed as environment only. */
-  readonly litellmMasterKey: string;
+  /**
+   * The AI gateway's credentials (sensitive variable values), passed as environment only.
+   * LiteLLM's is the gateway key, which LiteLLM lets call only the allow-listed routes and
+   * models; never the master key (policy rule WEBIDE-A1 fails synth if it is).
+   */
+  readonly litellmGatewayKey: string;
   readonly tabbyApiToken: string;
 }
 
 /** Paths inside the nginx container. */
-const NGINX_PATHS = {
+export const NGINX_PATHS = {
   config: '/etc/nginx/nginx.conf',
   /** nginx's entrypoint renders /etc/nginx/templates/<name>.template into NGINX_ENVSUBST_OUTPUT_DIR/<name>. */
   secretsTemplate: '/etc/nginx/templates/ai-gateway.conf.template',
@@ -47,15 +52,16 @@ export class NginxEntry extends Construct {
       realm: estate.keycloak.realm,
       adminAllowCidrs: estate.keycloak.adminAllowCidrs,
       upstreams: {
-        keycloak: names.service('keycloak'),
-        oauth2Proxy: names.service('oauth2-proxy'),
-        litellm: names.service('litellm'),
-        tabby: names.service('tabby'),
+        keycloak: `${names.service('keycloak')}:${INTERNAL_PORTS.keycloak}`,
+        oauth2Proxy: `${names.service('oauth2-proxy')}:${INTERNAL_PORTS.oauth2Proxy}`,
+        litellm: `${names.service('litellm')}:${INTERNAL_PORTS.litellm}`,
+        tabby: `${names.service('tabby')}:${INTERNAL_PORTS.tabby}`,
       },
       workspaceHostPrefix: names.workspacePrefix(),
       workspacePort: INTERNAL_PORTS.codeServer,
       aiGatewayPort: INTERNAL_PORTS.aiGateway,
       secretsIncludePath: NGINX_PATHS.secrets,
+      aiGatewayRoutes: AI_GATEWAY_ROUTES,
     });
 
     this.proxy = new HardenedContainer(this, 'proxy', {
@@ -70,7 +76,7 @@ export class NginxEntry extends Construct {
         // The entrypoint substitutes only these into the templates (nginx's own $variables stay).
         NGINX_ENVSUBST_OUTPUT_DIR: NGINX_PATHS.secretsDir,
         NGINX_ENVSUBST_FILTER: `^(${AI_GATEWAY_SECRET_ENV.litellmKey}|${AI_GATEWAY_SECRET_ENV.tabbyToken})$`,
-        [AI_GATEWAY_SECRET_ENV.litellmKey]: props.litellmMasterKey,
+        [AI_GATEWAY_SECRET_ENV.litellmKey]: props.litellmGatewayKey,
         [AI_GATEWAY_SECRET_ENV.tabbyToken]: props.tabbyApiToken,
       },
       tmpfs: {

@@ -1,3 +1,5 @@
+import { AI_GATEWAY_ROUTES, AiGatewayRoute } from './ai-gateway';
+
 /**
  * nginx.conf for the estate's only published entry point. A pure function of its
  * input: no clock, no file reads; the same input always gives the same text.
@@ -20,7 +22,7 @@ export interface NginxConfigInput {
   readonly realm: string;
   /** Sources allowed to reach Keycloak's admin console and API; empty means nobody. */
   readonly adminAllowCidrs: readonly string[];
-  /** Upstream host names on the Docker networks. */
+  /** Upstream addresses (`host:port`) on the Docker networks. */
   readonly upstreams: {
     readonly keycloak: string;
     readonly oauth2Proxy: string;
@@ -34,6 +36,8 @@ export interface NginxConfigInput {
   readonly aiGatewayPort: number;
   /** File (inside the container) that sets `$litellm_authorization` and `$tabby_authorization`; kept out of this file because it holds secrets. */
   readonly secretsIncludePath: string;
+  /** What the AI gateway forwards, each as an exact location. @default AI_GATEWAY_ROUTES */
+  readonly aiGatewayRoutes?: readonly AiGatewayRoute[];
 }
 
 export const MOZILLA_INTERMEDIATE_CIPHERS = [
@@ -95,10 +99,10 @@ http {
 
   # Upstreams as variables: resolved per request through Docker's DNS, so nginx starts
   # (and \`nginx -t\` passes) even while a service is down.
-  map $host $keycloak_upstream { default "${up.keycloak}:8080"; }
-  map $host $oauth2_proxy_upstream { default "${up.oauth2Proxy}:4180"; }
-  map $host $litellm_upstream { default "${up.litellm}:4000"; }
-  map $host $tabby_upstream { default "${up.tabby}:8080"; }
+  map $host $keycloak_upstream { default "${up.keycloak}"; }
+  map $host $oauth2_proxy_upstream { default "${up.oauth2Proxy}"; }
+  map $host $litellm_upstream { default "${up.litellm}"; }
+  map $host $tabby_upstream { default "${up.tabby}"; }
 
   # The part of the original, still-encoded request after /u/<name>/ (query included).
   map $request_uri $ws_request_rest {
@@ -242,31 +246,15 @@ ${forwarded}
   }
 
   # The one path from IDE containers to the AI services. Reached only on the
-  # workspace networks; nginx adds the service credentials, so no IDE holds them.
+  # workspace networks; nginx adds the gateway's credentials, so no IDE holds them.
+  # Only the allow-listed endpoints, each an exact location with its methods; every
+  # other path and method gets 404 here and never reaches LiteLLM or Tabby.
   server {
     listen ${input.aiGatewayPort};
     include ${input.secretsIncludePath};
     client_max_body_size 16m;
 
-    location /v1/ {
-      proxy_pass http://$litellm_upstream;
-      proxy_http_version 1.1;
-      proxy_set_header Authorization $litellm_authorization;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 10m;
-    }
-
-    location /tabby/ {
-      rewrite ^/tabby/(.*)$ /$1 break;
-      proxy_pass http://$tabby_upstream;
-      proxy_http_version 1.1;
-      proxy_set_header Authorization $tabby_authorization;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 2m;
-    }
-
+${gatewayLocations(input.aiGatewayRoutes ?? AI_GATEWAY_ROUTES)}
     location / {
       return 404;
     }
@@ -275,8 +263,58 @@ ${forwarded}
 `;
 }
 
-/** Environment variables that carry the AI gateway's credentials into the nginx container. */
-export const AI_GATEWAY_SECRET_ENV = { litellmKey: 'LITELLM_MASTER_KEY', tabbyToken: 'TABBY_API_TOKEN' } as const;
+/** The variable that carries the upstream address, per upstream. */
+const UPSTREAM_VARIABLE: Record<AiGatewayRoute['upstream'], string> = { litellm: '$litellm_upstream', tabby: '$tabby_upstream' };
+/** The variable (set in the secrets include) that carries the upstream's credential. */
+const AUTHORIZATION_VARIABLE: Record<AiGatewayRoute['upstream'], string> = { litellm: '$litellm_authorization', tabby: '$tabby_authorization' };
+const READ_TIMEOUT: Record<AiGatewayRoute['upstream'], string> = { litellm: '10m', tabby: '2m' };
+/** Other headers LiteLLM reads a key from; cleared so only the gateway's key counts. */
+const CLEARED_KEY_HEADERS = ['Api-Key', 'Ocp-Apim-Subscription-Key', 'X-Api-Key', 'X-Goog-Api-Key', 'X-LiteLLM-Api-Key'];
+
+/** The regex of the methods a gateway location forwards, e.g. `^(GET)$`. */
+export function gatewayMethodPattern(route: AiGatewayRoute): string {
+  return `^(${[...route.methods].sort().join('|')})$`;
+}
+
+/** Where a gateway location forwards: the allow-listed upstream path, plus the query string. */
+export function gatewayProxyPassTarget(route: AiGatewayRoute): string {
+  return `http://${UPSTREAM_VARIABLE[route.upstream]}${route.upstreamPath}$is_args$args`;
+}
+
+/**
+ * One exact location per allow-listed route. The upstream gets the allow-listed path
+ * itself (plus the query string), never the client's spelling of it, so nginx and the
+ * upstream cannot disagree about which endpoint was asked for.
+ */
+function gatewayLocations(routes: readonly AiGatewayRoute[]): string {
+  return [...routes]
+    .sort((a, b) => a.path.localeCompare(b.path))
+    .map((route) =>
+      [
+        `    # ${route.usedBy}`,
+        `    location = ${route.path} {`,
+        `      if ($request_method !~ ${gatewayMethodPattern(route)}) {`,
+        '        return 404;',
+        '      }',
+        `      proxy_pass ${gatewayProxyPassTarget(route)};`,
+        '      proxy_http_version 1.1;',
+        `      proxy_set_header Authorization ${AUTHORIZATION_VARIABLE[route.upstream]};`,
+        ...(route.upstream === 'litellm' ? CLEARED_KEY_HEADERS.map((header) => `      proxy_set_header ${header} "";`) : []),
+        '      proxy_set_header Connection "";',
+        '      proxy_buffering off;',
+        `      proxy_read_timeout ${READ_TIMEOUT[route.upstream]};`,
+        '    }',
+        '',
+      ].join('\n'),
+    )
+    .join('\n');
+}
+
+/**
+ * Environment variables that carry the AI gateway's credentials into the nginx container.
+ * LiteLLM's is the gateway key, never the master key (see render/litellm.ts).
+ */
+export const AI_GATEWAY_SECRET_ENV = { litellmKey: 'LITELLM_GATEWAY_KEY', tabbyToken: 'TABBY_API_TOKEN' } as const;
 
 /**
  * Template of the AI gateway's secrets include. nginx's entrypoint fills the

@@ -1,6 +1,8 @@
+import { NGINX_PATHS } from '../constructs/nginx-entry';
+import { aiGatewayClosed, gatewayForwards, gatewayViolations } from '../policy/rules/ai-gateway';
 import { actionOf, Action, containsSensitive, labelsOf, maskAt, ResourceChange, shown, StackPlan } from './plan';
 
-export type RiskCategory = 'data' | 'network' | 'privilege' | 'realm-security' | 'client' | 'gpu' | 'image';
+export type RiskCategory = 'data' | 'network' | 'privilege' | 'ai-gateway' | 'realm-security' | 'client' | 'gpu' | 'image';
 
 export interface Risk {
   readonly category: RiskCategory;
@@ -72,7 +74,7 @@ export function analysePlans(plans: readonly StackPlan[]): PlanReport {
     people.push(...peopleOf(change, groupNames, removedIdes));
     files.push(...filesOf(stack, change));
   }
-  const order: RiskCategory[] = ['data', 'realm-security', 'privilege', 'network', 'client', 'gpu', 'image'];
+  const order: RiskCategory[] = ['data', 'realm-security', 'privilege', 'ai-gateway', 'network', 'client', 'gpu', 'image'];
   risks.sort((a, b) => order.indexOf(a.category) - order.indexOf(b.category) || a.address.localeCompare(b.address));
   people.sort((a, b) => a.username.localeCompare(b.username) || a.change.localeCompare(b.change));
   return { summary, people, risks, files };
@@ -124,6 +126,7 @@ function risksOf(stack: string, change: ResourceChange): Risk[] {
       } else if (after && action === 'create' && (after.ports ?? []).length > 0) {
         out.push(risk('network', `new container ${after.name} publishes ${value('after', 'ports')}`));
       }
+      if (component === 'nginx') out.push(...gatewayRisks(change).map((message) => risk('ai-gateway', message)));
       break;
     }
     case 'keycloak_realm':
@@ -151,6 +154,27 @@ function risksOf(stack: string, change: ResourceChange): Risk[] {
       break;
   }
   return out;
+}
+
+/**
+ * What IDEs can reach through the AI gateway, when that changes: endpoints added and
+ * removed, and any outside the allow-list, named with the policy rule that guards it.
+ */
+function gatewayRisks(change: ResourceChange): string[] {
+  const confOf = (values: Record<string, any> | null) =>
+    ((values?.upload ?? []) as { file: string; content?: string }[]).find((u) => u.file === NGINX_PATHS.config)?.content;
+  const before = confOf(change.change.before);
+  const after = confOf(change.change.after);
+  if (after === undefined || before === after) return [];
+  const was = before === undefined ? [] : gatewayForwards(before);
+  const now = gatewayForwards(after);
+  const added = now.filter((f) => !was.includes(f));
+  const removed = was.filter((f) => !now.includes(f));
+  const outside = gatewayViolations(after);
+  if (added.length + removed.length + outside.length === 0) return [];
+  const parts = [...added.map((f) => `+${f}`), ...removed.map((f) => `-${f}`)];
+  const verdict = outside.length > 0 ? `OUTSIDE the allow-list: ${outside.join(', ')}` : 'all on the allow-list';
+  return [`AI gateway endpoints IDEs can reach: ${parts.join('; ') || '(unchanged)'} (${aiGatewayClosed.id}: ${verdict})`];
 }
 
 /** Realm settings that got weaker (or changed where weaker/stronger needs a human). */

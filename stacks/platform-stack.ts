@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { Network } from '@cdktf/provider-docker/lib/network';
 import { publicOrigin } from '../render/nginx';
-import { LITELLM_SECRET_ENV, renderLitellmConfig } from '../render/litellm';
+import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { HardenedContainer } from '../constructs/hardened-container';
 import { NginxEntry } from '../constructs/nginx-entry';
 import { INTERNAL_PORTS } from '../constructs/naming';
@@ -35,6 +35,11 @@ export class PlatformStack extends TerraformStack {
       litellmMasterKey: secretVariable(this, 'litellm_master_key', "LiteLLM's master key; must start with sk-.", 20, {
         condition: '${startswith(var.litellm_master_key, "sk-")}',
         errorMessage: 'litellm_master_key must start with "sk-" (LiteLLM refuses other keys).',
+      }),
+      // The AI gateway's key: LiteLLM lets it call only the allow-listed routes and the chat model.
+      litellmGatewayKey: secretVariable(this, 'litellm_gateway_key', "Key the AI gateway (nginx) sends to LiteLLM; LiteLLM lets it call only the IDE's allow-listed routes and models.", 32, {
+        condition: '${var.litellm_gateway_key != var.litellm_master_key}',
+        errorMessage: 'litellm_gateway_key must differ from litellm_master_key (the gateway must never hold the master key).',
       }),
       vllmApiKey: secretVariable(this, 'vllm_api_key', 'API key vLLM requires on /v1; LiteLLM sends it.', 20),
       tabbyApiToken: secretVariable(this, 'tabby_api_token', 'Tabby API token the AI gateway adds to IDE completion requests.', 8),
@@ -198,6 +203,7 @@ export class PlatformStack extends TerraformStack {
       command: ['--config', '/etc/litellm/config.yaml', '--port', String(INTERNAL_PORTS.litellm), '--num_workers', String(estate.litellm.numWorkers)],
       env: {
         [LITELLM_SECRET_ENV.masterKey]: secrets.litellmMasterKey.stringValue,
+        [LITELLM_SECRET_ENV.gatewayKey]: secrets.litellmGatewayKey.stringValue,
         [LITELLM_SECRET_ENV.vllmApiKey]: secrets.vllmApiKey.stringValue,
         // Use the bundled model price list: no download attempt from the closed network.
         LITELLM_LOCAL_MODEL_COST_MAP: 'True',
@@ -215,6 +221,7 @@ export class PlatformStack extends TerraformStack {
             logPrompts: estate.litellm.logPrompts,
           }),
         },
+        { file: `/etc/litellm/${LITELLM_AUTH_HOOK.file}`, content: renderLitellmAuthHook(litellmAuthHookInput(chat.name)) },
       ],
       readOnlyRootfs: false,
       healthcheck: {
@@ -231,7 +238,7 @@ export class PlatformStack extends TerraformStack {
       names,
       image: pinnedImage(this, 'nginx-image', estate.images.nginx),
       networkNames: [this.networks.edge.name, this.networks.identity.name, this.networks.ai.name],
-      litellmMasterKey: secrets.litellmMasterKey.stringValue,
+      litellmGatewayKey: secrets.litellmGatewayKey.stringValue,
       tabbyApiToken: secrets.tabbyApiToken.stringValue,
     });
 

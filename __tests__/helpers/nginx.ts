@@ -32,3 +32,26 @@ export function nginxTest(confPath: string, prefix: string): { status: number; o
   fs.closeSync(log);
   return { status: result.status ?? -1, output: fs.readFileSync(logPath, 'utf8') };
 }
+
+/**
+ * The rendered nginx.conf with every listener moved to 127.0.0.1 on a port of the
+ * caller's choosing (`from → to`), and the internal 127.0.0.1 references with them, so
+ * the real file can run next to other tests without touching a public address. Throws
+ * when a listener is left unmapped, so a change to the rendered listeners shows here.
+ */
+export function onLoopback(conf: string, ports: ReadonlyMap<number, number>): string {
+  let out = conf;
+  for (const [from, to] of ports) {
+    out = out.replace(new RegExp(`listen (127\\.0\\.0\\.1:)?${from}\\b`, 'g'), `listen 127.0.0.1:${to}`);
+    out = out.replace(new RegExp(`127\\.0\\.0\\.1:${from}\\b`, 'g'), `127.0.0.1:${to}`);
+  }
+  const listeners = [...out.matchAll(/^\s*listen ([^;]+);/gm)].map((m) => m[1]);
+  const stray = listeners.filter((l) => !/^127\.0\.0\.1:\d+( |$)/.test(l) || ![...ports.values()].includes(Number(/^127\.0\.0\.1:(\d+)/.exec(l)?.[1])));
+  if (stray.length > 0) throw new Error(`onLoopback: listeners not moved to loopback: ${stray.join(', ')}`);
+  return out;
+}
+
+/** The listen ports of a rendered nginx.conf (for onLoopback). */
+export function listenPorts(conf: string): number[] {
+  return [...new Set([...conf.matchAll(/^\s*listen (?:127\.0\.0\.1:)?(\d+)/gm)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+}

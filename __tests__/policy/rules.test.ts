@@ -14,6 +14,10 @@ import { capabilitiesDropped, containerLimits, noHostMounts, noPrivileged, onlyN
 import { otpRequired, realmEventsOn, realmHardened } from '../../policy/rules/identity';
 import { imagesPinned } from '../../policy/rules/images';
 import { noSecretLiterals } from '../../policy/rules/secrets';
+import { aiGatewayClosed, gatewayForwards, gatewayViolations, masterKeyExposures } from '../../policy/rules/ai-gateway';
+import { NGINX_PATHS } from '../../constructs/nginx-entry';
+import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
+import { NginxConfigInput, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
 
 const context: PolicyContext = {
   profile: 'production',
@@ -53,6 +57,40 @@ function realm(scope: TerraformStack, config: Partial<RealmConfig> = {}): Realm 
   });
 }
 
+function nginxInput(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
+  return {
+    domain: 'ide.corp.example',
+    httpsPort: 443,
+    tlsProtocols: ['TLSv1.2', 'TLSv1.3'],
+    tlsCurves: ['X25519'],
+    certificatePath: '/etc/nginx/tls/fullchain.pem',
+    keyPath: '/etc/nginx/tls/privkey.pem',
+    realm: 'webide',
+    adminAllowCidrs: [],
+    upstreams: { keycloak: 'k:8080', oauth2Proxy: 'o:4180', litellm: 'l:4000', tabby: 't:8080' },
+    workspaceHostPrefix: 'webide-ide-',
+    workspacePort: 8080,
+    aiGatewayPort: 8081,
+    secretsIncludePath: '/etc/nginx/secrets/ai-gateway.conf',
+    ...overrides,
+  };
+}
+
+/** An nginx container as NginxEntry builds it: the rendered files and the gateway's env. */
+function nginxContainer(s: TerraformStack, opts: { conf?: string; template?: string; env?: Record<string, string> } = {}): Container {
+  return hardened(s, {
+    labels: { 'webide.component': 'nginx' },
+    env: opts.env ?? { LITELLM_GATEWAY_KEY: '${var.litellm_gateway_key}', TABBY_API_TOKEN: '${var.tabby_api_token}' },
+    uploads: [
+      { file: NGINX_PATHS.config, content: opts.conf ?? renderNginxConf(nginxInput()) },
+      { file: NGINX_PATHS.secretsTemplate, content: opts.template ?? renderNginxSecretsTemplate() },
+    ],
+  });
+}
+
+/** The rendered gateway with one more location written by hand. */
+const withLocation = (location: string) => renderNginxConf(nginxInput()).replace('    location / {\n      return 404;\n    }\n  }\n}\n', `${location}\n    location / {\n      return 404;\n    }\n  }\n}\n`);
+
 const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformStack) => unknown]> = [
   [containerLimits, (s) => hardened(s), (s) => raw(s, { memory: 512 })],
   [noPrivileged, (s) => hardened(s), (s) => raw(s, { privileged: true })],
@@ -69,6 +107,7 @@ const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformSta
     (s) => new RealmEvents(s, 'ev', { realmId: 'r', eventsEnabled: true, adminEventsEnabled: false })],
   [otpRequired, (s) => new User(s, 'u', { realmId: 'r', username: 'a', requiredActions: ['CONFIGURE_TOTP'] }), (s) => new User(s, 'u', { realmId: 'r', username: 'a' })],
   [noSecretLiterals, (s) => hardened(s, { env: { DB_PASSWORD: '${var.db_password}' } }), (s) => hardened(s, { env: { DB_PASSWORD: 'hunter2hunter2' } })],
+  [aiGatewayClosed, (s) => nginxContainer(s), (s) => nginxContainer(s, { conf: withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }') })],
 ];
 
 describe.each(cases.map(([rule, good, bad]) => [rule.id, rule, good, bad] as const))('policy rule %s', (_id, rule, compliant, nonCompliant) => {
@@ -81,6 +120,44 @@ describe.each(cases.map(([rule, good, bad]) => [rule.id, rule, good, bad] as con
     const s = stack();
     const node = nonCompliant(s) as never;
     expect(rule.check(node, context)).toBe(Compliance.NON_COMPLIANT);
+  });
+});
+
+describe('WEBIDE-A1: the AI gateway stays closed', () => {
+  const firesOn = (opts: Parameters<typeof nginxContainer>[1]) => aiGatewayClosed.check(nginxContainer(stack(), opts) as never, context);
+
+  it('fires on a path outside the allow-list, a prefix or regex location, a widened method, a rewritten upstream path', () => {
+    const litellmPass = 'proxy_pass http://$litellm_upstream/v1/models$is_args$args;';
+    const nonCompliant = [
+      withLocation(`    location = /v1/model/info {\n      if ($request_method !~ ^(GET)$) {\n        return 404;\n      }\n      proxy_pass http://$litellm_upstream/v1/model/info$is_args$args;\n    }`),
+      withLocation('    location ~ ^/v1/ {\n      proxy_pass http://$litellm_upstream;\n    }'),
+      withLocation('    location ^~ /tabby/ {\n      proxy_pass http://$tabby_upstream;\n    }'),
+      renderNginxConf(nginxInput()).replace('location = /v1/models {\n      if ($request_method !~ ^(GET)$)', 'location = /v1/models {\n      if ($request_method !~ ^(GET|POST)$)'),
+      renderNginxConf(nginxInput()).replace(litellmPass, 'proxy_pass http://$litellm_upstream$request_uri;'),
+      renderNginxConf(nginxInput()).replace('    include /etc/nginx/secrets/ai-gateway.conf;', '    include /etc/nginx/secrets/ai-gateway.conf;\n    proxy_pass http://$litellm_upstream;'),
+      renderNginxConf(nginxInput({ aiGatewayRoutes: [...AI_GATEWAY_ROUTES, { path: '/v1/files', upstream: 'litellm', upstreamPath: '/v1/files', methods: ['GET'], usedBy: 'x' }] })),
+      'http { server { listen 8081; location / { proxy_pass http://x; ',
+    ];
+    for (const conf of nonCompliant) expect({ conf, compliance: firesOn({ conf }) }).toEqual({ conf, compliance: Compliance.NON_COMPLIANT });
+    expect(gatewayViolations(nonCompliant[1])).toEqual(['location ~ ^/v1/']);
+  });
+
+  it('fires when nginx is given the master key, in its env or in the secrets template', () => {
+    expect(firesOn({ env: { LITELLM_GATEWAY_KEY: '${var.litellm_master_key}' } })).toBe(Compliance.NON_COMPLIANT);
+    expect(firesOn({ env: { LITELLM_MASTER_KEY: '${var.litellm_gateway_key}' } })).toBe(Compliance.NON_COMPLIANT);
+    expect(firesOn({ template: 'set $litellm_authorization "Bearer $LITELLM_MASTER_KEY";\n' })).toBe(Compliance.NON_COMPLIANT);
+    expect(masterKeyExposures(['LITELLM_GATEWAY_KEY=${var.litellm_master_key}'], [])).toEqual(['env LITELLM_GATEWAY_KEY']);
+  });
+
+  it('stays quiet on the rendered gateway, on a narrower allow-list and on other containers', () => {
+    expect(gatewayViolations(renderNginxConf(nginxInput()))).toEqual([]);
+    expect(firesOn({ conf: renderNginxConf(nginxInput({ aiGatewayRoutes: AI_GATEWAY_ROUTES.slice(0, 2) })) })).toBe(Compliance.COMPLIANT);
+    expect(aiGatewayClosed.check(hardened(stack(), { env: { LITELLM_MASTER_KEY: '${var.litellm_master_key}' } }) as never, context)).toBe(Compliance.NOT_APPLICABLE);
+  });
+
+  it('lists what the gateway forwards, for the plan report', () => {
+    expect(gatewayForwards(renderNginxConf(nginxInput()))).toEqual(AI_GATEWAY_ROUTES.map((r) => `${r.methods.join(',')} ${r.path}`).sort());
+    expect(gatewayForwards(withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }'))).toContain('any /v1/ (prefix)');
   });
 });
 

@@ -1,12 +1,21 @@
-import { ChildProcess, spawn } from 'child_process';
+import { spawnSync } from 'child_process';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
-import * as http from 'http';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { parse } from 'yaml';
-import { LITELLM_SECRET_ENV, LitellmConfigInput, renderLitellmConfig } from '../../render/litellm';
+import { litellmGatewayRoutes } from '../../render/ai-gateway';
+import {
+  AI_GATEWAY_IDENTITY,
+  LITELLM_AUTH_HOOK,
+  LITELLM_SECRET_ENV,
+  LitellmConfigInput,
+  litellmAuthHookInput,
+  renderLitellmAuthHook,
+  renderLitellmConfig,
+} from '../../render/litellm';
+import { LITELLM_BIN, LITELLM_STARTUP_TIMEOUT_MS, RunningLitellm, startLitellm } from '../helpers/litellm';
+import { RecordedRequest, request as httpRequest, startVllmStandIn } from '../helpers/processes';
 
 function input(overrides: Partial<LitellmConfigInput> = {}): LitellmConfigInput {
   return {
@@ -75,219 +84,80 @@ describe('renderLitellmConfig', () => {
   it('keeps telemetry off and drops unsupported params', () => {
     expect(parsed().litellm_settings).toMatchObject({ telemetry: false, drop_params: true });
   });
+
+  it("checks keys with the estate's hook, and runs LiteLLM's own route and model checks on its identity", () => {
+    const config = parsed();
+    expect(config.general_settings).toMatchObject({
+      custom_auth: `${LITELLM_AUTH_HOOK.module}.${LITELLM_AUTH_HOOK.function}`,
+      custom_auth_run_common_checks: true,
+    });
+    expect(config.litellm_settings.enable_post_custom_auth_checks).toBe(true);
+    expect(LITELLM_AUTH_HOOK.file).toBe(`${LITELLM_AUTH_HOOK.module}.py`);
+  });
+});
+
+describe('renderLitellmAuthHook', () => {
+  const hook = renderLitellmAuthHook(litellmAuthHookInput('bank-coder'));
+
+  it('is deterministic and marked as generated', () => {
+    expect(renderLitellmAuthHook(litellmAuthHookInput('bank-coder'))).toBe(hook);
+    expect(hook).toMatch(/^# Rendered by webide-estate .*Do not edit by hand\.\n/);
+  });
+
+  it("limits the gateway's identity to the allow-list's LiteLLM routes and the chat model, sorted", () => {
+    expect(litellmGatewayRoutes()).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/models']);
+    expect(hook).toContain('GATEWAY_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models",)');
+    expect(hook).toContain('GATEWAY_MODELS = ("bank-coder",)');
+    expect(renderLitellmAuthHook({ gatewayRoutes: ['/b', '/a', '/a'], gatewayModels: ['m'] })).toContain('GATEWAY_ROUTES = ("/a", "/b",)');
+    expect(hook).toContain(`GATEWAY_IDENTITY = "${AI_GATEWAY_IDENTITY}"`);
+  });
+
+  it('reads keys only from the environment and holds no secret', () => {
+    expect(hook).toContain(`MASTER_KEY_ENV = "${LITELLM_SECRET_ENV.masterKey}"`);
+    expect(hook).toContain(`GATEWAY_KEY_ENV = "${LITELLM_SECRET_ENV.gatewayKey}"`);
+    expect(hook).not.toMatch(/sk-[A-Za-z0-9]/);
+    expect(hook).toContain('hmac.compare_digest');
+  });
+
+  it('is valid Python (compiled by the venv interpreter)', () => {
+    const python = path.join(path.dirname(LITELLM_BIN), 'python');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-hook-'));
+    const file = path.join(dir, LITELLM_AUTH_HOOK.file);
+    fs.writeFileSync(file, hook);
+    const result = spawnSync(python, ['-m', 'py_compile', file], { encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
-// The real LiteLLM proxy (from `bash scripts/litellm-venv.sh`) against an in-process stand-in
-// for vLLM's OpenAI-compatible API.
+// The real LiteLLM proxy (from `bash scripts/litellm-venv.sh`) with the rendered config and
+// auth hook, against an in-process stand-in for vLLM's OpenAI-compatible API.
 // ---------------------------------------------------------------------------------------------
-
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-const LITELLM_BIN = path.join(REPO_ROOT, '.work', 'litellm-venv', 'bin', 'litellm');
-const STARTUP_TIMEOUT_MS = 90_000;
-
-interface RecordedRequest {
-  method: string;
-  url: string;
-  authorization: string | undefined;
-  body: unknown;
-}
-
-/** Minimal vLLM stand-in: GET /v1/models and POST /v1/chat/completions; records what it was sent. */
-function startStandIn(servedModelName: string): Promise<{ server: http.Server; port: number; requests: RecordedRequest[] }> {
-  const requests: RecordedRequest[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
-      let body: unknown = raw;
-      try {
-        body = raw ? JSON.parse(raw) : undefined;
-      } catch {
-        /* keep the raw text */
-      }
-      requests.push({ method: req.method ?? '', url: req.url ?? '', authorization: req.headers.authorization, body });
-      const send = (status: number, payload: unknown): void => {
-        const text = JSON.stringify(payload);
-        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-        res.end(text);
-      };
-      if (req.method === 'GET' && req.url === '/v1/models') {
-        send(200, { object: 'list', data: [{ id: servedModelName, object: 'model', created: 0, owned_by: 'vllm', max_model_len: 8192 }] });
-      } else if (req.method === 'POST' && req.url === '/v1/chat/completions') {
-        const model = (body as { model?: unknown } | undefined)?.model;
-        send(200, {
-          id: 'chatcmpl-stand-in',
-          object: 'chat.completion',
-          created: 1_700_000_000,
-          model,
-          choices: [{ index: 0, message: { role: 'assistant', content: `stand-in answered for ${String(model)}` }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
-        });
-      } else {
-        send(404, { error: { message: `stand-in has no ${req.method} ${req.url}` } });
-      }
-    });
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port, requests }));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** SIGTERM to LiteLLM's process group, then SIGKILL if it is still there after 10 s. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || exited(child)) return;
-  const signal = (sig: NodeJS.Signals): void => {
-    try {
-      process.kill(-child.pid!, sig); // its own group (spawned detached)
-    } catch {
-      try {
-        child.kill(sig);
-      } catch {
-        /* already gone */
-      }
-    }
-  };
-  signal('SIGTERM');
-  if (await waitForExit(child, 10_000)) return;
-  signal('SIGKILL');
-  await waitForExit(child, 5_000);
-}
 
 describe('the real LiteLLM proxy with the rendered config', () => {
   const masterKey = `sk-test-${randomBytes(16).toString('hex')}`;
+  const gatewayKey = `sk-gateway-${randomBytes(16).toString('hex')}`;
   const vllmKey = 'test-vllm-key';
   const chatModelName = 'bank-coder';
   const servedModelName = 'qwen2.5-coder-7b-instruct';
 
-  let workDir: string | undefined;
-  let logPath = '';
-  let standIn: Awaited<ReturnType<typeof startStandIn>> | undefined;
-  let litellm: ChildProcess | undefined;
-  let baseUrl = '';
+  let standIn: Awaited<ReturnType<typeof startVllmStandIn>> | undefined;
+  let litellm: RunningLitellm | undefined;
 
-  const logTail = (): string => {
-    try {
-      return fs.readFileSync(logPath, 'utf8').split('\n').slice(-60).join('\n');
-    } catch {
-      return '(no LiteLLM log)';
-    }
-  };
-
-  const request = async (method: 'GET' | 'POST', urlPath: string, opts: { key?: string; body?: unknown } = {}) => {
-    const headers: Record<string, string> = {};
-    if (opts.key !== undefined) headers.authorization = `Bearer ${opts.key}`;
-    if (opts.body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${baseUrl}${urlPath}`, {
-      method,
-      headers,
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, text, json };
-  };
-
+  const request = (method: 'GET' | 'POST', urlPath: string, opts: { key?: string; body?: unknown } = {}) => httpRequest(litellm!.baseUrl, method, urlPath, opts);
   const chatRequestsSeen = (): RecordedRequest[] =>
     (standIn?.requests ?? []).filter((r) => r.method === 'POST' && r.url === '/v1/chat/completions');
+  const chat = (model = chatModelName) => ({ model, messages: [{ role: 'user', content: 'hi' }] });
 
   beforeAll(async () => {
-    if (!fs.existsSync(LITELLM_BIN)) {
-      throw new Error(`LiteLLM is not installed at ${LITELLM_BIN}: run \`bash scripts/litellm-venv.sh\` first (CI does).`);
-    }
-    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-litellm-'));
-    logPath = path.join(workDir, 'litellm.log');
-    standIn = await startStandIn(servedModelName);
-
-    const configPath = path.join(workDir, 'config.yaml');
-    fs.writeFileSync(
-      configPath,
-      renderLitellmConfig({ chatModelName, servedModelName, vllmApiBase: `http://127.0.0.1:${standIn.port}/v1`, logPrompts: false }),
-    );
-
-    const port = await freePort();
-    baseUrl = `http://127.0.0.1:${port}`;
-    const log = fs.openSync(logPath, 'w');
-    litellm = spawn(LITELLM_BIN, ['--config', configPath, '--host', '127.0.0.1', '--port', String(port)], {
-      cwd: workDir,
-      detached: true,
-      stdio: ['ignore', log, log],
-      // A clean environment: nothing from the developer's shell (proxies, DATABASE_URL, keys) leaks in.
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: workDir,
-        LANG: 'C.UTF-8',
-        NO_PROXY: '127.0.0.1,localhost',
-        no_proxy: '127.0.0.1,localhost',
-        [LITELLM_SECRET_ENV.masterKey]: masterKey,
-        [LITELLM_SECRET_ENV.vllmApiKey]: vllmKey,
-        // Offline: no telemetry, no fetch of the remote model cost map at startup.
-        LITELLM_TELEMETRY: 'False',
-        LITELLM_LOCAL_MODEL_COST_MAP: 'True',
-        DISABLE_ADMIN_UI: 'True',
-      },
-    });
-    fs.closeSync(log);
-
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    for (let attempt = 0; attempt < 400 && Date.now() < deadline; attempt++) {
-      if (exited(litellm)) {
-        throw new Error(`LiteLLM exited during startup (code ${litellm.exitCode}, signal ${litellm.signalCode}):\n${logTail()}`);
-      }
-      try {
-        const response = await fetch(`${baseUrl}/health/liveliness`, { signal: AbortSignal.timeout(2_000) });
-        if (response.ok) return;
-      } catch {
-        /* not listening yet */
-      }
-      await sleep(500);
-    }
-    throw new Error(`LiteLLM did not answer /health/liveliness within ${STARTUP_TIMEOUT_MS / 1000} s:\n${logTail()}`);
-  }, STARTUP_TIMEOUT_MS + 30_000);
+    standIn = await startVllmStandIn(servedModelName, vllmKey);
+    litellm = await startLitellm({ chatModelName, servedModelName, vllmApiBase: `http://127.0.0.1:${standIn.port}/v1`, masterKey, gatewayKey, vllmKey });
+  }, LITELLM_STARTUP_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
-    if (litellm) await stopProcess(litellm);
-    if (standIn) {
-      standIn.server.closeAllConnections();
-      await new Promise<void>((resolve) => standIn!.server.close(() => resolve()));
-    }
-    if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+    if (litellm) await litellm.stop();
+    if (standIn) await standIn.close();
   }, 30_000);
 
   it('lists exactly the public chat model name', async () => {
@@ -296,18 +166,12 @@ describe('the real LiteLLM proxy with the rendered config', () => {
     expect((json as { data: { id: string }[] }).data.map((m) => m.id)).toEqual([chatModelName]);
   }, 60_000);
 
-  it('refuses requests without the master key, and never forwards them', async () => {
+  it('refuses requests without a key or with an unknown key, and never forwards them', async () => {
     const before = chatRequestsSeen().length;
-    expect([401, 403]).toContain((await request('GET', '/v1/models')).status);
-    const chat = await request('POST', '/v1/chat/completions', { body: { model: chatModelName, messages: [{ role: 'user', content: 'hi' }] } });
-    expect([401, 403]).toContain(chat.status);
-    // A key that is not the master key is refused too (without a database LiteLLM answers 400 "No connected db").
-    const wrong = await request('POST', '/v1/chat/completions', {
-      key: `sk-test-wrong-${randomBytes(8).toString('hex')}`,
-      body: { model: chatModelName, messages: [{ role: 'user', content: 'hi' }] },
-    });
-    expect(wrong.status).toBeGreaterThanOrEqual(400);
-    expect(wrong.status).toBeLessThan(500);
+    expect((await request('GET', '/v1/models')).status).toBe(401);
+    expect((await request('POST', '/v1/chat/completions', { body: chat() })).status).toBe(401);
+    const wrong = await request('POST', '/v1/chat/completions', { key: `sk-test-wrong-${randomBytes(8).toString('hex')}`, body: chat() });
+    expect(wrong.status).toBe(401);
     expect(chatRequestsSeen().length).toBe(before);
   }, 60_000);
 
@@ -315,7 +179,7 @@ describe('the real LiteLLM proxy with the rendered config', () => {
     const before = chatRequestsSeen().length;
     const messages = [{ role: 'user', content: 'Write hello world in Go.' }];
     const { status, json, text } = await request('POST', '/v1/chat/completions', { key: masterKey, body: { model: chatModelName, messages } });
-    if (status !== 200) throw new Error(`chat completion failed: ${status} ${text}\n${logTail()}`);
+    if (status !== 200) throw new Error(`chat completion failed: ${status} ${text}\n${litellm!.logTail()}`);
 
     const seen = chatRequestsSeen().slice(before);
     expect(seen).toHaveLength(1);
@@ -332,11 +196,53 @@ describe('the real LiteLLM proxy with the rendered config', () => {
 
   it('does not accept the served (internal) model name from clients', async () => {
     const before = chatRequestsSeen().length;
-    const { status } = await request('POST', '/v1/chat/completions', {
-      key: masterKey,
-      body: { model: servedModelName, messages: [{ role: 'user', content: 'hi' }] },
-    });
+    const { status } = await request('POST', '/v1/chat/completions', { key: masterKey, body: chat(servedModelName) });
     expect(status).toBe(400);
+    expect(chatRequestsSeen().length).toBe(before);
+  }, 60_000);
+
+  it('serves the gateway key on the allow-listed routes and the chat model', async () => {
+    const models = await request('GET', '/v1/models', { key: gatewayKey });
+    expect(models.status).toBe(200);
+    expect((models.json as { data: { id: string }[] }).data.map((m) => m.id)).toEqual([chatModelName]);
+    const before = chatRequestsSeen().length;
+    const completion = await request('POST', '/v1/chat/completions', { key: gatewayKey, body: chat() });
+    if (completion.status !== 200) throw new Error(`chat completion with the gateway key failed: ${completion.status} ${completion.text}\n${litellm!.logTail()}`);
+    expect(chatRequestsSeen().length).toBe(before + 1);
+    expect(JSON.stringify(chatRequestsSeen().at(-1))).not.toContain(gatewayKey);
+  }, 60_000);
+
+  // Each of these answers 200 (or reaches its handler) with the master key: checked in the same
+  // run below, so a refusal here is the gateway key's, not a route that does not exist.
+  const managementRoutes: Array<{ method: 'GET' | 'POST'; route: string; body?: unknown }> = [
+    { method: 'GET', route: '/v1/mcp/server' },
+    { method: 'GET', route: '/v1/model/info' },
+    { method: 'GET', route: '/model/info' },
+    { method: 'GET', route: '/v1/files' },
+    { method: 'GET', route: '/v1/vector_stores' },
+    { method: 'GET', route: '/v1/batches' },
+    { method: 'GET', route: '/health' },
+    { method: 'POST', route: '/key/generate', body: {} },
+    { method: 'POST', route: '/user/new', body: {} },
+    { method: 'POST', route: '/config/update', body: {} },
+    { method: 'POST', route: '/v1/embeddings', body: { model: chatModelName, input: 'x' } },
+  ];
+
+  // The master key is let through to the same handlers (they may then fail for want of a
+  // database or an upstream): a refusal of the gateway key is its own, not a missing route.
+  it.each(managementRoutes)('refuses the gateway key on $method $route (403), which the master key passes', async ({ method, route, body }) => {
+    const asGateway = await request(method, route, { key: gatewayKey, body });
+    expect({ route, status: asGateway.status }).toEqual({ route, status: 403 });
+    const asAdmin = await request(method, route, { key: masterKey, body });
+    expect({ route, refused: [401, 403].includes(asAdmin.status) }).toEqual({ route, refused: false });
+  }, 60_000);
+
+  it("refuses the gateway key for a model outside its list (LiteLLM's own model check)", async () => {
+    const before = chatRequestsSeen().length;
+    const { status, text } = await request('POST', '/v1/chat/completions', { key: gatewayKey, body: chat(servedModelName) });
+    expect(status).toBeGreaterThanOrEqual(400);
+    expect(status).toBeLessThan(500);
+    expect(text).not.toContain(gatewayKey);
     expect(chatRequestsSeen().length).toBe(before);
   }, 60_000);
 });

@@ -1,5 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { parseNginxConf, locationsOf, serversListeningOn, allDirectives } from '../../policy/nginx-conf';
+import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
 import { nginxSandbox, nginxTest } from '../helpers/nginx';
 
@@ -13,7 +15,7 @@ function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
     keyPath: '/etc/nginx/tls/privkey.pem',
     realm: 'webide',
     adminAllowCidrs: ['10.20.0.0/24'],
-    upstreams: { keycloak: 'webide-keycloak', oauth2Proxy: 'webide-oauth2-proxy', litellm: 'webide-litellm', tabby: 'webide-tabby' },
+    upstreams: { keycloak: 'webide-keycloak:8080', oauth2Proxy: 'webide-oauth2-proxy:4180', litellm: 'webide-litellm:4000', tabby: 'webide-tabby:8080' },
     workspaceHostPrefix: 'webide-ide-',
     workspacePort: 8080,
     aiGatewayPort: 8081,
@@ -72,14 +74,63 @@ describe('renderNginxConf', () => {
     expect(conf).toContain('include /etc/nginx/secrets/ai-gateway.conf;');
     expect(conf).toContain('proxy_set_header Authorization $litellm_authorization;');
     expect(conf).not.toMatch(/Bearer/);
-    expect(renderNginxSecretsTemplate()).toBe('set $litellm_authorization "Bearer $LITELLM_MASTER_KEY";\nset $tabby_authorization "Bearer $TABBY_API_TOKEN";\n');
+    expect(renderNginxSecretsTemplate()).toBe('set $litellm_authorization "Bearer $LITELLM_GATEWAY_KEY";\nset $tabby_authorization "Bearer $TABBY_API_TOKEN";\n');
+  });
+
+  describe('the AI gateway server', () => {
+    const gatewayServer = (conf = renderNginxConf(input())) => {
+      const servers = serversListeningOn(parseNginxConf(conf), 8081);
+      expect(servers).toHaveLength(1);
+      return servers[0];
+    };
+
+    it('has exactly one exact location per allow-listed route, and a catch-all that answers 404', () => {
+      const locations = locationsOf(gatewayServer());
+      const forwarding = locations.filter((l) => allDirectives(l.block).some((d) => d.name === 'proxy_pass'));
+      expect(forwarding.map((l) => `${l.modifier} ${l.path}`).sort()).toEqual(AI_GATEWAY_ROUTES.map((r) => `= ${r.path}`).sort());
+      const others = locations.filter((l) => !forwarding.includes(l));
+      expect(others.map((l) => [l.modifier, l.path, l.block.map((d) => [d.name, ...d.args])])).toEqual([['', '/', [['return', '404']]]]);
+      // Nothing forwards outside a location.
+      expect((gatewayServer().block ?? []).filter((d) => d.name.endsWith('_pass'))).toEqual([]);
+    });
+
+    it('forwards each route to its fixed upstream path, only for its methods (others get 404)', () => {
+      const locations = locationsOf(gatewayServer());
+      for (const route of AI_GATEWAY_ROUTES) {
+        const location = locations.find((l) => l.modifier === '=' && l.path === route.path)!;
+        const variable = route.upstream === 'litellm' ? '$litellm_upstream' : '$tabby_upstream';
+        expect(location.block.filter((d) => d.name === 'proxy_pass').map((d) => d.args)).toEqual([[`http://${variable}${route.upstreamPath}$is_args$args`]]);
+        const guard = location.block.find((d) => d.name === 'if')!;
+        expect(guard.args.join(' ')).toBe(`($request_method !~ ^(${[...route.methods].sort().join('|')})$)`);
+        expect(guard.block).toEqual([{ name: 'return', args: ['404'] }]);
+      }
+    });
+
+    it("sends LiteLLM the gateway's credential, never the master key, and clears other key headers", () => {
+      const conf = renderNginxConf(input());
+      const locations = locationsOf(gatewayServer(conf));
+      for (const route of AI_GATEWAY_ROUTES) {
+        const location = locations.find((l) => l.path === route.path)!;
+        const headers = location.block.filter((d) => d.name === 'proxy_set_header').map((d) => d.args);
+        expect(headers).toContainEqual(['Authorization', route.upstream === 'litellm' ? '$litellm_authorization' : '$tabby_authorization']);
+        if (route.upstream === 'litellm') expect(headers).toContainEqual(['X-LiteLLM-Api-Key', '']);
+      }
+      expect(conf).not.toContain('MASTER_KEY');
+      expect(renderNginxSecretsTemplate()).not.toContain('MASTER_KEY');
+      expect(renderNginxSecretsTemplate()).toContain('$LITELLM_GATEWAY_KEY');
+    });
+
+    it('renders only the routes it is given (the policy rule checks them against the allow-list)', () => {
+      const one = renderNginxConf(input({ aiGatewayRoutes: [AI_GATEWAY_ROUTES[0]] }));
+      expect(locationsOf(gatewayServer(one)).map((l) => l.path)).toEqual([AI_GATEWAY_ROUTES[0].path, '/']);
+    });
   });
 
   it('passes the real `nginx -t`', () => {
     const sandbox = nginxSandbox();
     const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
     // What nginx's entrypoint does at start: envsubst of the template.
-    fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_MASTER_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
+    fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_GATEWAY_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
     const conf = path.join(sandbox.dir, 'nginx.conf');
     fs.writeFileSync(conf, renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets })));
     const result = nginxTest(conf, sandbox.dir);
@@ -91,7 +142,7 @@ describe('renderNginxConf', () => {
     const sandbox = nginxSandbox();
     const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
     // What nginx's entrypoint does at start: envsubst of the template.
-    fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_MASTER_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
+    fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_GATEWAY_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
     const conf = path.join(sandbox.dir, 'nginx.conf');
     fs.writeFileSync(conf, renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets, tlsCurves: ['NotACurve'] })));
     expect(nginxTest(conf, sandbox.dir).status).not.toBe(0);

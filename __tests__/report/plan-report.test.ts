@@ -1,7 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { analysePlans, exitCodeOf } from '../../report/analyse';
-import { StackPlan } from '../../report/plan';
+import { Testing } from 'cdktf';
+import { ResourceChange, StackPlan } from '../../report/plan';
+import { PlatformStack } from '../../stacks/platform-stack';
+import { defaultEstate, defaultRoster } from '../helpers/inputs';
 import { renderReportJson, renderReportMarkdown } from '../../report/render';
 
 /** Plans produced by real terraform runs (see fixtures/plans/make-fixtures.ts). */
@@ -13,6 +16,7 @@ function fixture(name: string): StackPlan {
 const FIXTURE_SECRETS = [
   'fixture-db-password-not-a-secret',
   'sk-fixture-master-key-not-a-secret',
+  'sk-fixture-gateway-key-not-a-secret-0123',
   'fixture-vllm-key-not-a-secret',
   '00000000-0000-4000-8000-000000000000',
   'fixture-tabby-token-not-a-secret',
@@ -120,6 +124,51 @@ describe('plan report on real plans', () => {
     const report = analysePlans([{ stack: 'identity', plan: { resource_changes: [] } }]);
     expect(exitCodeOf(report)).toBe(0);
     expect(renderReportMarkdown(report, [])).toContain('**No changes.**');
+  });
+
+  describe('the AI gateway (WEBIDE-A1)', () => {
+    /** The nginx container of the recorded first deploy (the gateway forwarded every /v1/ path then). */
+    const recorded = fixture('platform-create').plan.resource_changes!.find((c) => c.type === 'docker_container' && c.address.startsWith('docker_container.nginx'))!;
+    const confOf = (values: Record<string, any>) => values.upload.find((u: { file: string }) => u.file === '/etc/nginx/nginx.conf').content as string;
+    /** nginx.conf as this code renders it for the default estate. */
+    const current = (() => {
+      const estate = defaultEstate();
+      const json = JSON.parse(Testing.synth(new PlatformStack(Testing.app(), 'platform', { estate, roster: defaultRoster(estate), stateFile: 'x.tfstate' })));
+      const nginx = Object.values(json.resource.docker_container as Record<string, Record<string, any>>).find((c) => c.name === 'webide-nginx')!;
+      return nginx.upload.find((u: { file: string }) => u.file === '/etc/nginx/nginx.conf').content as string;
+    })();
+    const update = (beforeConf: string, afterConf: string): StackPlan => {
+      const withConf = (conf: string) => ({ ...recorded.change.after, upload: recorded.change.after!.upload.map((u: { file: string }) => (u.file === '/etc/nginx/nginx.conf' ? { ...u, content: conf } : u)) });
+      const change: ResourceChange = { ...recorded, change: { ...recorded.change, actions: ['update'], before: withConf(beforeConf), after: withConf(afterConf) } };
+      return { stack: 'platform', plan: { resource_changes: [change] } };
+    };
+
+    it('flags closing the gateway with the endpoints removed and the rule id', () => {
+      const report = analysePlans([update(confOf(recorded.change.after!), current)]);
+      const risks = report.risks.filter((r) => r.category === 'ai-gateway');
+      expect(risks).toHaveLength(1);
+      expect(risks[0].message).toBe(
+        'AI gateway endpoints IDEs can reach: +GET /tabby/v1/health; +GET /v1/models; +POST /tabby/v1/completions; +POST /tabby/v1/events; ' +
+          '+POST /v1/chat/completions; +POST /v1/completions; -any /tabby/ (prefix); -any /v1/ (prefix) (WEBIDE-A1: all on the allow-list)',
+      );
+      expect(exitCodeOf(report)).toBe(3);
+      expect(renderReportMarkdown(report, [])).toContain('| ai-gateway | platform |');
+    });
+
+    it('flags a gateway that forwards outside the allow-list, naming the location', () => {
+      // A prefix location added to the gateway server (the last server in the file).
+      const tail = '    location / {\n      return 404;\n    }\n  }\n}\n';
+      expect(current.endsWith(tail)).toBe(true);
+      const widened = `${current.slice(0, -tail.length)}    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }\n${tail}`;
+      const [risk] = analysePlans([update(current, widened)]).risks.filter((r) => r.category === 'ai-gateway');
+      expect(risk.message).toBe('AI gateway endpoints IDEs can reach: +any /v1/ (prefix) (WEBIDE-A1: OUTSIDE the allow-list: location /v1/)');
+    });
+
+    it('says nothing when nginx.conf changes elsewhere', () => {
+      const elsewhere = current.replace('client_max_body_size 64m;', 'client_max_body_size 32m;');
+      expect(elsewhere).not.toBe(current);
+      expect(analysePlans([update(current, elsewhere)]).risks.filter((r) => r.category === 'ai-gateway')).toEqual([]);
+    });
   });
 
   it('lists the policy suppressions in force', () => {

@@ -29,8 +29,10 @@ describe('entry point: nginx (platform stack) and oauth2-proxy (edge stack)', ()
     ]);
     const template = nginx.upload.find((u: { file: string }) => u.file === '/etc/nginx/templates/ai-gateway.conf.template');
     // The file keeps the placeholders; nginx's entrypoint fills them from the environment.
-    expect(template.content).toBe('set $litellm_authorization "Bearer $LITELLM_MASTER_KEY";\nset $tabby_authorization "Bearer $TABBY_API_TOKEN";\n');
-    expect(nginx.env).toEqual(expect.arrayContaining(['LITELLM_MASTER_KEY=${var.litellm_master_key}', 'TABBY_API_TOKEN=${var.tabby_api_token}']));
+    expect(template.content).toBe('set $litellm_authorization "Bearer $LITELLM_GATEWAY_KEY";\nset $tabby_authorization "Bearer $TABBY_API_TOKEN";\n');
+    expect(nginx.env).toEqual(expect.arrayContaining(['LITELLM_GATEWAY_KEY=${var.litellm_gateway_key}', 'TABBY_API_TOKEN=${var.tabby_api_token}']));
+    // The gateway never holds LiteLLM's master key.
+    expect(JSON.stringify(nginx)).not.toMatch(/MASTER_KEY|litellm_master_key/);
     expect(JSON.stringify(nginx.upload)).not.toContain('var.');
   });
 

@@ -1,5 +1,15 @@
-import { Testing } from 'cdktf';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App, Aspects, Testing, TerraformStack } from 'cdktf';
+import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
 import { parse } from 'yaml';
+import { NginxEntry } from '../../constructs/nginx-entry';
+import { EstateNames } from '../../constructs/naming';
+import { EstatePolicyPack } from '../../policy/pack';
+import { aiGatewayClosed } from '../../policy/rules/ai-gateway';
+import { LITELLM_AUTH_HOOK, litellmAuthHookInput, renderLitellmAuthHook } from '../../render/litellm';
+import { pinnedImage } from '../../stacks/common';
 import { PlatformStack } from '../../stacks/platform-stack';
 import { defaultEstate, defaultRoster } from '../helpers/inputs';
 import { resourcesOf } from '../helpers/json';
@@ -67,9 +77,43 @@ describe('PlatformStack', () => {
     expect(json.variable.litellm_master_key.validation[1].condition).toBe('${startswith(var.litellm_master_key, "sk-")}');
   });
 
+  it("gives LiteLLM the gateway key and the auth hook that limits it; nginx gets the gateway key, never the master key", () => {
+    const { json, containers } = synthPlatform();
+    const litellm = containers.get('webide-litellm')!;
+    expect(env(litellm).LITELLM_GATEWAY_KEY).toBe('${var.litellm_gateway_key}');
+    const hook = litellm.upload.find((u: { file: string }) => u.file === `/etc/litellm/${LITELLM_AUTH_HOOK.file}`);
+    expect(hook.content).toBe(renderLitellmAuthHook(litellmAuthHookInput('qwen2.5-coder-7b-instruct')));
+    const nginx = containers.get('webide-nginx')!;
+    expect(env(nginx).LITELLM_GATEWAY_KEY).toBe('${var.litellm_gateway_key}');
+    expect(JSON.stringify(nginx)).not.toMatch(/MASTER_KEY|litellm_master_key/);
+    const variable = json.variable.litellm_gateway_key;
+    expect(variable).toMatchObject({ sensitive: true, nullable: false });
+    expect(variable.validation.map((v: { condition: string }) => v.condition)).toEqual([
+      '${length(var.litellm_gateway_key) >= 32}',
+      '${var.litellm_gateway_key != var.litellm_master_key}',
+    ]);
+  });
+
+  it('stops a real synth with WEBIDE-A1 when the AI gateway is given the master key', () => {
+    const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-')) });
+    const stack = new TerraformStack(app, 'platform');
+    new DockerProvider(stack, 'docker', {});
+    const estate = defaultEstate();
+    new NginxEntry(stack, 'nginx', {
+      estate,
+      names: new EstateNames(estate.name),
+      image: pinnedImage(stack, 'nginx-image', estate.images.nginx),
+      networkNames: ['edge'],
+      litellmGatewayKey: '${var.litellm_master_key}',
+      tabbyApiToken: '${var.tabby_api_token}',
+    });
+    Aspects.of(stack).add(new EstatePolicyPack({ rules: [aiGatewayClosed], context: { profile: 'local', hostPathAllowList: [] }, suppressions: [] }));
+    expect(() => app.synth()).toThrow(/\[platform\/nginx\/proxy\/container\] \[WEBIDE-A1\] The AI gateway forwards only the allow-listed/);
+  });
+
   it('declares every secret as a sensitive variable and only the edge network with a route out', () => {
     const { json } = synthPlatform();
-    for (const name of ['keycloak_admin_password', 'keycloak_db_password', 'litellm_master_key', 'vllm_api_key', 'tabby_jwt_secret']) {
+    for (const name of ['keycloak_admin_password', 'keycloak_db_password', 'litellm_master_key', 'litellm_gateway_key', 'vllm_api_key', 'tabby_jwt_secret']) {
       expect(json.variable[name]).toMatchObject({ sensitive: true, nullable: false });
     }
     const networks = Object.values(json.resource.docker_network) as Array<Record<string, unknown>>;

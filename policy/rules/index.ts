@@ -1,3 +1,4 @@
+import { aiGatewayClosed } from './ai-gateway';
 import { capabilitiesDropped, containerLimits, noHostMounts, noPrivileged, onlyNginxPublishes, workspacesInternalOnly } from './containers';
 import { otpRequired, realmEventsOn, realmHardened } from './identity';
 import { imagesPinned } from './images';
@@ -17,4 +18,5 @@ export const ESTATE_RULES: readonly PolicyRule[] = [
   realmEventsOn,
   otpRequired,
   noSecretLiterals,
+  aiGatewayClosed,
 ];

@@ -65,7 +65,7 @@ http {
   }
 }
 EOF
-  printf '%s\n' 'set $litellm_authorization "Bearer $LITELLM_MASTER_KEY";' 'set $tabby_authorization "Bearer $TABBY_API_TOKEN";' >"$TMP/ai-gateway.conf.template"
+  printf '%s\n' 'set $litellm_authorization "Bearer $LITELLM_GATEWAY_KEY";' 'set $tabby_authorization "Bearer $TABBY_API_TOKEN";' >"$TMP/ai-gateway.conf.template"
   # Not included by nginx.conf: shows a variable outside the filter stays as written.
   printf '%s\n' 'kept=$OTHER_VAR substituted=${TABBY_API_TOKEN}' >"$TMP/filter-check.template"
   chmod 644 "$TMP"/*.conf "$TMP"/*.template
@@ -80,8 +80,8 @@ EOF
   # 2) As the estate runs it: files put in by docker cp (root, 0644) before the start.
   docker network create "$P-edge" >/dev/null
   docker create --name "$P-nginx" --network "$P-edge" --user 101:101 "${HARDEN[@]}" \
-    -e NGINX_ENVSUBST_OUTPUT_DIR=/etc/nginx/secrets -e 'NGINX_ENVSUBST_FILTER=^(LITELLM_MASTER_KEY|TABBY_API_TOKEN)$' \
-    -e LITELLM_MASTER_KEY=sk-smoke-litellm -e TABBY_API_TOKEN=smoke-tabby -e OTHER_VAR=must-not-appear \
+    -e NGINX_ENVSUBST_OUTPUT_DIR=/etc/nginx/secrets -e 'NGINX_ENVSUBST_FILTER=^(LITELLM_GATEWAY_KEY|TABBY_API_TOKEN)$' \
+    -e LITELLM_GATEWAY_KEY=sk-smoke-litellm -e TABBY_API_TOKEN=smoke-tabby -e OTHER_VAR=must-not-appear \
     --tmpfs /tmp:rw,nosuid,nodev,size=64m --tmpfs /var/lib/nginx:rw,nosuid,nodev,size=256m \
     --tmpfs /var/cache/nginx:rw,nosuid,nodev,size=256m \
     --tmpfs /etc/nginx/secrets:rw,nosuid,nodev,noexec,size=1m,mode=0700,uid=101,gid=101 \
