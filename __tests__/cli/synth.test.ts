@@ -41,7 +41,7 @@ describe('main.ts (what `cdktf synth` runs)', () => {
     const lines = result.stderr.trim().split('\n');
     expect(lines).toEqual([
       `${roster}:3:7: users.nginx.username: 'nginx' is reserved for the estate's own services (nginx, keycloak, postgres, litellm, tabby, vllm, oauth2-proxy, admin, root)`,
-      `${roster}:3:56: users.nginx.grups: unknown key 'grups'`,
+      `${roster}:3:56: users.nginx.grups: unknown key 'grups' (did you mean 'groups'?)`,
       '2 problem(s) found; nothing was synthesized.',
     ]);
     expect(result.stderr).not.toMatch(/\n\s+at /);
