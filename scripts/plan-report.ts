@@ -17,7 +17,7 @@ import { analysePlans, exitCodeOf } from '../report/analyse';
 import { StackPlan } from '../report/plan';
 import { renderReportJson, renderReportMarkdown } from '../report/render';
 import { buildEstate, STACK_IDS } from '../stacks/estate';
-import { readInputFile } from './input-file';
+import { readInputFile } from '../config/input-file';
 
 const ROOT = path.join(__dirname, '..');
 

@@ -6,7 +6,7 @@
 import * as path from 'path';
 import { loadInputs } from '../config/load';
 import { ConfigError } from '../config/source';
-import { readInputFile } from './input-file';
+import { readInputFile } from '../config/input-file';
 
 const USAGE = 'usage: npm run roster:check -- <roster.yaml> [--estate <estate.yaml>]';
 const HELP = `${USAGE}
