@@ -38,6 +38,21 @@ export function upstreamReads(config: StackConfig): UpstreamRead[] {
     .map(([name, body]) => ({ dataSource: name, upstream: name.slice(REMOTE_STATE_PREFIX.length), statePath: body.config!.path! }));
 }
 
+/**
+ * Whether a state file's text records an applied stack: at least one resource. A missing
+ * file, an empty one (a locking plan creates it empty before it reads it) or a state
+ * without resources means nothing is deployed yet.
+ */
+export function recordsResources(stateText: string | undefined): boolean {
+  if (!stateText || stateText.trim() === '') return false;
+  try {
+    const state = JSON.parse(stateText) as { resources?: unknown[] };
+    return Array.isArray(state.resources) && state.resources.length > 0;
+  } catch {
+    return false;
+  }
+}
+
 /** The stack's own state file as its local backend names it. */
 export function ownStatePath(config: StackConfig): string | undefined {
   return config.terraform?.backend?.local?.path;

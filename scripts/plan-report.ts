@@ -31,6 +31,7 @@ import {
   OVERRIDE_FILE,
   ownStatePath,
   placeholderState,
+  recordsResources,
   remoteStateOverride,
   StackConfig,
   upstreamReads,
@@ -95,7 +96,10 @@ function main(): number {
   };
   const stackDir = (stack: string) => path.join(outdir, 'stacks', stack);
   const configOf = (stack: string): StackConfig => JSON.parse(fs.readFileSync(path.join(stackDir(stack), 'cdk.tf.json'), 'utf8'));
-  const exists = (stack: string, statePath: string) => fs.existsSync(path.resolve(stackDir(stack), statePath));
+  const applied = (stack: string, statePath: string) => {
+    const file = path.resolve(stackDir(stack), statePath);
+    return recordsResources(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined);
+  };
   const parallelism = process.env.TF_PARALLELISM ?? '50';
   const placeholders = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-report-'));
 
@@ -106,9 +110,9 @@ function main(): number {
       const dir = stackDir(stack);
       const config = configOf(stack);
       const ownState = ownStatePath(config);
-      const firstDeployment = ownState !== undefined && !exists(stack, ownState);
+      const firstDeployment = ownState !== undefined && !applied(stack, ownState);
       // Upstream stacks not applied yet: plan against a stand-in of their state.
-      const missing = upstreamReads(config).filter((read) => !exists(stack, read.statePath));
+      const missing = upstreamReads(config).filter((read) => !applied(stack, read.statePath));
       const overrideFile = path.join(dir, OVERRIDE_FILE);
       fs.rmSync(overrideFile, { force: true });
       if (missing.length > 0) {

@@ -1,4 +1,14 @@
-import { declaredResources, explainTerraformFailure, firstDeploymentNote, ownStatePath, placeholderState, remoteStateOverride, StackConfig, upstreamReads } from '../../report/first-deploy';
+import {
+  declaredResources,
+  explainTerraformFailure,
+  firstDeploymentNote,
+  ownStatePath,
+  placeholderState,
+  recordsResources,
+  remoteStateOverride,
+  StackConfig,
+  upstreamReads,
+} from '../../report/first-deploy';
 import { analysePlans, exitCodeOf } from '../../report/analyse';
 import { renderReportJson, renderReportMarkdown } from '../../report/render';
 import { defaultEstate, defaultRoster } from '../helpers/inputs';
@@ -27,6 +37,14 @@ describe('planning a first deployment', () => {
     const read = JSON.stringify(stacks.workspaces).match(/cross-stack-reference-input-platform\.outputs\.([\w-]+)/g)!.map((m) => m.split('.outputs.')[1]);
     expect(read.length).toBeGreaterThan(0);
     for (const name of read) expect(state.outputs[name]).toEqual({ value: '(known after platform is applied)', type: 'string' });
+  });
+
+  it('counts a stack as applied only when its state records a resource', () => {
+    expect(recordsResources(undefined)).toBe(false);
+    expect(recordsResources('')).toBe(false); // a locking plan creates the file empty
+    expect(recordsResources('{"version": 4, "outputs": {}, "resources": []}')).toBe(false);
+    expect(recordsResources('{"version": 4, "resources": [{"type": "docker_network"}]}')).toBe(true);
+    expect(recordsResources('not json')).toBe(false);
   });
 
   it('points the remote-state read at the stand-in through an override', () => {
