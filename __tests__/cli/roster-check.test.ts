@@ -105,6 +105,19 @@ describe('npm run roster:check', () => {
     );
   });
 
+  it("prints the README's example output for the sample roster with three bad entries added", () => {
+    const README_EXAMPLE =
+      '  - username: erin\n    name: Erin Yoon\n    grups: [developers]\n' +
+      '  - username: bob\n    email: bob2@corp.example\n    name: Bob Two\n' +
+      '  - { username: frank, email: frank@corp.example, name: Frank Cho, groups: [ops] }\n';
+    const readme = fs.readFileSync(path.join(ASSETS, '..', 'README.md'), 'utf8');
+    const shown = /roster-check\.test\.ts` added\):\n\n```\n([\s\S]*?)```/.exec(readme)![1].trim().split('\n');
+    const { file, lines } = problems(fs.readFileSync(path.join(ASSETS, 'roster.yaml'), 'utf8') + README_EXAMPLE);
+    expect(lines.map((line) => line.replace(file, 'assets/roster.yaml'))).toEqual(shown);
+    const tab = problems(`${fs.readFileSync(path.join(ASSETS, 'roster.yaml'), 'utf8')}${README_EXAMPLE}\t- username: gina\n`);
+    expect(readme).toContain(`\`${tab.lines[0].replace(tab.file, 'assets/roster.yaml')}\``);
+  });
+
   it('exits 1 naming a file that cannot be read, and 2 on bad flags', () => {
     const missing = runTs('scripts/roster-check.ts', ['/nonexistent/roster.yaml']);
     expect(missing.status).toBe(1);
