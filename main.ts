@@ -1,38 +1,57 @@
 import * as path from 'path';
-import { App } from 'cdktf';
-import { ConfigError } from './config/source';
+import { App, DISABLE_STACK_TRACE_IN_METADATA } from 'cdktf';
+import { readInputFile } from './config/input-file';
 import { loadInputs } from './config/load';
+import { ConfigError } from './config/source';
+import { removeSynthOutput, stateDirForStacks, synthOutdir } from './config/synth-output';
+import { formatFinding } from './policy/pack';
 import { buildEstate } from './stacks/estate';
-import { readInputFile } from './scripts/input-file';
 
 /**
  * The only place that touches the file system and the environment: it reads the
  * estate config and the roster, validates both, and hands typed objects to the stacks.
+ * Nothing is written unless the inputs are valid and the policy holds; a failed run
+ * removes the previous synthesis so it cannot be mistaken for this one.
  *
  *   ESTATE_FILE  estate config        (default assets/estate.yaml)
  *   ROSTER_FILE  roster               (default assets/roster.yaml)
- *   STATE_DIR    Terraform state dir  (default: this directory)
+ *   STATE_DIR    Terraform state dir  (default: this directory; relative paths are written relative to each stack's directory)
  */
 function main(): void {
   const estateFile = process.env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, 'assets', 'estate.yaml'));
   const rosterFile = process.env.ROSTER_FILE ?? path.relative(process.cwd(), path.join(__dirname, 'assets', 'roster.yaml'));
-  const stateDir = path.resolve(process.env.STATE_DIR ?? __dirname);
+  const outdir = synthOutdir(process.env);
+  const fail = (lines: string[]) => {
+    removeSynthOutput(outdir);
+    process.stderr.write(`${lines.join('\n')}\n`);
+    process.exit(1);
+  };
 
   let inputs;
   try {
     inputs = loadInputs(readInputFile(estateFile), readInputFile(rosterFile));
   } catch (error) {
-    if (error instanceof ConfigError) {
-      // One line per problem, no stack trace, nothing synthesized.
-      process.stderr.write(`${error.message}\n${error.issues.length} problem(s) found; nothing was synthesized.\n`);
-      process.exit(1);
-    }
-    throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    // One line per problem, no stack trace, nothing synthesized.
+    return fail([error.message, `${error.issues.length} problem(s) found; nothing was synthesized.`]);
   }
 
-  const app = new App();
-  buildEstate(app, { ...inputs, stateDir });
-  app.synth();
+  // No stack traces in manifest.json: they name this checkout's absolute paths.
+  const app = new App({ outdir, context: { [DISABLE_STACK_TRACE_IN_METADATA]: true } });
+  const { policy } = buildEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, __dirname, outdir) });
+  const findings = policy.check(app);
+  if (findings.length > 0) {
+    return fail([
+      ...findings.map(formatFinding),
+      `${findings.length} policy violation(s); nothing was synthesized. Fix them, or waive a rule for a resource under "suppressions" in ${estateFile} with a reason.`,
+    ]);
+  }
+  try {
+    app.synth();
+  } catch (error) {
+    removeSynthOutput(outdir);
+    throw error;
+  }
 }
 
 main();

@@ -42,7 +42,7 @@ function validate<S extends z.ZodType>(input: InputFile, schema: S, rules: (raw:
   const raw = source.data ?? {};
   const result = schema.safeParse(raw);
   const issues = [
-    ...(result.success ? [] : issuesFromZod(source, result.error)),
+    ...(result.success ? [] : issuesFromZod(source, result.error, schema)),
     ...issuesFromRules(source, rules(raw)),
   ].sort((a, b) => a.line - b.line || a.col - b.col);
   if (issues.length > 0 || !result.success) throw new ConfigError(issues);

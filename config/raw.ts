@@ -10,5 +10,6 @@ export function asList(value: unknown): unknown[] {
 /** A problem found by a cross-field rule: where (data path) and what. */
 export interface RuleIssue {
   readonly path: (string | number)[];
-  readonly message: string;
+  /** The message; a function when it names another place in the file by its line (`lineOf(path)`). */
+  readonly message: string | ((lineOf: (path: readonly (string | number)[]) => number) => string);
 }

@@ -87,8 +87,12 @@ export function rosterRules(raw: unknown, estate: EstateConfig): RuleIssue[] {
   asList(doc.groups).forEach((group, index) => {
     const name = asRecord(group).name;
     if (typeof name !== 'string') return;
-    if (declaredGroups.has(name)) issues.push({ path: ['groups', index, 'name'], message: `group '${name}' is declared twice` });
-    else declaredGroups.set(name, index);
+    if (declaredGroups.has(name)) {
+      const first = ['groups', declaredGroups.get(name)!, 'name'];
+      issues.push({ path: ['groups', index, 'name'], message: (lineOf) => `group '${name}' is already declared on line ${lineOf(first)}` });
+    } else {
+      declaredGroups.set(name, index);
+    }
   });
 
   const usernames = new Map<string, number>();
@@ -98,7 +102,8 @@ export function rosterRules(raw: unknown, estate: EstateConfig): RuleIssue[] {
     if (typeof user.username === 'string') {
       const name = user.username.toLowerCase();
       if (usernames.has(name)) {
-        issues.push({ path: ['users', index, 'username'], message: `username '${user.username}' is already used by users[${usernames.get(name)}]` });
+        const first = ['users', usernames.get(name)!, 'username'];
+        issues.push({ path: ['users', index, 'username'], message: (lineOf) => `username '${user.username}' is already used on line ${lineOf(first)}` });
       } else {
         usernames.set(name, index);
       }
@@ -108,12 +113,17 @@ export function rosterRules(raw: unknown, estate: EstateConfig): RuleIssue[] {
     }
     if (typeof user.email === 'string') {
       const email = user.email.toLowerCase();
-      if (emails.has(email)) issues.push({ path: ['users', index, 'email'], message: `email '${user.email}' is already used by users[${emails.get(email)}]` });
-      else emails.set(email, index);
+      if (emails.has(email)) {
+        const first = ['users', emails.get(email)!, 'email'];
+        issues.push({ path: ['users', index, 'email'], message: (lineOf) => `email '${user.email}' is already used on line ${lineOf(first)}` });
+      } else {
+        emails.set(email, index);
+      }
     }
     asList(user.groups).forEach((group, groupIndex) => {
       if (typeof group === 'string' && !declaredGroups.has(group)) {
-        issues.push({ path: ['users', index, 'groups', groupIndex], message: `group '${group}' is not declared under groups` });
+        const declared = declaredGroups.size > 0 ? `declared: ${[...declaredGroups.keys()].join(', ')}` : 'none is declared';
+        issues.push({ path: ['users', index, 'groups', groupIndex], message: `group '${group}' is not declared under groups (${declared})` });
       }
     });
     const resources = asRecord(user.resources);
@@ -133,7 +143,11 @@ export function rosterRules(raw: unknown, estate: EstateConfig): RuleIssue[] {
   asList(doc.retired).forEach((entry, index) => {
     const name = asRecord(entry).username;
     if (typeof name === 'string' && usernames.has(name.toLowerCase())) {
-      issues.push({ path: ['retired', index, 'username'], message: `'${name}' is retired but still listed under users; keep one of the two` });
+      const listed = ['users', usernames.get(name.toLowerCase())!, 'username'];
+      issues.push({
+        path: ['retired', index, 'username'],
+        message: (lineOf) => `'${name}' is retired but still listed under users (line ${lineOf(listed)}); keep one of the two`,
+      });
     }
   });
   return issues;

@@ -1,5 +1,7 @@
 import { isMap, isSeq, LineCounter, parseDocument, visit, Document, Node } from 'yaml';
 import { z } from 'zod';
+import { RuleIssue } from './raw';
+import { explainYamlError } from './yaml-errors';
 
 /** One problem found in an input file, located by line and column (1-based). */
 export interface ConfigIssue {
@@ -49,10 +51,15 @@ export function parseYaml(text: string, file: string): YamlSource {
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
-  const issues: ConfigIssue[] = doc.errors.map((error) => {
+  // One message per line: the parser's follow-on errors on the same line add nothing.
+  const seenLines = new Set<number>();
+  const issues: ConfigIssue[] = [];
+  for (const error of doc.errors) {
     const pos = lineCounter.linePos(error.pos[0]);
-    return { file, line: pos.line, col: pos.col, path: '', message: `YAML: ${firstLine(error.message)}` };
-  });
+    if (seenLines.has(pos.line)) continue;
+    seenLines.add(pos.line);
+    issues.push({ file, line: pos.line, col: pos.col, path: '', message: `YAML syntax: ${explainYamlError(error, doc, text, lineCounter)}` });
+  }
   issues.push(...findAliases(doc, file, lineCounter));
   if (issues.length > 0) throw new ConfigError(issues);
 
@@ -68,26 +75,115 @@ export function parseYaml(text: string, file: string): YamlSource {
   };
 }
 
-/** Turns zod issues into located ConfigIssues, translating list indexes to the item's name where one exists. */
-export function issuesFromZod(source: YamlSource, error: z.ZodError): ConfigIssue[] {
-  return error.issues.map((issue) => {
+/**
+ * Turns zod issues into located ConfigIssues, translating list indexes to the item's
+ * name where one exists. `schema` is the one that produced the error: it names the
+ * known keys, so an unknown key can be answered with the nearest known one.
+ */
+export function issuesFromZod(source: YamlSource, error: z.ZodError, schema: z.ZodType): ConfigIssue[] {
+  return error.issues.flatMap((issue) => {
     const path = issue.path as PropertyKey[];
-    const keyPath = issue.code === 'unrecognized_keys' ? [...path, issue.keys[0]] : path;
-    const pos = source.locate(keyPath);
-    const message =
-      issue.code === 'unrecognized_keys'
-        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`
-        : issue.message;
-    return { file: source.file, line: pos.line, col: pos.col, path: readablePath(source.data, keyPath), message };
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeysAt(schema, path);
+      return issue.keys.map((key) => located(source, [...path, key], `unknown key '${key}'${suggestKey(key, known)}`));
+    }
+    const parent = valueAt(source.data, path.slice(0, -1));
+    const last = path[path.length - 1];
+    if (issue.code === 'invalid_type' && isPlainObject(parent) && typeof last === 'string' && !(last in parent)) {
+      return located(source, path.slice(0, -1), `missing required key '${last}'`);
+    }
+    return located(source, path, issue.message);
   });
 }
 
 /** Located ConfigIssues for problems found by rules outside the schema. */
-export function issuesFromRules(source: YamlSource, issues: readonly { path: PropertyKey[]; message: string }[]): ConfigIssue[] {
-  return issues.map((issue) => {
-    const pos = source.locate(issue.path);
-    return { file: source.file, line: pos.line, col: pos.col, path: readablePath(source.data, issue.path), message: issue.message };
-  });
+export function issuesFromRules(source: YamlSource, issues: readonly RuleIssue[]): ConfigIssue[] {
+  const lineOf = (path: readonly PropertyKey[]) => source.locate(path).line;
+  return issues.map((issue) => located(source, issue.path, typeof issue.message === 'string' ? issue.message : issue.message(lineOf)));
+}
+
+function located(source: YamlSource, path: readonly PropertyKey[], message: string): ConfigIssue {
+  const pos = source.locate(path);
+  return { file: source.file, line: pos.line, col: pos.col, path: readablePath(source.data, path), message };
+}
+
+/** The keys a strict object accepts at `path` of the data (list indexes step into the item schema). */
+export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let node: SchemaNode | undefined = unwrap(schema as unknown as SchemaNode);
+  for (const key of path) {
+    const def: SchemaNode['_zod']['def'] | undefined = node?._zod.def;
+    if (def?.type === 'object' && typeof key === 'string') node = def.shape?.[key];
+    else if (def?.type === 'array' && typeof key === 'number') node = def.element;
+    else if (def?.type === 'record') node = def.valueType;
+    else return [];
+    node = node && unwrap(node);
+  }
+  const def = node?._zod.def;
+  return def?.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
+
+/** The parts of zod's schema definitions a path walk needs. */
+interface SchemaNode {
+  readonly _zod: {
+    readonly def: {
+      readonly type: string;
+      readonly innerType?: SchemaNode;
+      readonly in?: SchemaNode;
+      readonly shape?: Record<string, SchemaNode>;
+      readonly element?: SchemaNode;
+      readonly valueType?: SchemaNode;
+    };
+  };
+}
+
+const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
+
+function unwrap(node: SchemaNode): SchemaNode {
+  let current = node;
+  for (;;) {
+    const def = current._zod.def;
+    if (WRAPPERS.has(def.type) && def.innerType) current = def.innerType;
+    else if (def.type === 'pipe' && def.in) current = def.in;
+    else return current;
+  }
+}
+
+/** ` (did you mean 'groups'?)` for a near miss, else the list of known keys. */
+export function suggestKey(key: string, known: readonly string[]): string {
+  if (known.length === 0) return '';
+  const ranked = known
+    .map((candidate) => ({ candidate, distance: editDistance(key.toLowerCase(), candidate.toLowerCase()) }))
+    .sort((a, b) => a.distance - b.distance || a.candidate.localeCompare(b.candidate));
+  const best = ranked[0];
+  if (best.distance <= Math.max(2, Math.floor(key.length / 3))) return ` (did you mean '${best.candidate}'?)`;
+  return ` (known keys: ${known.join(', ')})`;
+}
+
+/** Levenshtein distance with adjacent transpositions counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let cursor = data;
+  for (const key of path) {
+    if (cursor === null || typeof cursor !== 'object') return undefined;
+    cursor = (cursor as Record<PropertyKey, unknown>)[key];
+  }
+  return cursor;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /**
@@ -143,7 +239,3 @@ function findAliases(doc: Document, file: string, lineCounter: LineCounter): Con
 
 /** An alias bomb can hold thousands of aliases; a handful of reports says all there is to say. */
 const MAX_REPORTED_ALIASES = 5;
-
-function firstLine(message: string): string {
-  return message.split('\n')[0];
-}

@@ -20,6 +20,20 @@ export interface AppliedSuppression extends Suppression {
   readonly path: string;
 }
 
+/** A violation that no suppression waives. */
+export interface PolicyFinding {
+  /** Construct path of the resource, e.g. `platform/nginx-image`. */
+  readonly path: string;
+  readonly rule: string;
+  readonly summary: string;
+  readonly fix: string;
+}
+
+/** `[<path>] [<rule id>] <summary> Fix: <fix>`: one line per finding. */
+export function formatFinding(finding: PolicyFinding): string {
+  return `[${finding.path}] [${finding.rule}] ${finding.summary} Fix: ${finding.fix}`;
+}
+
 /**
  * Applies the estate's rules to every resource (cdk-nag style). A violation is an
  * error annotation, which stops `cdktf synth`, naming the rule, the resource path and
@@ -27,12 +41,27 @@ export interface AppliedSuppression extends Suppression {
  */
 export class EstatePolicyPack implements IAspect {
   public readonly applied: AppliedSuppression[] = [];
+  /** Violations found so far (see `check`). */
+  public readonly findings: PolicyFinding[] = [];
   private readonly internalNetworks = new WeakMap<TerraformStack, Set<string>>();
+  /** Each resource is judged once, whether `check` or synthesis gets to it first. */
+  private readonly visited = new WeakSet<IConstruct>();
 
   constructor(private readonly props: EstatePolicyPackProps) {}
 
+  /**
+   * Applies the pack to every resource under `scope` now and returns the violations,
+   * so a caller can refuse before synthesis writes any file (cdktf's CLI has synthesis
+   * write every stack even when one carries an error annotation).
+   */
+  check(scope: IConstruct): readonly PolicyFinding[] {
+    for (const node of scope.node.findAll()) this.visit(node);
+    return this.findings;
+  }
+
   visit(node: IConstruct): void {
-    if (!TerraformResource.isTerraformResource(node)) return;
+    if (!TerraformResource.isTerraformResource(node) || this.visited.has(node)) return;
+    this.visited.add(node);
     const context: PolicyContext = { ...this.props.context, internalNetworkNames: this.internalNetworkNames(TerraformStack.of(node)) };
     for (const rule of this.props.rules) {
       if (rule.check(node, context) !== Compliance.NON_COMPLIANT) continue;
@@ -42,6 +71,7 @@ export class EstatePolicyPack implements IAspect {
         this.applied.push({ ...suppression, path });
         Annotations.of(node).addWarning(`[${rule.id}] suppressed: ${rule.summary} Reason: ${suppression.reason}`);
       } else {
+        this.findings.push({ path, rule: rule.id, summary: rule.summary, fix: rule.fix });
         Annotations.of(node).addError(`[${rule.id}] ${rule.summary} Fix: ${rule.fix}`);
       }
     }

@@ -1,6 +1,6 @@
 import { NGINX_PATHS } from '../constructs/nginx-entry';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations } from '../policy/rules/ai-gateway';
-import { actionOf, Action, containsSensitive, labelsOf, maskAt, ResourceChange, shown, StackPlan } from './plan';
+import { actionOf, Action, containsSensitive, labelsOf, maskAt, ResourceChange, shown, StackPlan, UnplannedStack } from './plan';
 
 export type RiskCategory = 'data' | 'network' | 'privilege' | 'ai-gateway' | 'realm-security' | 'client' | 'gpu' | 'image';
 
@@ -29,25 +29,35 @@ export interface FileChange {
 
 export interface StackSummary {
   readonly stack: string;
+  /** Planned changes; all 0 for a stack that was not planned (see `notPlanned`). */
   readonly counts: Record<Action, number>;
+  readonly note?: string;
+  /** Why the stack could not be planned. */
+  readonly notPlanned?: string;
 }
 
 export interface PlanReport {
   readonly summary: readonly StackSummary[];
+  /** Stacks that could not be planned; the report is incomplete while there are any. */
+  readonly unplanned: readonly UnplannedStack[];
   readonly people: readonly PersonChange[];
   readonly risks: readonly Risk[];
   readonly files: readonly FileChange[];
 }
 
 /** Reads the plans of every stack into what an approver needs: who, what posture, what could lose data. */
-export function analysePlans(plans: readonly StackPlan[]): PlanReport {
-  const summary = plans.map(({ stack, plan }) => {
+export function analysePlans(outcomes: readonly (StackPlan | UnplannedStack)[]): PlanReport {
+  const plans = outcomes.filter((o): o is StackPlan => 'plan' in o);
+  const unplanned = outcomes.filter((o): o is UnplannedStack => !('plan' in o));
+  // One row per stack, in the order given (deploy order).
+  const summary = outcomes.map((outcome): StackSummary => {
     const counts: Record<Action, number> = { create: 0, update: 0, replace: 0, delete: 0 };
-    for (const change of plan.resource_changes ?? []) {
+    if (!('plan' in outcome)) return { stack: outcome.stack, counts, notPlanned: outcome.reason };
+    for (const change of outcome.plan.resource_changes ?? []) {
       const action = actionOf(change);
       if (action) counts[action]++;
     }
-    return { stack, counts };
+    return outcome.note === undefined ? { stack: outcome.stack, counts } : { stack: outcome.stack, counts, note: outcome.note };
   });
   const changes = plans.flatMap(({ stack, plan }) =>
     (plan.resource_changes ?? []).filter((c) => actionOf(c) !== undefined).map((change) => ({ stack, change, prior: plan.prior_state })),
@@ -77,11 +87,15 @@ export function analysePlans(plans: readonly StackPlan[]): PlanReport {
   const order: RiskCategory[] = ['data', 'realm-security', 'privilege', 'ai-gateway', 'network', 'client', 'gpu', 'image'];
   risks.sort((a, b) => order.indexOf(a.category) - order.indexOf(b.category) || a.address.localeCompare(b.address));
   people.sort((a, b) => a.username.localeCompare(b.username) || a.change.localeCompare(b.change));
-  return { summary, people, risks, files };
+  return { summary, unplanned, people, risks, files };
 }
 
-/** 0 no changes, 2 changes, 3 changes with flagged risks (CI can require a second approver). */
-export function exitCodeOf(report: PlanReport): 0 | 2 | 3 {
+/**
+ * 0 no changes, 2 changes, 3 changes with flagged risks (CI can require a second approver),
+ * 1 when a stack could not be planned (the report is incomplete).
+ */
+export function exitCodeOf(report: PlanReport): 0 | 1 | 2 | 3 {
+  if (report.unplanned.length > 0) return 1;
   const total = report.summary.reduce((sum, s) => sum + Object.values(s.counts).reduce((a, b) => a + b, 0), 0);
   if (total === 0) return 0;
   return report.risks.length > 0 ? 3 : 2;

@@ -25,6 +25,16 @@ export interface ResourceChange {
 export interface StackPlan {
   readonly stack: string;
   readonly plan: PlanJson;
+  /** What the approver must know about this plan, e.g. that it is a first deployment planned with placeholders. */
+  readonly note?: string;
+}
+
+/** A stack the report could not plan: why, and what it declares (all created, when it has no state yet). */
+export interface UnplannedStack {
+  readonly stack: string;
+  readonly reason: string;
+  /** `type.name` of every resource, when the stack has no state yet and a first apply creates them all. */
+  readonly creates?: readonly string[];
 }
 
 export type Action = 'create' | 'update' | 'replace' | 'delete';

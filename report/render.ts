@@ -11,18 +11,31 @@ export interface AppliedSuppressionLine {
 export function renderReportMarkdown(report: PlanReport, suppressions: readonly AppliedSuppressionLine[]): string {
   const lines: string[] = ['# Change-approval report', ''];
   const code = exitCodeOf(report);
-  lines.push(
-    code === 0
-      ? '**No changes.**'
-      : code === 3
-        ? `**${report.risks.length} flagged risk(s): a second approver is required.**`
-        : '**Changes, none of them flagged as risky.**',
-    '',
-  );
+  const headline = {
+    0: '**No changes.**',
+    1: `**Incomplete: ${report.unplanned.length} stack(s) could not be planned (see "Not planned"); do not approve on this report alone.**`,
+    2: '**Changes, none of them flagged as risky.**',
+    3: `**${report.risks.length} flagged risk(s): a second approver is required.**`,
+  }[code];
+  lines.push(headline, '');
 
-  lines.push('## Summary', '', '| stack | add | change | replace | destroy |', '|---|---:|---:|---:|---:|');
-  for (const { stack, counts } of report.summary) lines.push(`| ${stack} | ${counts.create} | ${counts.update} | ${counts.replace} | ${counts.delete} |`);
+  lines.push('## Summary', '', '| stack | add | change | replace | destroy | note |', '|---|---:|---:|---:|---:|---|');
+  for (const { stack, counts, note, notPlanned } of report.summary) {
+    if (notPlanned !== undefined) lines.push(`| ${stack} | – | – | – | – | **not planned**: ${escapeCell(notPlanned)} |`);
+    else lines.push(`| ${stack} | ${counts.create} | ${counts.update} | ${counts.replace} | ${counts.delete} | ${escapeCell(note ?? '')} |`);
+  }
   lines.push('');
+
+  if (report.unplanned.length > 0) {
+    lines.push('## Not planned', '');
+    for (const { stack, reason, creates } of report.unplanned) {
+      lines.push(`### ${stack}`, '', `Why: ${reason}`, '');
+      if (creates) {
+        lines.push(`It has no state yet: its first apply creates all ${creates.length} resource(s) it declares:`, '');
+        lines.push(...creates.map((address) => `* \`${address}\``), '');
+      }
+    }
+  }
 
   lines.push('## Risks', '');
   if (report.risks.length === 0) lines.push('None flagged.');

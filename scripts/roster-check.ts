@@ -1,20 +1,32 @@
 /**
  * npm run roster:check -- <roster.yaml> [--estate <estate.yaml>]
  * Validates a roster (against the estate's caps) without synthesizing. Exit 0 valid, 1 invalid, 2 usage.
+ * --help prints the usage and exits 0.
  */
 import * as path from 'path';
 import { loadInputs } from '../config/load';
 import { ConfigError } from '../config/source';
-import { readInputFile } from './input-file';
+import { readInputFile } from '../config/input-file';
 
 const USAGE = 'usage: npm run roster:check -- <roster.yaml> [--estate <estate.yaml>]';
+const HELP = `${USAGE}
 
-function parseArgs(argv: string[]): { roster: string; estate: string } | string {
+Checks a roster without synthesizing anything: every problem is printed as
+file:line:col: field: message, all at once. Exit 0 valid, 1 invalid, 2 bad arguments.
+
+  <roster.yaml>            the roster to check (the estate's is assets/roster.yaml)
+  --estate <estate.yaml>   the estate config whose caps apply (default: assets/estate.yaml)
+  -h, --help               this text
+`;
+
+function parseArgs(argv: string[]): { roster: string; estate: string } | { help: true } | string {
   let roster: string | undefined;
   let estate = path.join(__dirname, '..', 'assets', 'estate.yaml');
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === '--estate') {
+    if (arg === '--help' || arg === '-h') {
+      return { help: true };
+    } else if (arg === '--estate') {
       const value = argv[++i];
       if (!value) return '--estate needs a file';
       estate = value;
@@ -34,6 +46,10 @@ function main(): number {
   if (typeof args === 'string') {
     process.stderr.write(`roster:check: ${args}\n${USAGE}\n`);
     return 2;
+  }
+  if ('help' in args) {
+    process.stdout.write(HELP);
+    return 0;
   }
   try {
     const { roster } = loadInputs(readInputFile(path.relative(process.cwd(), args.estate) || args.estate), readInputFile(args.roster));

@@ -2,31 +2,75 @@
 # Installs what the project needs on a fresh machine: Debian's nginx (for the real
 # `nginx -t` check), the npm packages, the generated Keycloak bindings and the LiteLLM
 # venv (for the real config-loading check). Idempotent; seconds when all is present.
+#
+# Quiet: each step's output goes to a log that is printed only when the step fails;
+# a successful run prints one line. SETUP_VERBOSE=1 shows every step's output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '[setup] %s\n' "$*"; }
+started=$SECONDS
+log="$(mktemp "${TMPDIR:-/tmp}/webide-setup.XXXXXX")"
+policy_rc=''
+cleanup() {
+  [ -n "$policy_rc" ] && rm -f "$policy_rc"
+  rm -f "$log"
+}
+trap cleanup EXIT
+
+# step <what> <command...>: runs the command; on failure prints what failed and its output.
+step() {
+  local what=$1; shift
+  if [ "${SETUP_VERBOSE:-}" = 1 ]; then
+    printf '[setup] %s\n' "$what"
+    "$@" && return 0
+    printf 'setup: FAILED: %s\n' "$what" >&2
+    exit 1
+  fi
+  if ! "$@" >"$log" 2>&1; then
+    printf 'setup: FAILED: %s\n' "$what" >&2
+    sed 's/^/  /' "$log" >&2
+    exit 1
+  fi
+}
+
+install_nginx() {
+  # Only the binary is needed; the packaged service must not start and hold ports.
+  # policy-rc.d (exit 101) is Debian's way to forbid service starts during an install;
+  # an administrator's own policy-rc.d is left alone.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy_rc=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+    chmod 0755 "$policy_rc"
+  fi
+  local had_pid_file=0
+  [ -e /run/nginx.pid ] && had_pid_file=1
+  # (set -e does not apply inside a function called from `if`: every failure returns explicitly.)
+  apt-get update -qq || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light openssl || return 1
+  if [ -n "$policy_rc" ]; then rm -f "$policy_rc"; policy_rc=''; fi
+  # If the service started anyway (an existing policy allowed it), stop exactly the
+  # process this install started, by the pid file it wrote; never by name.
+  if [ "$had_pid_file" = 0 ] && [ -s /run/nginx.pid ]; then
+    kill -TERM "$(cat /run/nginx.pid)" 2>/dev/null || true
+  fi
+}
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: nginx is missing and this is not root; install Debian's nginx-light (apt-get install nginx-light) and retry" >&2
     exit 1
   fi
-  step "installing Debian's nginx-light (for nginx -t)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light openssl >/dev/null
-  # Only the binary is needed; the packaged service must not hold ports.
-  (service nginx stop || pkill -x nginx || true) >/dev/null 2>&1
+  step "installing Debian's nginx-light (for nginx -t)" install_nginx
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  step 'npm ci'
-  npm ci --no-audit --no-fund --loglevel=error
+if [ -L node_modules ]; then
+  # A link to another checkout's packages (a git worktree): npm ci would empty that
+  # checkout's node_modules through the link. Leave it to its owner.
+  [ -f node_modules/.package-lock.json ] || { echo "setup: node_modules links to $(readlink node_modules), which has no installed packages yet" >&2; exit 1; }
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step 'npm ci' npm ci --no-audit --no-fund --loglevel=error
 fi
 
-step 'generating Keycloak provider bindings (.gen/)'
-node scripts/gen-keycloak-bindings.js
-
-step 'LiteLLM venv (.work/litellm-venv)'
-bash scripts/litellm-venv.sh
-step 'done'
+step 'generating Keycloak provider bindings (.gen/)' node scripts/gen-keycloak-bindings.js
+step 'LiteLLM venv (.work/litellm-venv)' bash scripts/litellm-venv.sh
+printf 'setup: ready (%ds): nginx, npm packages, .gen/, .work/litellm-venv\n' $((SECONDS - started))

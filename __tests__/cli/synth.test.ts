@@ -1,7 +1,8 @@
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runTs } from '../helpers/run';
+import { ROOT, runTs } from '../helpers/run';
 
 /** Runs main.ts the way `cdktf synth` does (CDKTF_OUTDIR set), against the given files. */
 function synth(env: Record<string, string>) {
@@ -12,7 +13,7 @@ function synth(env: Record<string, string>) {
 }
 
 describe('main.ts (what `cdktf synth` runs)', () => {
-  it('synthesizes all four stacks from the embedded default estate', () => {
+  it('synthesizes all four stacks from the default estate in assets/', () => {
     const result = synth({});
     expect(result.stderr).not.toMatch(/Error/);
     expect(result.status).toBe(0);
@@ -21,7 +22,7 @@ describe('main.ts (what `cdktf synth` runs)', () => {
     }
   });
 
-  it('uses ROSTER_FILE instead of the embedded roster', () => {
+  it('uses ROSTER_FILE instead of assets/roster.yaml', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roster-'));
     const roster = path.join(dir, 'roster.yaml');
     fs.writeFileSync(roster, 'groups: []\nusers:\n  - { username: zoe, email: zoe@corp.example, name: Zoe Han }\n');
@@ -41,10 +42,99 @@ describe('main.ts (what `cdktf synth` runs)', () => {
     const lines = result.stderr.trim().split('\n');
     expect(lines).toEqual([
       `${roster}:3:7: users.nginx.username: 'nginx' is reserved for the estate's own services (nginx, keycloak, postgres, litellm, tabby, vllm, oauth2-proxy, admin, root)`,
-      `${roster}:3:56: users.nginx.grups: unknown key 'grups'`,
+      `${roster}:3:56: users.nginx.grups: unknown key 'grups' (did you mean 'groups'?)`,
       '2 problem(s) found; nothing was synthesized.',
     ]);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(fs.existsSync(result.outdir)).toBe(false);
+  });
+
+  /** An output directory holding an older, complete synthesis. */
+  function olderOutput(): string {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-old-'));
+    fs.writeFileSync(path.join(outdir, 'manifest.json'), '{}');
+    for (const id of ['platform', 'identity', 'workspaces', 'edge']) {
+      fs.mkdirSync(path.join(outdir, 'stacks', id, '.terraform'), { recursive: true });
+      fs.writeFileSync(path.join(outdir, 'stacks', id, 'cdk.tf.json'), '{"old": true}');
+    }
+    return outdir;
+  }
+  const writtenStacks = (outdir: string) =>
+    fs.existsSync(path.join(outdir, 'stacks')) ? fs.readdirSync(path.join(outdir, 'stacks')).filter((id) => fs.existsSync(path.join(outdir, 'stacks', id, 'cdk.tf.json'))) : [];
+
+  it('on a policy violation prints one line per finding with its fix, exits 1, and writes no cdk.tf.json (as under the cdktf CLI)', () => {
+    const estateText = fs.readFileSync(path.join(ROOT, 'assets', 'estate.yaml'), 'utf8');
+    // The sample estate waives the digest rule (WEBIDE-I1) for its tag-pinned images; without the waiver it fails.
+    const estate = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'estate-')), 'estate.yaml');
+    fs.writeFileSync(estate, `${estateText.slice(0, estateText.indexOf('\nsuppressions:'))}\nsuppressions: []\n`);
+    const outdir = olderOutput();
+    // The cdktf CLI sets this flag, which makes cdktf write every stack despite error annotations.
+    const result = runTs('main.ts', [], { CDKTF_OUTDIR: outdir, ESTATE_FILE: estate, CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS: 'true' });
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    const findings = lines.slice(0, -1);
+    expect(findings).toHaveLength(8);
+    for (const line of findings) {
+      expect(line).toMatch(/^\[(platform|workspaces|edge)\/[a-z0-9-]+-image\] \[WEBIDE-I1\] Images are pinned: .* Fix: Pin the image in the estate config as name:tag@sha256:<digest> .*$/);
+    }
+    expect(findings).toContain(
+      '[workspaces/code-server-image] [WEBIDE-I1] Images are pinned: a tag that is not latest everywhere, a digest in the production profile. Fix: Pin the image in the estate config as name:tag@sha256:<digest> (the digest your registry mirror recorded).',
+    );
+    expect(lines[lines.length - 1]).toBe(
+      `8 policy violation(s); nothing was synthesized. Fix them, or waive a rule for a resource under "suppressions" in ${estate} with a reason.`,
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stderr).not.toMatch(/Error:/);
+    // Nothing new was written and the older synthesis no longer looks current.
+    expect(writtenStacks(outdir)).toEqual([]);
+    expect(fs.existsSync(path.join(outdir, 'manifest.json'))).toBe(false);
+    // Terraform's working files stay (no needless re-init).
+    expect(fs.existsSync(path.join(outdir, 'stacks', 'platform', '.terraform'))).toBe(true);
+  });
+
+  it('on invalid input removes an older synthesis too', () => {
+    const roster = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'roster-')), 'roster.yaml');
+    fs.writeFileSync(roster, 'users:\n  - { username: zoe }\n');
+    const outdir = olderOutput();
+    const result = runTs('main.ts', [], { CDKTF_OUTDIR: outdir, ROSTER_FILE: roster });
+    expect(result.status).toBe(1);
+    expect(writtenStacks(outdir)).toEqual([]);
+    expect(fs.existsSync(path.join(outdir, 'manifest.json'))).toBe(false);
+  });
+
+  it('writes the same files wherever the repository is checked out (state paths relative to the stack directory)', () => {
+    const checkout = (parent: string) => {
+      const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), parent)), 'nested', 'webide-estate');
+      fs.mkdirSync(dir, { recursive: true });
+      for (const entry of ['main.ts', 'tsconfig.json', 'package.json', 'assets', 'config', 'constructs', 'policy', 'render', 'stacks']) {
+        fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+      }
+      for (const linked of ['node_modules', '.gen']) fs.symlinkSync(fs.realpathSync(path.join(ROOT, linked)), path.join(dir, linked));
+      const result = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'main.ts'], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, CDKTF_OUTDIR: '', STATE_DIR: '' },
+        timeout: 120_000,
+      });
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      const out = path.join(dir, 'cdktf.out');
+      const files: Record<string, string> = {};
+      const walk = (sub: string) => {
+        for (const entry of fs.readdirSync(path.join(out, sub), { withFileTypes: true })) {
+          const rel = path.join(sub, entry.name);
+          if (entry.isDirectory()) walk(rel);
+          else files[rel] = fs.readFileSync(path.join(out, rel), 'utf8');
+        }
+      };
+      walk('');
+      return { dir, files };
+    };
+    const a = checkout('clone-a-');
+    const b = checkout('clone-b-');
+    expect(Object.keys(a.files).sort()).toEqual(['manifest.json', ...['edge', 'identity', 'platform', 'workspaces'].map((id) => path.join('stacks', id, 'cdk.tf.json'))]);
+    expect(b.files).toEqual(a.files);
+    for (const text of Object.values(a.files)) expect(text).not.toContain(a.dir);
+    expect(a.files[path.join('stacks', 'platform', 'cdk.tf.json')]).toContain('"path": "../../../terraform.platform.tfstate"');
   });
 });

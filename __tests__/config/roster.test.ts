@@ -30,8 +30,8 @@ describe('roster validation', () => {
   it('fails on an unknown or misspelt key, naming file, line, column and field', () => {
     const text = `${GROUPS}users:\n  - username: alice\n    emial: alice@corp.example\n    name: Alice\n`;
     expect(rosterErrors(text)).toEqual([
-      'roster.yaml:4:5: users.alice.email: must be an email address',
-      "roster.yaml:5:5: users.alice.emial: unknown key 'emial'",
+      "roster.yaml:4:5: users.alice: missing required key 'email'",
+      "roster.yaml:5:5: users.alice.emial: unknown key 'emial' (did you mean 'email'?)",
     ]);
   });
 
@@ -49,14 +49,14 @@ describe('roster validation', () => {
   it('fails on duplicate usernames and emails, case-insensitively for emails', () => {
     const text = `${GROUPS}users:\n  - { username: alice, email: Alice@corp.example, name: A }\n  - { username: alice, email: alice@CORP.example, name: B }\n`;
     expect(rosterErrors(text)).toEqual([
-      "roster.yaml:5:7: users.alice.username: username 'alice' is already used by users[0]",
-      "roster.yaml:5:24: users.alice.email: email 'alice@CORP.example' is already used by users[0]",
+      "roster.yaml:5:7: users.alice.username: username 'alice' is already used on line 4",
+      "roster.yaml:5:24: users.alice.email: email 'alice@CORP.example' is already used on line 4",
     ]);
   });
 
   it('fails on a group that is not declared', () => {
     const text = `${GROUPS}users:\n  - { username: alice, email: a@corp.example, name: A, groups: [developers, ops] }\n`;
-    expect(rosterErrors(text)).toEqual(["roster.yaml:4:77: users.alice.groups.1: group 'ops' is not declared under groups"]);
+    expect(rosterErrors(text)).toEqual(["roster.yaml:4:77: users.alice.groups.1: group 'ops' is not declared under groups (declared: developers)"]);
   });
 
   it.each(['nginx', 'keycloak', 'postgres', 'litellm', 'tabby', 'vllm', 'oauth2-proxy', 'admin', 'root'])(
@@ -89,8 +89,8 @@ describe('roster validation', () => {
     expect(rosterErrors(text)).toEqual([
       "roster.yaml:4:7: users.root.username: 'root' is reserved for the estate's own services (nginx, keycloak, postgres, litellm, tabby, vllm, oauth2-proxy, admin, root)",
       'roster.yaml:4:23: users.root.email: must be an email address',
-      "roster.yaml:4:54: users.root.groups.0: group 'ghosts' is not declared under groups",
-      "roster.yaml:5:54: users.bob.colour: unknown key 'colour'",
+      "roster.yaml:4:54: users.root.groups.0: group 'ghosts' is not declared under groups (declared: developers)",
+      "roster.yaml:5:54: users.bob.colour: unknown key 'colour' (known keys: username, email, name, groups, state, resources)",
     ]);
   });
 
@@ -115,15 +115,31 @@ describe('roster validation', () => {
     expect(rosterErrors(text)).toEqual(['roster.yaml:1:1: file is larger than 2097152 bytes; refusing to parse it']);
   });
 
-  it('reports YAML syntax errors with their position', () => {
-    const errors = rosterErrors('users:\n  - username: alice\n   email: broken\n');
-    expect(errors.length).toBeGreaterThan(0);
-    expect(errors[0]).toMatch(/^roster\.yaml:\d+:\d+: YAML: /);
+  it.each([
+    ['a key indented unlike its neighbours', 'users:\n  - username: alice\n   email: broken\n',
+      "roster.yaml:3:1: YAML syntax: this line's indentation matches no entry above it: line its key up with the keys of the entry it belongs to (a new list entry starts with '- ')"],
+    ['a tab as indentation', 'users:\n\t- username: alice\n', 'roster.yaml:2:1: YAML syntax: this line is indented with a tab; YAML allows only spaces for indentation'],
+    ['a key given twice', 'users:\n  - username: alice\n    username: bob\n',
+      "roster.yaml:3:5: YAML syntax: key 'username' appears twice in the same entry (first on line 2); keep one"],
+    ['an unclosed [', 'groups: [developers\nusers: []\n',
+      "roster.yaml:2:1: YAML syntax: the '[' opened on line 1 is not closed with ']' before this line (or this line is not indented enough to continue it)"],
+    ['an unclosed {', 'users:\n  - { username: alice, email: a@corp.example, name: A\n',
+      "roster.yaml:3:1: YAML syntax: the '{' opened on line 2 is not closed with '}' before this line (or this line is not indented enough to continue it)"],
+    ['an unclosed quote', 'users:\n  - username: alice\n    name: "Alice Kim\n',
+      'roster.yaml:4:1: YAML syntax: a quoted value opened on line 3 is never closed: add the closing quote'],
+    ["a value with ': ' in it", 'users:\n  - username: alice\n    name: Kim: Alice\n',
+      "roster.yaml:3:11: YAML syntax: a value contains ': ' (a colon and a space), which starts a new key: put the value in quotes"],
+    ['a value starting with @', 'users:\n  - username: @alice\n',
+      'roster.yaml:2:15: YAML syntax: a value cannot start with \'@\' unless it is quoted: write it in quotes ("@alice")'],
+    ['two documents', 'users: []\n---\ngroups: []\n',
+      "roster.yaml:2:1: YAML syntax: the file holds more than one YAML document (a '---' line starts a second one); put everything in one document"],
+  ])('explains a YAML syntax error in plain words: %s', (_case, text, message) => {
+    expect(rosterErrors(text)).toEqual([message]);
   });
 
   it('fails when a retired user is still in the roster', () => {
     const text = `${GROUPS}users:\n  - { username: alice, email: a@corp.example, name: A }\nretired:\n  - { username: alice, reason: CHG-1234 deleted home }\n`;
-    expect(rosterErrors(text)).toEqual(["roster.yaml:6:7: retired.alice.username: 'alice' is retired but still listed under users; keep one of the two"]);
+    expect(rosterErrors(text)).toEqual(["roster.yaml:6:7: retired.alice.username: 'alice' is retired but still listed under users (line 4); keep one of the two"]);
   });
 
   it('gives the same roster for any order of users and groups', () => {

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
-import { InputFile } from '../config/load';
-import { ConfigError } from '../config/source';
+import { InputFile } from './load';
+import { ConfigError } from './source';
 
 /** Reads an input file for validation; a file that cannot be read is a ConfigError naming it as the user did. */
 export function readInputFile(file: string): InputFile {

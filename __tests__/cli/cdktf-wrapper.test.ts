@@ -1,0 +1,55 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ROOT } from '../helpers/run';
+
+/** A copy of scripts/cdktf.sh in a fresh directory, optionally with a providers/terraformrc. */
+function checkout(terraformrc?: (dir: string) => string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdktf-wrapper-'));
+  fs.mkdirSync(path.join(dir, 'scripts'));
+  fs.copyFileSync(path.join(ROOT, 'scripts', 'cdktf.sh'), path.join(dir, 'scripts', 'cdktf.sh'));
+  if (terraformrc) {
+    fs.mkdirSync(path.join(dir, 'providers', 'mirror'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'providers', 'terraformrc'), terraformrc(dir));
+  }
+  return dir;
+}
+
+function wrapper(dir: string, args: string[]) {
+  const result = spawnSync('bash', [path.join(dir, 'scripts', 'cdktf.sh'), ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const filesystemMirror = (mirror: string) => `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\n`;
+
+describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
+  it('says in one line that the provider mirror is missing, instead of a registry error', () => {
+    for (const command of ['diff', 'deploy']) {
+      const result = wrapper(checkout(), [command, 'workspaces']);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toBe(`${command}: the offline provider mirror is missing (no providers/terraformrc): run 'npm run providers' first (see providers/README.md)\n`);
+    }
+  });
+
+  it('says so when providers/terraformrc points at a mirror that is not there (a moved checkout)', () => {
+    const result = wrapper(checkout(() => filesystemMirror('/nonexistent/providers/mirror')), ['diff', 'workspaces']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      "diff: providers/terraformrc points at /nonexistent/providers/mirror, which does not exist (repository moved?): run 'npm run providers' again\n",
+    );
+  });
+
+  it('asks for one stack to diff, and refuses an unknown stack', () => {
+    const dir = checkout((d) => filesystemMirror(path.join(d, 'providers', 'mirror')));
+    const none = wrapper(dir, ['diff']);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toBe('diff: name one stack: npm run diff -- <stack> (platform identity workspaces edge); for all of them at once: npm run plan:report\n');
+    const typo = wrapper(dir, ['deploy', 'workspace']);
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toBe("deploy: unknown stack 'workspace' (stacks: platform identity workspaces edge)\n");
+    const usage = wrapper(dir, ['destroy']);
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/^usage: npm run diff -- <stack> {2}\| {2}npm run deploy -- \[<stack>…\]/);
+  });
+});
