@@ -140,6 +140,9 @@ http {
   server {
     listen 8443 ssl http2 default_server;
     server_name ${input.domain};
+    # Relative redirects: nginx would otherwise put its own listener port (8443), not the
+    # published one, into every Location it makes absolute (found by the e2e browser test).
+    absolute_redirect off;
     ssl_certificate ${input.certificatePath};
     ssl_certificate_key ${input.keyPath};
 

@@ -166,7 +166,8 @@ describe('the AI gateway: real nginx with the rendered nginx.conf, in front of t
 
   it("ignores the IDE's own credentials: the gateway sends its key whatever the client says", async () => {
     // A client that knew the master key still only gets the gateway's identity (and a bogus key is no obstacle).
-    for (const headers of [{ authorization: `Bearer ${masterKey}` }, { authorization: 'Bearer sk-bogus-0000000000000000' }, { 'x-litellm-api-key': 'sk-bogus-0000000000000000' }]) {
+    const clientHeaders: Record<string, string>[] = [{ authorization: `Bearer ${masterKey}` }, { authorization: 'Bearer sk-bogus-0000000000000000' }, { 'x-litellm-api-key': 'sk-bogus-0000000000000000' }];
+    for (const headers of clientHeaders) {
       expect((await request(gateway, 'GET', '/v1/models', { headers })).status).toBe(200);
     }
   }, 30_000);

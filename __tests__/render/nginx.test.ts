@@ -53,6 +53,12 @@ describe('renderNginxConf', () => {
     expect(conf).toContain('proxy_set_header X-Forwarded-Port 8443;');
   });
 
+  it("makes no absolute redirect on the entry server: its listener port (8443) is not the published one", () => {
+    const conf = renderNginxConf(input({ httpsPort: 18443 }));
+    const entry = conf.slice(conf.indexOf('listen 8443 ssl'), conf.indexOf('location = / {'));
+    expect(entry).toContain('absolute_redirect off;');
+  });
+
   it('protects /u/<name>/ with auth_request and routes only to the signed-in user', () => {
     const conf = renderNginxConf(input());
     const location = conf.slice(conf.indexOf('location ~ ^/u/'), conf.indexOf('location / {', conf.indexOf('location ~ ^/u/')));
