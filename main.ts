@@ -3,6 +3,7 @@ import { App } from 'cdktf';
 import { ConfigError } from './config/source';
 import { loadInputs } from './config/load';
 import { buildEstate } from './stacks/estate';
+import { tuneCdktfSynthesis } from './stacks/cdktf-tuning';
 import { readInputFile } from './scripts/input-file';
 
 /**
@@ -12,6 +13,8 @@ import { readInputFile } from './scripts/input-file';
  *   ESTATE_FILE  estate config        (default assets/estate.yaml)
  *   ROSTER_FILE  roster               (default assets/roster.yaml)
  *   STATE_DIR    Terraform state dir  (default: this directory)
+ *   TOKEN_TRACES 1: record where each cdktf token is created, for a resolution error's
+ *                "Object creation stack" (default off: it costs a large synth a third of its CPU)
  */
 function main(): void {
   const estateFile = process.env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, 'assets', 'estate.yaml'));
@@ -30,6 +33,7 @@ function main(): void {
     throw error;
   }
 
+  tuneCdktfSynthesis({ tokenTraces: process.env.TOKEN_TRACES === '1' });
   const app = new App();
   buildEstate(app, { ...inputs, stateDir });
   app.synth();
