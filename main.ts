@@ -6,6 +6,7 @@ import { ConfigError } from './config/source';
 import { removeSynthOutput, stateDirForStacks, synthOutdir } from './config/synth-output';
 import { formatFinding } from './policy/pack';
 import { buildEstate } from './stacks/estate';
+import { tuneCdktfSynthesis } from './stacks/cdktf-tuning';
 
 /**
  * The only place that touches the file system and the environment: it reads the
@@ -16,6 +17,8 @@ import { buildEstate } from './stacks/estate';
  *   ESTATE_FILE  estate config        (default assets/estate.yaml)
  *   ROSTER_FILE  roster               (default assets/roster.yaml)
  *   STATE_DIR    Terraform state dir  (default: this directory; relative paths are written relative to each stack's directory)
+ *   TOKEN_TRACES 1: record where each cdktf token is created, for a resolution error's
+ *                "Object creation stack" (default off: it costs a large synth a third of its CPU)
  */
 function main(): void {
   const estateFile = process.env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, 'assets', 'estate.yaml'));
@@ -36,6 +39,7 @@ function main(): void {
     return fail([error.message, `${error.issues.length} problem(s) found; nothing was synthesized.`]);
   }
 
+  tuneCdktfSynthesis({ tokenTraces: process.env.TOKEN_TRACES === '1' });
   // No stack traces in manifest.json: they name this checkout's absolute paths.
   const app = new App({ outdir, context: { [DISABLE_STACK_TRACE_IN_METADATA]: true } });
   const { policy } = buildEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, __dirname, outdir) });

@@ -1,6 +1,14 @@
 /**
  * npm run bench — how synth and plan scale with the roster. A benchmark, not a test:
- * it prints min/median/max per figure and writes bench/results.json and bench/results.md.
+ * it prints min/median/max per figure and writes results.json and results.md to .work/bench/
+ * (ignored). BENCH_UPDATE=1 writes the committed bench/results.md (and bench/results.json)
+ * instead: sections this run did not measure (skipped, or sizes left out) are kept from the
+ * committed file, and the synth section shows the previous committed medians next to the new.
+ *
+ *   BENCH_PLAN_SIZES=  (empty) no plan figures   BENCH_LIVE_DIFF=0  no real-plan diff
+ *   BENCH_BASELINE=<git rev>  also measure that revision's synth, interleaved run by run with
+ *                             this checkout's (same load), e.g. before a speed-up
+ *   e.g. synth only: BENCH_PLAN_SIZES= BENCH_LIVE_DIFF=0 npm run bench
  *
  *   BENCH_RUNS=3            runs per figure          BENCH_SIZES=10,100,500,1000   synth sizes
  *   BENCH_RUNS_LARGE=<runs> runs at sizes >= 1000    BENCH_PLAN_SIZES=10,100,500   plan sizes (10: scaling baseline)
@@ -21,7 +29,9 @@ import { LiveDiff, liveDiff, PARALLELISM, stubUpstreamState } from './live-diff'
 import { rosterVariants } from './rosters';
 
 const ROOT = path.resolve(__dirname, '..');
-const ints = (text: string | undefined, fallback: number[]) => (text ? text.split(',').map((s) => Number.parseInt(s, 10)).filter((n) => n >= 0) : fallback);
+// Unset: the default; set but empty: none (e.g. BENCH_PLAN_SIZES= skips the plan figures).
+const ints = (text: string | undefined, fallback: number[]) =>
+  text === undefined ? fallback : text.split(',').filter((s) => s.trim() !== '').map((s) => Number.parseInt(s, 10)).filter((n) => n >= 0);
 const RUNS = ints(process.env.BENCH_RUNS, [3])[0];
 const RUNS_LARGE = ints(process.env.BENCH_RUNS_LARGE, [RUNS])[0];
 const SIZES = ints(process.env.BENCH_SIZES, [10, 100, 500, 1000]);
@@ -30,6 +40,9 @@ const DIFF_SIZE = ints(process.env.BENCH_DIFF_SIZE, [500])[0];
 const LIVE_DIFF = process.env.BENCH_LIVE_DIFF !== '0';
 const LIVE_STEPS = ints(process.env.BENCH_LIVE_STEPS, [100, 250]);
 const DEADLINE = Date.now() + ints(process.env.BENCH_BUDGET_MIN, [60])[0] * 60_000;
+const UPDATE = process.env.BENCH_UPDATE === '1';
+const BASELINE = process.env.BENCH_BASELINE || undefined;
+const OUT_DIR = UPDATE ? __dirname : path.join(path.resolve(__dirname, '..'), '.work', 'bench');
 const CMD_TIMEOUT_MS = ints(process.env.BENCH_CMD_TIMEOUT_S, [600])[0] * 1000;
 const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const runsFor = (size: number) => (size >= 1000 ? RUNS_LARGE : RUNS);
@@ -153,11 +166,26 @@ const tail = (text: string) => text.trim().split('\n').slice(-8).join('\n');
 
 // The program alone: main.ts compiled once, run by plain node (no CLI, no ts-node).
 const jsDir = path.join(tmp, 'js');
-const runProgram = (roster: string, outdir: string, stateDir: string) =>
+const runProgram = (roster: string, outdir: string, stateDir: string, js = jsDir) =>
   // NODE_PATH: the compiled files live outside the repo; ESTATE_FILE: main.js's default is relative to its own dir.
-  measure('node', [path.join(jsDir, 'main.js')], { env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), ESTATE_FILE: estateFile, ROSTER_FILE: roster, STATE_DIR: stateDir, CDKTF_OUTDIR: outdir } });
+  measure('node', [path.join(js, 'main.js')], { env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), ESTATE_FILE: estateFile, ROSTER_FILE: roster, STATE_DIR: stateDir, CDKTF_OUTDIR: outdir } });
 
 // ---------------------------------------------------------------- 1. synth
+/** BENCH_BASELINE's checkout (git archive, this checkout's node_modules and .gen) and its compiled program. */
+let baseline: { rev: string; dir: string; js: string } | undefined;
+async function prepareBaseline(rev: string): Promise<void> {
+  const dir = freshDir('baseline');
+  const js = path.join(tmp, 'baseline-js');
+  const archive = spawnSync('bash', ['-c', `git -C "${ROOT}" archive "${rev}" | tar -x -C "${dir}"`], { encoding: 'utf8' });
+  if (archive.status !== 0) throw new Error(`BENCH_BASELINE=${rev}: git archive failed: ${archive.stderr}`);
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  fs.cpSync(path.join(ROOT, '.gen'), path.join(dir, '.gen'), { recursive: true });
+  await measure('npx', ['tsc', '-p', dir, '--outDir', js, '--incremental', 'false', '--noEmitOnError', 'false'], {});
+  if (!fs.existsSync(path.join(js, 'main.js'))) throw new Error(`BENCH_BASELINE=${rev}: tsc emitted no main.js`);
+  const label = spawnSync('git', ['-C', ROOT, 'log', '-1', '--format=%h %s', rev], { encoding: 'utf8' }).stdout.trim();
+  baseline = { rev: label, dir, js };
+}
+
 async function benchSynth(): Promise<void> {
   const tfrc = path.join(ROOT, 'providers', 'terraformrc');
   // Runs outside, sizes inside: background load drifts over time, this spreads it over all sizes.
@@ -165,6 +193,7 @@ async function benchSynth(): Promise<void> {
     for (const size of SIZES) {
       if (run > runsFor(size) || overBudget(`synth run ${run} at ${size}`)) continue;
       const roster = rosters.get(size)!;
+      record(`load.${size}`, os.loadavg()[0]);
       let out = freshDir('synth-out');
       const env = { ...process.env, ROSTER_FILE: roster, ESTATE_FILE: estateFile, STATE_DIR: freshDir('synth-state'), CHECKPOINT_DISABLE: '1', CI: '1' };
       if (fs.existsSync(tfrc)) Object.assign(env, { TF_CLI_CONFIG_FILE: tfrc });
@@ -173,12 +202,22 @@ async function benchSynth(): Promise<void> {
       out = freshDir('synth-out');
       const prog = await runProgram(roster, out, freshDir('synth-state'));
       if (!prog.ok || !synthOk(out)) throw new Error(`node main.js failed at ${size} users:\n${tail(prog.output)}`);
-      for (const [tool, m] of [['cli', cli], ['prog', prog]] as const) {
+      const measured: [string, Measured][] = [['cli', cli], ['prog', prog]];
+      if (baseline) {
+        out = freshDir('synth-out');
+        const baseCli = await measure('npx', ['cdktf', 'synth', '--output', out], { cwd: baseline.dir, env: { ...env, STATE_DIR: freshDir('synth-state') } });
+        if (!baseCli.ok || !synthOk(out)) throw new Error(`baseline cdktf synth failed at ${size} users:\n${tail(baseCli.output)}`);
+        out = freshDir('synth-out');
+        const baseProg = await runProgram(roster, out, freshDir('synth-state'), baseline.js);
+        if (!baseProg.ok || !synthOk(out)) throw new Error(`baseline node main.js failed at ${size} users:\n${tail(baseProg.output)}`);
+        measured.push(['base.cli', baseCli], ['base.prog', baseProg]);
+      }
+      for (const [tool, m] of measured) {
         record(`${tool}.wall.${size}`, m.wallS);
         record(`${tool}.cpu.${size}`, m.cpuS);
         record(`${tool}.mem.${size}`, m.peakKiB);
       }
-      log(`synth ${size} users, run ${run}: cli ${cli.wallS.toFixed(1)}s, program ${prog.wallS.toFixed(1)}s`);
+      log(`synth ${size} users, run ${run}: ${measured.map(([tool, m]) => `${tool} ${m.wallS.toFixed(1)}s`).join(', ')}`);
     }
   }
 }
@@ -310,9 +349,20 @@ function table(plan: PlanInfo, live: LiveDiff, scale: Scaling[], meta: Record<st
   const row = (...cells: unknown[]) => md.push(`| ${cells.join(' | ')} |`);
   const short = (keys: readonly string[]) => keys.map((k) => `\`${k.replace(/_[0-9A-F]{8}$/, '')}\``).join(', ') || '—';
   md.push(`# npm run bench — results`, '', `${meta.date}; ${meta.machine}; load average ${meta.loadStart} at start, ${meta.loadEnd} at end.`, `Runs: ${RUNS} (${RUNS_LARGE} at ≥1000 users). Cells are min / median / max. Memory is the peak of the whole process tree.`, '');
-  md.push('## 1. Synth', '', '| users | `cdktf synth` wall s | `cdktf synth` CPU s | `cdktf synth` peak MiB | program alone wall s | program alone CPU s | program alone peak MiB |', '|---:|---|---|---|---|---|---|');
-  for (const n of SIZES) row(n, fmt(`cli.wall.${n}`), fmt(`cli.cpu.${n}`), fmt(`cli.mem.${n}`, MiB, 0), fmt(`prog.wall.${n}`), fmt(`prog.cpu.${n}`), fmt(`prog.mem.${n}`, MiB, 0));
+  md.push('## 1. Synth', '', '| users | `cdktf synth` wall s | `cdktf synth` CPU s | `cdktf synth` peak MiB | program alone wall s | program alone CPU s | program alone peak MiB | load (1 min) before the runs |', '|---:|---|---|---|---|---|---|---|');
+  for (const n of SIZES) row(n, fmt(`cli.wall.${n}`), fmt(`cli.cpu.${n}`), fmt(`cli.mem.${n}`, MiB, 0), fmt(`prog.wall.${n}`), fmt(`prog.cpu.${n}`), fmt(`prog.mem.${n}`, MiB, 0), fmt(`load.${n}`, 1, 2));
   md.push('', `One-off: \`tsc\` of the project for the program-alone runs: ${(meta.compileS as number).toFixed(1)} s.`, '');
+  if (baseline) {
+    md.push(`### Baseline measured in the same run: ${baseline.rev}`, '', 'Each of its runs right after the run of this checkout at the same size (same load). Cells are min / median / max; the ratio row is this checkout\'s median over the baseline\'s.', '');
+    md.push('| users | | `cdktf synth` wall s | `cdktf synth` CPU s | `cdktf synth` peak MiB | program alone wall s | program alone CPU s | program alone peak MiB |', '|---:|---|---|---|---|---|---|---|');
+    const keys = ['cli.wall', 'cli.cpu', 'cli.mem', 'prog.wall', 'prog.cpu', 'prog.mem'];
+    for (const n of SIZES) {
+      row(n, 'baseline', ...keys.map((k) => fmt(`base.${k}.${n}`, k.endsWith('mem') ? MiB : 1, k.endsWith('mem') ? 0 : 1)));
+      row(n, 'this checkout', ...keys.map((k) => fmt(`${k}.${n}`, k.endsWith('mem') ? MiB : 1, k.endsWith('mem') ? 0 : 1)));
+      row(n, '**ratio**', ...keys.map((k) => ((median(`${k}.${n}`) ?? NaN) / (median(`base.${k}.${n}`) ?? NaN)).toFixed(2)));
+    }
+    md.push('');
+  }
 
   md.push('## 2+4. Plan of the workspaces stack (empty state): cdktf vs the HCL peer', '');
   if (plan.skipped) md.push(`**${plan.skipped}**`, '');
@@ -356,6 +406,7 @@ async function main(): Promise<void> {
   const compile = await measure('npx', ['tsc', '--outDir', jsDir, '--incremental', 'false', '--noEmitOnError', 'false'], {});
   if (!fs.existsSync(path.join(jsDir, 'main.js'))) throw new Error(`tsc emitted no main.js:\n${tail(compile.output)}`);
   if (!compile.ok) notes.push(`tsc reported type errors, emitted anyway: ${compile.output.split('\n').find((line) => line.includes('error TS')) ?? tail(compile.output)}`);
+  if (BASELINE && SIZES.length) await prepareBaseline(BASELINE);
   await benchSynth();
   const plan = await benchPlan();
   if (plan.skipped) log(plan.skipped);
@@ -376,12 +427,80 @@ async function main(): Promise<void> {
     diffSize: DIFF_SIZE,
   };
   const scale = scaling(live.steps);
-  const md = table(plan, live, scale, meta);
+  const committed = path.join(__dirname, 'results.md');
+  const fresh = table(plan, live, scale, meta);
+  const md = UPDATE && fs.existsSync(committed) ? mergeWithCommitted(fresh, fs.readFileSync(committed, 'utf8'), { synth: SIZES.length > 0, plan: !plan.skipped && PLAN_SIZES.length > 0, live: !live.skipped }) : fresh;
   const all = Object.fromEntries([...samples.keys()].sort().map((key) => [key, stats(key)]));
-  fs.writeFileSync(path.join(__dirname, 'results.json'), `${JSON.stringify({ meta, samples: all, plan, live, scaling: scale, notes }, null, 2)}\n`);
-  fs.writeFileSync(path.join(__dirname, 'results.md'), md);
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  fs.writeFileSync(path.join(OUT_DIR, 'results.json'), `${JSON.stringify({ meta, samples: all, plan, live, scaling: scale, notes }, null, 2)}\n`);
+  fs.writeFileSync(path.join(OUT_DIR, 'results.md'), md);
+  log(`results written to ${path.relative(ROOT, OUT_DIR) || '.'}/results.md${UPDATE ? '' : ' (BENCH_UPDATE=1 updates the committed bench/results.md)'}`);
   process.stdout.write(md);
   fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- updating the committed results
+/** `## ` sections of a results.md: the header (before the first) under '', then each by its heading line. */
+function sections(md: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const parts = md.split(/^(?=## )/m);
+  out.set('', parts[0]);
+  for (const part of parts.slice(1)) out.set(part.slice(0, part.indexOf('\n')), part);
+  return out;
+}
+const sectionKey = (heading: string) => /^## (\S+)/.exec(heading)?.[1] ?? heading;
+
+/** Medians of a synth table (`| n | min / median / max | …`) by users, one per column. */
+function synthMedians(section: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const line of section.split('\n### ')[0].split('\n')) {
+    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+    if (!/^\d+$/.test(cells[0] ?? '')) continue;
+    out.set(cells[0], cells.slice(1, 7).map((c) => c.split(' / ')[1] ?? c));
+  }
+  return out;
+}
+
+/**
+ * The committed results with what this run measured put in: sections it did not measure are
+ * kept (and say so), scaling rows are replaced figure by figure, and the synth section gets a
+ * table of the previous committed medians next to the new ones.
+ */
+function mergeWithCommitted(fresh: string, old: string, ran: { synth: boolean; plan: boolean; live: boolean }): string {
+  const now = sections(fresh);
+  const before = sections(old);
+  const byKey = (all: Map<string, string>) => new Map([...all].map(([heading, text]) => [sectionKey(heading), text]));
+  const [nowBy, beforeBy] = [byKey(now), byKey(before)];
+  const previousRun = (before.get('') ?? '').split('\n').find((line) => /^\d{4}-\d\d-\d\dT/.test(line)) ?? 'an earlier run';
+  const kept = (key: string) => {
+    const text = beforeBy.get(key);
+    return text ? `${text.trimEnd()}\n\n_Kept from the previous committed run (${previousRun.split(';')[0]}): not measured in this one._\n\n` : nowBy.get(key) ?? '';
+  };
+  const out: string[] = [now.get('') ?? ''];
+  for (const [heading, text] of now) {
+    if (heading === '') continue;
+    const key = sectionKey(heading);
+    if (key === '1.') {
+      if (!ran.synth) {
+        out.push(kept(key));
+        continue;
+      }
+      const [oldMedians, newMedians] = [synthMedians(beforeBy.get(key) ?? ''), synthMedians(text)];
+      const cols = ['`cdktf synth` wall s', '`cdktf synth` CPU s', '`cdktf synth` peak MiB', 'program alone wall s', 'program alone CPU s', 'program alone peak MiB'];
+      const rows = [...newMedians.keys()].filter((n) => oldMedians.has(n)).map((n) => `| ${n} | ${cols.map((_, i) => `${oldMedians.get(n)![i]} → ${newMedians.get(n)![i]}`).join(' | ')} |`);
+      const comparison = rows.length
+        ? ['### Previous committed run → this run (medians)', '', `Previous: ${previousRun}`, '', `| users | ${cols.join(' | ')} |`, `|---:|${cols.map(() => '---').join('|')}|`, ...rows, '', ''].join('\n')
+        : '';
+      out.push(`${text.trimEnd()}\n\n${comparison}`);
+    } else if (key === '2+4.') out.push(ran.plan ? text : kept(key));
+    else if (key === '3.') out.push(ran.live ? text : kept(key));
+    else if (key === 'Scaling') {
+      const rowsOf = (t: string) => new Map(t.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| figure')).map((l) => [l.split('|')[1].trim(), l]));
+      const merged = new Map([...rowsOf(beforeBy.get(key) ?? ''), ...rowsOf(text)]);
+      out.push(`${text.split('\n').filter((l) => !l.startsWith('| ') || l.startsWith('| figure')).join('\n').replace(/\|---\|---\|---\|\n?/, `|---|---|---|\n${[...merged.values()].join('\n')}\n`)}`);
+    } else out.push(text);
+  }
+  return out.join('');
 }
 
 main().catch((error) => {

@@ -128,6 +128,8 @@ export function rosterRules(raw: unknown, estate: EstateConfig): RuleIssue[] {
     });
     const resources = asRecord(user.resources);
     for (const key of ['cpus', 'memory', 'disk'] as const) {
+      // Absent means the estate default; parsing it would only build a ZodError to discard.
+      if (resources[key] === undefined) continue;
       const parsed = (key === 'cpus' ? cpuCount : sizeMiB).safeParse(resources[key]);
       const cap = estate.workspaces.max[key];
       if (parsed.success && parsed.data > cap) {

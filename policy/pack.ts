@@ -1,6 +1,6 @@
 import { IConstruct } from 'constructs';
 import { Annotations, IAspect, TerraformResource, TerraformStack } from 'cdktf';
-import { Compliance, PolicyContext, PolicyRule, resolvedTerraform } from './rule';
+import { Compliance, PolicyContext, PolicyRule, resolvedTerraform, withResolvedTerraformShared } from './rule';
 
 export interface Suppression {
   readonly rule: string;
@@ -63,8 +63,9 @@ export class EstatePolicyPack implements IAspect {
     if (!TerraformResource.isTerraformResource(node) || this.visited.has(node)) return;
     this.visited.add(node);
     const context: PolicyContext = { ...this.props.context, internalNetworkNames: this.internalNetworkNames(TerraformStack.of(node)) };
-    for (const rule of this.props.rules) {
-      if (rule.check(node, context) !== Compliance.NON_COMPLIANT) continue;
+    const verdicts = withResolvedTerraformShared(() => this.props.rules.map((rule) => [rule, rule.check(node, context)] as const));
+    for (const [rule, verdict] of verdicts) {
+      if (verdict !== Compliance.NON_COMPLIANT) continue;
       const path = node.node.path;
       const suppression = this.props.suppressions.find((s) => s.rule === rule.id && (path === s.resource || path.startsWith(`${s.resource}/`)));
       if (suppression) {

@@ -40,7 +40,33 @@ export function labelMap(attributes: Record<string, any>): Record<string, string
   return Object.fromEntries(((attributes.labels ?? []) as { label: string; value: string }[]).map((l) => [l.label, l.value]));
 }
 
-/** A resource's Terraform JSON fragment with every token resolved, as synth would write it. */
+/** Resolved fragments of the current pack visit (see withResolvedTerraformShared); none outside one. */
+let shared: WeakMap<TerraformResource, Record<string, any>> | undefined;
+
+/**
+ * A resource's Terraform JSON fragment with every token resolved, as synth would write it.
+ * Inside withResolvedTerraformShared each resource is resolved once: a container is checked
+ * by seven rules, and resolving it is most of what a rule costs. Rules only read the result.
+ */
 export function resolvedTerraform(node: TerraformResource): Record<string, any> {
-  return resolve(TerraformStack.of(node), node.toTerraform());
+  const known = shared?.get(node);
+  if (known) return known;
+  const resolved = resolve(TerraformStack.of(node), node.toTerraform());
+  shared?.set(node, resolved);
+  return resolved;
+}
+
+/**
+ * Runs `check` with one resolution per resource shared by every rule it applies. Only for a
+ * span in which the construct tree does not change (one Aspect visit); outside it every call
+ * resolves afresh.
+ */
+export function withResolvedTerraformShared<T>(check: () => T): T {
+  const outer = shared;
+  shared = new WeakMap();
+  try {
+    return check();
+  } finally {
+    shared = outer;
+  }
 }

@@ -4,15 +4,24 @@ import * as os from 'os';
 import * as path from 'path';
 import { ROOT, runTs } from '../helpers/run';
 
-/** Runs main.ts the way `cdktf synth` does (CDKTF_OUTDIR set), against the given files. */
+/** cdktf.json's `app`: the command `cdktf synth` runs. */
+const APP: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdktf.json'), 'utf8')).app;
+
+/** Runs the app the way `cdktf synth` does (its `app` command, CDKTF_OUTDIR set), against the given files. */
 function synth(env: Record<string, string>) {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-out-'));
   fs.rmSync(outdir, { recursive: true });
-  const result = runTs('main.ts', [], { CDKTF_OUTDIR: outdir, STATE_DIR: '/var/lib/webide/state', ...env });
-  return { ...result, outdir };
+  const result = spawnSync(APP, {
+    shell: true,
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, CDKTF_OUTDIR: outdir, STATE_DIR: '/var/lib/webide/state', ...env },
+    timeout: 120_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, outdir };
 }
 
-describe('main.ts (what `cdktf synth` runs)', () => {
+describe('cdktf.json\'s app (what `cdktf synth` runs)', () => {
   it('synthesizes all four stacks from the default estate in assets/', () => {
     const result = synth({});
     expect(result.stderr).not.toMatch(/Error/);
