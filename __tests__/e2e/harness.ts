@@ -46,7 +46,7 @@ export function docker(...args: string[]): string {
 /** Random secrets for every TF_VAR the stacks declare, kept (mode 600) so E2E_KEEP runs can be resumed. */
 function secrets(): Record<string, string> {
   const file = path.join(E2E_DIR, 'secrets.json');
-  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+  const kept = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>) : {};
   const hex = (bytes: number) => crypto.randomBytes(bytes).toString('hex');
   const values = {
     keycloak_admin_password: `Adm-${hex(12)}`,
@@ -56,6 +56,9 @@ function secrets(): Record<string, string> {
     tabby_api_token: `auth_${hex(16)}`,
     tabby_jwt_secret: crypto.randomUUID(),
     oauth2_proxy_cookie_secret: hex(16),
+    litellm_gateway_key: `sk-gw-${hex(16)}`,
+    // Kept values win: the data volumes were initialised with them.
+    ...kept,
   };
   fs.mkdirSync(E2E_DIR, { recursive: true });
   fs.writeFileSync(file, JSON.stringify(values), { mode: 0o600 });

@@ -21,6 +21,23 @@ export function connectFrom(container: string, host: string, port: number): Prob
   return run('docker', ['exec', container, 'node', '-e', CONNECT_JS, host, String(port)], { timeout: 20_000 }).out.trim();
 }
 
+/**
+ * A name lookup by node inside the container (through the container's resolver, Docker's
+ * embedded DNS): `resolved:<address>`, `no-such-name`, or `no-answer` within 3 s.
+ */
+const LOOKUP_JS = `
+const dns = require('dns');
+const timer = setTimeout(() => { console.log('no-answer'); process.exit(0); }, 3000);
+dns.lookup(process.argv[1], { family: 4 }, (err, address) => {
+  clearTimeout(timer);
+  console.log(err ? (err.code === 'ENOTFOUND' ? 'no-such-name' : err.code) : 'resolved:' + address);
+});
+`;
+
+export function lookupFrom(container: string, name: string): string {
+  return run('docker', ['exec', container, 'node', '-e', LOOKUP_JS, name], { timeout: 20_000 }).out.trim();
+}
+
 /** An HTTP request made by node inside the container; returns status and body. */
 const HTTP_JS = `
 const [url, method, body] = process.argv.slice(1);
