@@ -17,7 +17,8 @@
 #                             (no Go builds then)
 #   GOPROXY, GONOSUMDB, ...   passed through to `go` (e.g. an internal Go module proxy)
 #   PROVIDERS_SHARED_GOPROXY  a file-based Go module proxy serving the provider modules
-#                             [<project>/../shared/goproxy]; used first when it exists
+#                             [<project>/../shared/goproxy, or beside the local repository this
+#                             checkout was cloned from]; used first when it exists
 #   PROVIDERS_OPENTOFU_VERSION  OpenTofu release built when no `terraform` is on PATH (default below)
 set -Eeuo pipefail
 
@@ -211,7 +212,17 @@ PLATFORM=""
 GO_VERSION=""
 # Provider modules the usual Go proxy may refuse; a shared file-based proxy serves them.
 PROVIDER_MODULES="github.com/keycloak/terraform-provider-keycloak,github.com/kreuzwerker/terraform-provider-docker,github.com/terraform-providers/terraform-provider-null"
-SHARED_GOPROXY="${PROVIDERS_SHARED_GOPROXY:-$ROOT/../shared/goproxy}"
+# Where the shared proxy sits: beside the project, or beside the repository this checkout was
+# cloned from when that is a local directory (CI builds a fresh clone in a temporary directory).
+shared_goproxy() {
+  [ -n "${PROVIDERS_SHARED_GOPROXY:-}" ] && { echo "$PROVIDERS_SHARED_GOPROXY"; return; }
+  local origin
+  origin="$(git -C "$ROOT" config --get remote.origin.url 2>/dev/null || true)"
+  for dir in "$ROOT/../shared/goproxy" ${origin:+"${origin#file://}/../shared/goproxy"}; do
+    [ -d "$dir/github.com" ] && { echo "$dir"; return; }
+  done
+}
+SHARED_GOPROXY="$(shared_goproxy)"
 go_env() {
   if [ -z "$GO_VERSION" ]; then
     need go "Install Go >= 1.25.8 (keycloak's go.mod requires it), or copy a mirror built elsewhere into providers/mirror."
@@ -220,7 +231,7 @@ go_env() {
     # A file-based proxy beside the project (the workplace's ../shared/goproxy) goes first;
     # everything it does not serve falls through to the configured proxy. Its modules are
     # not in the public checksum database, so they are listed in GONOSUMDB.
-    if [ -d "$SHARED_GOPROXY/github.com" ]; then
+    if [ -n "$SHARED_GOPROXY" ] && [ -d "$SHARED_GOPROXY/github.com" ]; then
       local shared base
       shared="file://$(cd "$SHARED_GOPROXY" && pwd)"
       base="$(go env GOPROXY)"
