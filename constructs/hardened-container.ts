@@ -47,6 +47,12 @@ export interface HardenedContainerProps {
   /** Host ports; the policy allows them on nginx only. @default - none */
   readonly ports?: readonly ContainerPorts[];
   readonly healthcheck?: HealthcheckProps;
+  /**
+   * Apply waits until the healthcheck says healthy, for at most this long, so that a stack
+   * deployed next can use the service at once.
+   * @default - apply does not wait
+   */
+  readonly waitHealthySeconds?: number;
   /** Docker runtime, e.g. `nvidia` for GPU services. @default - the daemon's default */
   readonly runtime?: string;
   /** /dev/shm size. @default - Docker's 64 MiB */
@@ -112,6 +118,7 @@ export class HardenedContainer extends Construct {
       upload: props.uploads ? [...props.uploads] : undefined,
       ports: props.ports ? [...props.ports] : undefined,
       healthcheck: props.healthcheck ? toHealthcheck(props.healthcheck) : undefined,
+      ...(props.waitHealthySeconds !== undefined ? { wait: true, waitTimeout: props.waitHealthySeconds } : {}),
       // cpu_quota, healthcheck and tmpfs changes only reach Terraform state on provider
       // 3.6.2 (and then show as drift forever); labels force replacement, so these two make
       // such a change recreate the container, which applies it.

@@ -117,14 +117,19 @@ export class PlatformStack extends TerraformStack {
       healthcheck: {
         // The Keycloak image has no curl; bash's /dev/tcp asks the management port instead.
         // bash explicitly: /dev/tcp is a bash feature and /bin/sh is not bash everywhere.
+        // Ready is not enough: on a first start Keycloak answers 503 while it bootstraps the
+        // master realm, so healthy also needs the master realm to answer 200.
         test: [
           'CMD',
           'bash',
           '-c',
-          `exec 3<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloakManagement} && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '"UP"' <&3`,
+          `exec 3<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloakManagement} && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '"UP"' <&3 && ` +
+            `exec 4<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloak} && printf 'GET /realms/master HTTP/1.0\\r\\n\\r\\n' >&4 && head -n 1 <&4 | grep -q ' 200 '`,
         ],
         startPeriodSeconds: 120,
       },
+      // The identity stack, deployed next, signs in to Keycloak at once.
+      waitHealthySeconds: 600,
       labels: labels('keycloak'),
       dependsOn: [postgres.container],
     });

@@ -54,6 +54,11 @@ describe('HardenedContainer', () => {
     expect(container).not.toHaveProperty('cpus');
   });
 
+  it('makes apply wait for health only when asked', () => {
+    expect(containerIn((s) => basic(s, { waitHealthySeconds: 300 }))).toHaveResourceWithProperties(Container, { wait: true, wait_timeout: 300 });
+    expect(JSON.stringify(JSON.parse(containerIn((s) => basic(s))).resource.docker_container)).not.toContain('"wait"');
+  });
+
   it('writes log options out so the daemon defaults cannot drift', () => {
     expect(containerIn((stack) => basic(stack))).toHaveResourceWithProperties(Container, {
       log_driver: 'json-file',
