@@ -164,6 +164,13 @@ ${forwarded}
       proxy_set_header X-Auth-Request-Redirect $request_uri;
     }
 
+    # Sign-out without X-Auth-Request-Redirect: oauth2-proxy redirects there after signing out,
+    # which for the sign-out URL itself is a redirect loop (found by the e2e browser test).
+    location = /oauth2/sign_out {
+      proxy_pass http://$oauth2_proxy_upstream;
+${forwarded}
+    }
+
     location = /oauth2/auth {
       internal;
       proxy_pass http://$oauth2_proxy_upstream;

@@ -55,13 +55,17 @@ export function httpFrom(container: string, url: string, method = 'GET', body = 
   }
 }
 
-/** The container's IPv4 routing table has a default route (destination 0.0.0.0). */
-export function hasDefaultRoute(container: string): boolean {
-  const table = docker('exec', container, 'cat', '/proc/net/route');
-  return table
+/** The container's IPv4 routes, as `<destination>/<prefix> via <gateway>` or `<net>/<prefix> direct`, sorted. */
+export function routes(container: string): string[] {
+  const hexIp = (hex: string) => hex.match(/../g)!.reverse().map((b) => parseInt(b, 16)).join('.');
+  const prefix = (hexMask: string) => parseInt(hexMask, 16).toString(2).split('1').length - 1;
+  return docker('exec', container, 'cat', '/proc/net/route')
     .split('\n')
     .slice(1)
-    .some((line) => line.trim().split(/\s+/)[1] === '00000000');
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols.length >= 8)
+    .map(([, dest, gateway, , , , , mask]) => `${hexIp(dest)}/${prefix(mask)} ${gateway === '00000000' ? 'direct' : `via ${hexIp(gateway)}`}`)
+    .sort();
 }
 
 /** Addresses of a container on each of its networks. */

@@ -59,6 +59,15 @@ describe('renderNginxConf', () => {
     expect(entry).toContain('absolute_redirect off;');
   });
 
+  it('signs out without naming the sign-out URL as where to go next (oauth2-proxy would redirect to itself)', () => {
+    const conf = renderNginxConf(input());
+    const start = conf.indexOf('location = /oauth2/sign_out {');
+    expect(start).toBeGreaterThan(0);
+    const block = conf.slice(start, conf.indexOf('}', start));
+    expect(block).toContain('proxy_pass http://$oauth2_proxy_upstream;');
+    expect(block).not.toContain('X-Auth-Request-Redirect');
+  });
+
   it('protects /u/<name>/ with auth_request and routes only to the signed-in user', () => {
     const conf = renderNginxConf(input());
     const location = conf.slice(conf.indexOf('location ~ ^/u/'), conf.indexOf('location / {', conf.indexOf('location ~ ^/u/')));
