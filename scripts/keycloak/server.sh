@@ -16,7 +16,8 @@
 #   .work/keycloak/keycloak.pid          pid of the kc.sh process (its own session/process group)
 #   .work/keycloak/secrets.env           generated DB + bootstrap-admin passwords (mode 600)
 #   .work/keycloak/admin.env             connection facts for tests (mode 600)
-#   .work/postgres/data/                 private PostgreSQL cluster (owned by `postgres` when run as root)
+#   .work/postgres/data/                 private PostgreSQL cluster (owned by `postgres` when run as root;
+#                                        under /var/tmp/webide-postgres-<hash> when `postgres` cannot traverse the checkout)
 #   .work/postgres/postgres.log          PostgreSQL server log
 #
 # Environment overrides (defaults in brackets):
@@ -79,6 +80,12 @@ KC_BUILD_STAMP="$KC_HOME/.build-options"
 SECRETS_FILE="$KC_ROOT/secrets.env"
 ADMIN_ENV="$KC_ROOT/admin.env"
 PG_DIR="$WORK_DIR/postgres"
+# As root, PostgreSQL runs as the OS user `postgres`, which must reach its directory. A checkout
+# it cannot traverse (CI clones into a private `mktemp -d`) gets the cluster under /var/tmp
+# instead, named after the checkout, rather than having its permissions changed.
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$REPO_ROOT" 2>/dev/null; then
+  PG_DIR="/var/tmp/webide-postgres-$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)"
+fi
 PG_DATA="$PG_DIR/data"
 PG_LOG="$PG_DIR/postgres.log"
 PG_SOCKET_DIR="$PG_DATA" # unix socket lives in the data dir, nowhere shared
