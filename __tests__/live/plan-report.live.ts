@@ -11,6 +11,7 @@ const FAKE_SECRETS = {
   TF_VAR_keycloak_admin_password: 'fake-admin-password-not-a-secret',
   TF_VAR_keycloak_db_password: 'fake-db-password-not-a-secret',
   TF_VAR_litellm_master_key: 'sk-fake-master-key-not-a-secret',
+  TF_VAR_litellm_gateway_key: 'sk-fake-gateway-key-not-a-secret-0000',
   TF_VAR_vllm_api_key: 'fake-vllm-api-key-not-a-secret',
   TF_VAR_tabby_jwt_secret: '00000000-0000-4000-8000-000000000000',
   TF_VAR_tabby_api_token: 'fake-tabby-token-not-a-secret',
