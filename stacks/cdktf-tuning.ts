@@ -1,8 +1,10 @@
-// Two costs of cdktf 0.21's synthesis that do not shape its output, switched off by the app's
+// Three costs of cdktf 0.21's synthesis that do not shape its output, switched off by the app's
 // entry point. Measured at 1000 roster users (bench/results.md): together a third of the
 // program's CPU time and a quarter of its memory. cdktf is archived and pinned exactly
 // (package.json), so the private module and the method replaced here no longer move.
-import { TerraformResource } from 'cdktf';
+import { TerraformResource, Token } from 'cdktf';
+import { extractTokenDouble } from 'cdktf/lib/tokens/private/encoding';
+import * as tokenResolution from 'cdktf/lib/tokens/private/resolve';
 import * as stackTrace from 'cdktf/lib/tokens/private/stack-trace';
 
 type Capture = (below?: Function) => string[];
@@ -58,8 +60,90 @@ export function withoutUndefined<T>(value: T): T {
   return out as T;
 }
 
-/** The entry point's choice for a real synth: both costs off unless TOKEN_TRACES=1 asks for traces. */
+type ResolveOptions = tokenResolution.IResolveOptions;
+const RESOLVE_EVERY_VALUE = tokenResolution.resolve;
+
+/** cdktf's pattern for a token number written into a string (encoding.js NUMBER_TOKEN_REGEX), without its `g` flag. */
+const ENCODED_NUMBER = /[-|\d|.\+]+(e[-|\d|.|e|E|\+]+)/;
+
+/** A string cdktf's resolver returns unchanged: no token marker, nothing that may be an encoded number. */
+function isPlainString(value: string): boolean {
+  return !value.includes('TfToken[') && !ENCODED_NUMBER.test(value) && value !== Token.STRING_MAP_TOKEN_VALUE && value !== Token.ANY_MAP_TOKEN_VALUE;
+}
+
+function isPlainNumber(value: number): boolean {
+  return value !== Token.NUMBER_MAP_TOKEN_VALUE && extractTokenDouble(value, false) === undefined && extractTokenDouble(value, true) === undefined;
+}
+
+/**
+ * cdktf's resolver, entered only where there is something to resolve. cdktf walks every value of
+ * every resource (a fresh context with two closures per value, three regular expressions per
+ * string and per key) on each of its passes: the policy pack, preparing, each element, the whole
+ * stack. At 1000 users that was half the program's time, almost all of it spent on plain strings.
+ * This walk copies plain data as cdktf would (undefined dropped from objects and arrays) and hands
+ * every subtree that holds a token, a class instance or anything unusual to cdktf's own resolver,
+ * at the same path and in the same order, so references and their side effects are unchanged.
+ */
+function resolveOnlyTokens(value: unknown, options: ResolveOptions): unknown {
+  // Only a top-level call starts here (cdktf's own recursion calls its own function); any other
+  // shape of call goes to cdktf as it is.
+  if (options.previousContext !== undefined || (options.prefix?.length ?? 0) > 0) return RESOLVE_EVERY_VALUE(value, options);
+  const path: string[] = [];
+  const byCdktf = (subtree: unknown) => RESOLVE_EVERY_VALUE(subtree, { ...options, prefix: [...path] });
+  const walk = (item: unknown): unknown => {
+    switch (typeof item) {
+      case 'undefined':
+      case 'boolean':
+        return item;
+      case 'string':
+        return isPlainString(item) ? item : byCdktf(item);
+      case 'number':
+        return isPlainNumber(item) ? item : byCdktf(item);
+      case 'object':
+        break;
+      default:
+        return byCdktf(item); // functions and the like: cdktf reports them
+    }
+    if (item === null) return null;
+    if (path.length >= 200) return byCdktf(item); // cdktf's guard against cycles reports it
+    if (Array.isArray(item)) {
+      // A list token is resolved by cdktf as a whole list.
+      if (item.some((x) => (typeof x === 'string' && !isPlainString(x)) || (typeof x === 'number' && !isPlainNumber(x)))) return byCdktf(item);
+      const out: unknown[] = [];
+      item.forEach((x, i) => {
+        path.push(String(i));
+        const resolved = walk(x);
+        path.pop();
+        if (resolved !== undefined) out.push(resolved);
+      });
+      return out;
+    }
+    const prototype = Object.getPrototypeOf(item);
+    const record = item as Record<string, unknown>;
+    // Tokens, constructs, dates and other class instances, and maps keyed by tokens: cdktf's.
+    if ((prototype !== Object.prototype && prototype !== null) || typeof record.resolve === 'function') return byCdktf(item);
+    const keys = Object.keys(record);
+    if (!keys.every(isPlainString)) return byCdktf(item);
+    const out: Record<string, unknown> = {};
+    for (const key of keys) {
+      path.push(key);
+      const resolved = walk(record[key]);
+      path.pop();
+      if (resolved !== undefined) out[key] = resolved;
+    }
+    return out;
+  };
+  return walk(value);
+}
+
+/** Whether cdktf's resolver walks plain data itself (true: cdktf as shipped) or only the parts that hold tokens. */
+export function resolveEveryValue(every: boolean): void {
+  (tokenResolution as { resolve: typeof RESOLVE_EVERY_VALUE }).resolve = every ? RESOLVE_EVERY_VALUE : (resolveOnlyTokens as typeof RESOLVE_EVERY_VALUE);
+}
+
+/** The entry point's choice for a real synth: all three costs off unless TOKEN_TRACES=1 asks for traces. */
 export function tuneCdktfSynthesis(options: { readonly tokenTraces: boolean }): void {
   recordTokenTraces(options.tokenTraces);
   resolveUnsetAttributes(false);
+  resolveEveryValue(false);
 }

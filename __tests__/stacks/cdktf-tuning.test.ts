@@ -1,5 +1,6 @@
-import { Lazy } from 'cdktf';
-import { recordTokenTraces, resolveUnsetAttributes, TOKEN_TRACES_OFF_NOTE, withoutUndefined } from '../../stacks/cdktf-tuning';
+import { App, Fn, Lazy, TerraformStack, TerraformVariable, Token } from 'cdktf';
+import { resolve } from 'cdktf/lib/_tokens';
+import { recordTokenTraces, resolveEveryValue, resolveUnsetAttributes, TOKEN_TRACES_OFF_NOTE, withoutUndefined } from '../../stacks/cdktf-tuning';
 import { defaultEstate, generatedRosterYaml, rosterFromText } from '../helpers/inputs';
 import { synthEstate } from '../helpers/synth';
 
@@ -7,6 +8,7 @@ import { synthEstate } from '../helpers/synth';
 afterEach(() => {
   recordTokenTraces(true);
   resolveUnsetAttributes(true);
+  resolveEveryValue(true);
 });
 
 function tokenMadeHere(): { creationStack: string[] } {
@@ -36,7 +38,61 @@ describe('cdktf synthesis tuning (what main.ts switches off)', () => {
     const plain = synthEstate(estate, roster);
     recordTokenTraces(false);
     resolveUnsetAttributes(false);
+    resolveEveryValue(false);
     const tuned = synthEstate(estate, roster);
     for (const id of ['platform', 'identity', 'workspaces', 'edge'] as const) expect(JSON.stringify(tuned[id])).toBe(JSON.stringify(plain[id]));
+  });
+
+  it('resolves tokens of every kind exactly as cdktf does, and copies plain data', () => {
+    const stack = new TerraformStack(new App(), 'tuning');
+    const names = new TerraformVariable(stack, 'names', { type: 'list(string)' });
+    const port = new TerraformVariable(stack, 'port', { type: 'number' });
+    const labels = new TerraformVariable(stack, 'labels', { type: 'map(string)' });
+    const when = new Date(0);
+    const plain = { a: 'x', list: ['y', undefined, 1, true, null], nested: { deep: [{ z: 'model-e5' }] }, gone: undefined, escape: '$${literal}' };
+    const input = {
+      plain,
+      embedded: `prefix-${Token.asString(port.numberValue)}-suffix`,
+      lazy: Lazy.stringValue({ produce: () => 'produced' }),
+      lazyObject: Lazy.anyValue({ produce: () => ({ inner: Lazy.stringValue({ produce: () => 'deep' }) }) }),
+      list: names.listValue,
+      elementInArray: [Fn.element(names.listValue, 0), 'plain'],
+      number: port.numberValue,
+      numbers: [port.numberValue, 2],
+      map: labels.value,
+      tokenKey: { [`key-${Token.asString(port.numberValue)}`]: 'v' },
+      fn: Fn.join(',', names.listValue),
+      date: when,
+      empty: {},
+      emptyList: [],
+    };
+    resolveEveryValue(true);
+    const byCdktf = resolve(stack, input);
+    resolveEveryValue(false);
+    const tuned = resolve(stack, input);
+    expect(tuned).toEqual(byCdktf);
+    expect(JSON.stringify(tuned)).toBe(JSON.stringify(byCdktf));
+    expect(tuned.plain).toEqual({ a: 'x', list: ['y', 1, true, null], nested: { deep: [{ z: 'model-e5' }] }, escape: '$${literal}' });
+    // A copy: cdktf merges resolved fragments into one another, which must not reach the input.
+    expect(tuned.plain).not.toBe(plain);
+    expect(tuned.plain.nested).not.toBe(plain.nested);
+    expect(tuned.embedded).toBe('prefix-${var.port}-suffix');
+  });
+
+  it('reports what cdktf reports for values it cannot resolve', () => {
+    const stack = new TerraformStack(new App(), 'tuning');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const bad of [{ f: () => 1 }, cyclic, { list: [Token.asList(Lazy.anyValue({ produce: () => ['a'] }))[0] + 'x'] }]) {
+      resolveEveryValue(true);
+      let expected: unknown;
+      try {
+        resolve(stack, bad);
+      } catch (error) {
+        expected = (error as Error).message;
+      }
+      resolveEveryValue(false);
+      expect(() => resolve(stack, bad)).toThrow(expected as string);
+    }
   });
 });
