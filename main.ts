@@ -6,7 +6,7 @@ import { ConfigError } from './config/source';
 import { removeSynthOutput, stateDirForStacks, synthOutdir } from './config/synth-output';
 import { formatFinding } from './policy/pack';
 import { buildEstate } from './stacks/estate';
-import { tuneCdktfSynthesis } from './stacks/cdktf-tuning';
+import { tuneCdktfSynthesis, withEachResourceResolvedOnce } from './stacks/cdktf-tuning';
 
 /**
  * The only place that touches the file system and the environment: it reads the
@@ -43,18 +43,23 @@ function main(): void {
   // No stack traces in manifest.json: they name this checkout's absolute paths.
   const app = new App({ outdir, context: { [DISABLE_STACK_TRACE_IN_METADATA]: true } });
   const { policy } = buildEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, __dirname, outdir) });
-  const findings = policy.check(app);
+  let findings;
+  try {
+    // Files are written only when the policy holds.
+    findings = withEachResourceResolvedOnce(app, () => {
+      const found = policy.check(app);
+      if (found.length === 0) app.synth();
+      return found;
+    });
+  } catch (error) {
+    removeSynthOutput(outdir);
+    throw error;
+  }
   if (findings.length > 0) {
     return fail([
       ...findings.map(formatFinding),
       `${findings.length} policy violation(s); nothing was synthesized. Fix them, or waive a rule for a resource under "suppressions" in ${estateFile} with a reason.`,
     ]);
-  }
-  try {
-    app.synth();
-  } catch (error) {
-    removeSynthOutput(outdir);
-    throw error;
   }
 }
 

@@ -2,7 +2,9 @@
 // entry point. Measured at 1000 roster users (bench/results.md): together a third of the
 // program's CPU time and a quarter of its memory. cdktf is archived and pinned exactly
 // (package.json), so the private module and the method replaced here no longer move.
-import { TerraformResource, Token } from 'cdktf';
+import { App, TerraformResource, TerraformStack, Token } from 'cdktf';
+// cdktf's own resolver (what synth uses); not re-exported from the package root in 0.21.
+import { resolve } from 'cdktf/lib/_tokens';
 import { extractTokenDouble } from 'cdktf/lib/tokens/private/encoding';
 import * as tokenResolution from 'cdktf/lib/tokens/private/resolve';
 import * as stackTrace from 'cdktf/lib/tokens/private/stack-trace';
@@ -139,6 +141,34 @@ function resolveOnlyTokens(value: unknown, options: ResolveOptions): unknown {
 /** Whether cdktf's resolver walks plain data itself (true: cdktf as shipped) or only the parts that hold tokens. */
 export function resolveEveryValue(every: boolean): void {
   (tokenResolution as { resolve: typeof RESOLVE_EVERY_VALUE }).resolve = every ? RESOLVE_EVERY_VALUE : (resolveOnlyTokens as typeof RESOLVE_EVERY_VALUE);
+}
+
+/**
+ * Runs `body` (the policy pack, then the writing of the files) with every resource resolved once.
+ *
+ * cdktf resolves each resource on every pass over the tree (preparing, then writing, after the
+ * policy pack has resolved it for its rules): three times per synth. Here cdktf's preparation runs
+ * first, for every stack, and keeps each resource's fragment: preparing differs from writing only
+ * in that resolving a cross-stack reference registers it (cdktf's `Reference`), after which both
+ * give the same text. From then until `body` returns the tree must not change (the policy only
+ * reads it), so later passes get that fragment back instead of resolving the resource again.
+ */
+export function withEachResourceResolvedOnce<T>(app: App, body: () => T): T {
+  const resolved = new WeakMap<TerraformResource, unknown>();
+  let preparing = true;
+  const toTerraform = TerraformResource.prototype.toTerraform;
+  TerraformResource.prototype.toTerraform = function toTerraformResolvedOnce(this: TerraformResource) {
+    if (!resolved.has(this)) resolved.set(this, resolve(TerraformStack.of(this), toTerraform.call(this), preparing));
+    // Every caller resolves (and so copies) what it gets before merging it anywhere.
+    return resolved.get(this) as ReturnType<typeof toTerraform>;
+  };
+  try {
+    app.node.findAll().filter(TerraformStack.isStack).forEach((stack) => stack.prepareStack());
+    preparing = false;
+    return body();
+  } finally {
+    TerraformResource.prototype.toTerraform = toTerraform;
+  }
 }
 
 /** The entry point's choice for a real synth: all three costs off unless TOKEN_TRACES=1 asks for traces. */

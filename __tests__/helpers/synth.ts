@@ -19,12 +19,17 @@ export function stackJson(stack: TerraformStack): StackJson {
  * references become remote-state reads, as in `cdktf synth`) with a fixed state
  * directory so output is reproducible.
  */
-export function synthEstate(estate: EstateConfig, roster: Roster): Record<(typeof STACK_IDS)[number], StackJson> & { stacks: EstateStacks } {
+export function synthEstate(
+  estate: EstateConfig,
+  roster: Roster,
+  /** How the app is synthesized, e.g. the way main.ts does it. @default app.synth() */
+  synthesize: (app: App, stacks: EstateStacks) => void = (app) => app.synth(),
+): Record<(typeof STACK_IDS)[number], StackJson> & { stacks: EstateStacks } {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-synth-'));
   try {
     const app = new App({ outdir, skipValidation: false });
     const stacks = buildEstate(app, { estate, roster, stateDir: '/var/lib/webide/state' });
-    app.synth();
+    synthesize(app, stacks);
     const read = (id: string): StackJson => JSON.parse(fs.readFileSync(path.join(outdir, 'stacks', id, 'cdk.tf.json'), 'utf8'));
     return { stacks, platform: read('platform'), identity: read('identity'), workspaces: read('workspaces'), edge: read('edge') };
   } finally {

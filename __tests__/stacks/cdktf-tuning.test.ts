@@ -1,6 +1,7 @@
 import { App, Fn, Lazy, TerraformStack, TerraformVariable, Token } from 'cdktf';
 import { resolve } from 'cdktf/lib/_tokens';
-import { recordTokenTraces, resolveEveryValue, resolveUnsetAttributes, TOKEN_TRACES_OFF_NOTE, withoutUndefined } from '../../stacks/cdktf-tuning';
+import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+import { recordTokenTraces, resolveEveryValue, resolveUnsetAttributes, TOKEN_TRACES_OFF_NOTE, withEachResourceResolvedOnce, withoutUndefined } from '../../stacks/cdktf-tuning';
 import { defaultEstate, generatedRosterYaml, rosterFromText } from '../helpers/inputs';
 import { synthEstate } from '../helpers/synth';
 
@@ -39,8 +40,33 @@ describe('cdktf synthesis tuning (what main.ts switches off)', () => {
     recordTokenTraces(false);
     resolveUnsetAttributes(false);
     resolveEveryValue(false);
-    const tuned = synthEstate(estate, roster);
+    // As main.ts runs it: prepared once, the policy pack, then the files, each resource resolved once.
+    let findings: readonly unknown[] = ['not run'];
+    const tuned = synthEstate(estate, roster, (app, stacks) => {
+      findings = withEachResourceResolvedOnce(app, () => {
+        const found = stacks.policy.check(app);
+        app.synth();
+        return found;
+      });
+    });
+    expect(findings).toEqual([]);
     for (const id of ['platform', 'identity', 'workspaces', 'edge'] as const) expect(JSON.stringify(tuned[id])).toBe(JSON.stringify(plain[id]));
+  });
+
+  it('gives back the resolved fragment only inside the window, and restores cdktf afterwards', () => {
+    const stack = new TerraformStack(new App(), 'tuning');
+    const port = new TerraformVariable(stack, 'port', { type: 'number' });
+    const other = new TerraformStack(App.of(stack), 'other');
+    const resource = new NullResource(other, 'r', { triggers: { port: Token.asString(port.numberValue) } });
+    const before = resource.toTerraform();
+    let inside: unknown;
+    withEachResourceResolvedOnce(App.of(stack), () => {
+      inside = resource.toTerraform();
+      expect(resource.toTerraform()).toBe(inside); // resolved once
+    });
+    // The cross-stack reference was registered while preparing and resolved to the remote state read.
+    expect(JSON.stringify(inside)).toMatch(/data\.terraform_remote_state\.cross-stack-reference-input-tuning\.outputs\./);
+    expect(JSON.stringify(resource.toTerraform())).toBe(JSON.stringify(before));
   });
 
   it('resolves tokens of every kind exactly as cdktf does, and copies plain data', () => {
