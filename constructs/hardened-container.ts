@@ -3,6 +3,8 @@ import { Construct } from 'constructs';
 import { ITerraformDependable } from 'cdktf';
 import { Container, ContainerHealthcheck, ContainerMounts, ContainerPorts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
 import { Image } from '@cdktf/provider-docker/lib/image';
+import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+import { ManagedFiles } from './managed-files';
 
 export interface NetworkAttachment {
   /** Network name: `network.name` for a network of the same stack, the plain name across stacks. */
@@ -35,14 +37,26 @@ export interface HardenedContainerProps {
   readonly command?: readonly string[];
   /** `uid:gid`; every estate container runs as non-root unless a service cannot. */
   readonly user: string;
-  /** Read-only root filesystem. @default true */
+  /**
+   * Read-only root filesystem. False only where the software cannot run without writing to its
+   * root; the policy pack (WEBIDE-C6) then needs a suppression with the reason. @default true
+   */
   readonly readOnlyRootfs?: boolean;
   /** tmpfs mounts (path → options) for services with a read-only root. @default - none */
   readonly tmpfs?: Readonly<Record<string, string>>;
+  /** Files the estate writes for it, mounted read-only (see ManagedFiles). @default - none */
+  readonly managedFiles?: ManagedFiles;
+  /** Most processes (threads included) the container may hold: a fork bomb stops there. */
+  readonly pidsLimit: number;
+  /** Docker host the pids limit is applied through (the estate's `dockerHost`). */
+  readonly dockerHost: string;
   /** Capabilities added back after dropping ALL. @default - none */
   readonly capabilitiesAdd?: readonly string[];
   readonly mounts?: readonly ContainerMounts[];
-  /** Files written into the container at create; a change replaces the container. */
+  /**
+   * Files written into the container's root at create; a change replaces the container. Only
+   * for a writable root (Docker refuses uploads into a read-only one): use managedFiles.
+   */
   readonly uploads?: readonly ContainerUpload[];
   /** Host ports; the policy allows them on nginx only. @default - none */
   readonly ports?: readonly ContainerPorts[];
@@ -65,16 +79,32 @@ export interface HardenedContainerProps {
 /** CFS period Docker uses for `--cpus`. */
 const CPU_PERIOD_MICROS = 100_000;
 
+/**
+ * The only DNS upstream any container has: an address of TEST-NET-1 (RFC 5737), which is never
+ * routed. Docker's embedded DNS still answers the estate's own names; a name it does not know is
+ * forwarded from the container's own network namespace (the upstream is not a host loopback
+ * address), where there is no route. So no container can resolve, or leak through a query, any
+ * name outside the estate, even on Docker 20.10, which forwards from internal networks
+ * (CVE-2024-29018; from the host's namespace when the host's resolver is on loopback).
+ */
+export const UNROUTABLE_DNS_UPSTREAM = '192.0.2.53';
+
+/** Label that records a container's pids limit (applied by `docker update`, see below). */
+export const PIDS_LIMIT_LABEL = 'webide.pids-limit';
+
 /** Log options written out explicitly: daemon defaults read back as drift on provider 3.6.2. */
 export const CONTAINER_LOG_OPTS = { 'max-file': '5', 'max-size': '50m' } as const;
 
 /**
  * A Docker container with the estate's baseline controls always on: all
- * capabilities dropped, no-new-privileges, not privileged, cpu and memory limits,
- * no swap, bounded logs, restart unless stopped.
+ * capabilities dropped, no-new-privileges, not privileged, cpu, memory and pids limits,
+ * no swap, no DNS upstream, a read-only root unless said otherwise, bounded logs, restart
+ * unless stopped.
  */
 export class HardenedContainer extends Construct {
   public readonly container: Container;
+  /** Applies the pids limit (see the constructor). */
+  public readonly pidsLimit: NullResource;
 
   constructor(scope: Construct, id: string, props: HardenedContainerProps) {
     super(scope, id);
@@ -82,6 +112,14 @@ export class HardenedContainer extends Construct {
       throw new Error(`${props.containerName}: a container must join at least one network; the default bridge is never used`);
     }
     if (props.memoryMiB < 6) throw new Error(`${props.containerName}: memoryMiB ${props.memoryMiB} is below Docker's minimum of 6`);
+    if (!Number.isInteger(props.pidsLimit) || props.pidsLimit < 1) throw new Error(`${props.containerName}: pidsLimit must be a positive integer`);
+    const readOnlyRootfs = props.readOnlyRootfs ?? true;
+    const uploads = props.uploads ?? [];
+    if (readOnlyRootfs && uploads.length > 0) {
+      throw new Error(`${props.containerName}: Docker refuses uploads into a read-only root; give the files as managedFiles`);
+    }
+    const mounts = [...(props.mounts ?? []), ...(props.managedFiles ? [props.managedFiles.mount()] : [])];
+    const dependsOn = [...(props.dependsOn ?? []), ...(props.managedFiles ? [props.managedFiles.loader] : [])];
 
     this.container = new Container(this, 'container', {
       name: props.containerName,
@@ -96,7 +134,8 @@ export class HardenedContainer extends Construct {
       privileged: false,
       capabilities: { drop: ['ALL'], add: props.capabilitiesAdd ? [...props.capabilitiesAdd].sort() : undefined },
       securityOpts: ['no-new-privileges:true'],
-      readOnly: props.readOnlyRootfs ?? true,
+      readOnly: readOnlyRootfs,
+      dns: [UNROUTABLE_DNS_UPSTREAM],
       tmpfs: props.tmpfs ? { ...props.tmpfs } : undefined,
       memory: props.memoryMiB,
       memorySwap: props.memoryMiB,
@@ -114,8 +153,8 @@ export class HardenedContainer extends Construct {
         name: attachment.name,
         aliases: attachment.aliases ? [...attachment.aliases] : undefined,
       })),
-      mounts: props.mounts ? [...props.mounts] : undefined,
-      upload: props.uploads ? [...props.uploads] : undefined,
+      mounts: mounts.length > 0 ? mounts : undefined,
+      upload: uploads.length > 0 ? [...uploads] : undefined,
       ports: props.ports ? [...props.ports] : undefined,
       healthcheck: props.healthcheck ? toHealthcheck(props.healthcheck) : undefined,
       ...(props.waitHealthySeconds !== undefined ? { wait: true, waitTimeout: props.waitHealthySeconds } : {}),
@@ -125,11 +164,26 @@ export class HardenedContainer extends Construct {
       labels: Object.entries({
         ...props.labels,
         'webide.cpu-limit': String(props.cpus),
+        [PIDS_LIMIT_LABEL]: String(props.pidsLimit),
         'webide.recreate-on': fingerprint({ healthcheck: props.healthcheck ?? null, tmpfs: props.tmpfs ?? null }),
       })
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([label, value]) => ({ label, value })),
-      dependsOn: props.dependsOn ? [...props.dependsOn] : undefined,
+      dependsOn: dependsOn.length > 0 ? dependsOn : undefined,
+    });
+
+    // Neither provider 3.6.2 nor 4.5.0 has a pids limit, and dockerd sets none by default, so
+    // the limit is applied to each new container right after it starts (a new id runs it again).
+    // `docker update` keeps it in the container's host config, across restarts.
+    this.pidsLimit = new NullResource(this, 'pids-limit', {
+      triggers: { container_id: this.container.id, pids_limit: String(props.pidsLimit), docker_host: props.dockerHost },
+      provisioners: [
+        {
+          type: 'local-exec',
+          command: 'docker update --pids-limit "$PIDS_LIMIT" "$CONTAINER_ID" >/dev/null',
+          environment: { DOCKER_HOST: props.dockerHost, PIDS_LIMIT: String(props.pidsLimit), CONTAINER_ID: this.container.id },
+        },
+      ],
     });
   }
 }

@@ -35,6 +35,11 @@ export class EstateNames {
     return `${this.prefix}-home-${username}`;
   }
 
+  /** Volume (plus a content digest) and loader of the files the estate writes for a service. */
+  managedFiles(purpose: 'nginx' | 'litellm' | 'workspace'): string {
+    return `${this.prefix}-managed-${purpose}`;
+  }
+
   dataVolume(service: 'postgres' | 'tabby'): string {
     return `${this.prefix}-data-${service}`;
   }

@@ -4,6 +4,7 @@ import { EstateConfig } from '../config/estate';
 import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate } from '../render/nginx';
 import { AI_GATEWAY_ROUTES } from '../render/ai-gateway';
 import { HardenedContainer } from './hardened-container';
+import { ManagedFiles } from './managed-files';
 import { EstateNames, INTERNAL_PORTS } from './naming';
 
 export interface NginxEntryProps {
@@ -23,9 +24,12 @@ export interface NginxEntryProps {
 
 /** Paths inside the nginx container. */
 export const NGINX_PATHS = {
-  config: '/etc/nginx/nginx.conf',
-  /** nginx's entrypoint renders /etc/nginx/templates/<name>.template into NGINX_ENVSUBST_OUTPUT_DIR/<name>. */
-  secretsTemplate: '/etc/nginx/templates/ai-gateway.conf.template',
+  /** The files the estate writes (ManagedFiles: the root filesystem is read-only). */
+  managedDir: '/etc/webide-nginx',
+  config: '/etc/webide-nginx/nginx.conf',
+  /** nginx's entrypoint renders <templates>/<name>.template into NGINX_ENVSUBST_OUTPUT_DIR/<name>. */
+  templates: '/etc/webide-nginx/templates',
+  secretsTemplate: '/etc/webide-nginx/templates/ai-gateway.conf.template',
   secretsDir: '/etc/nginx/secrets',
   secrets: '/etc/nginx/secrets/ai-gateway.conf',
   certificate: '/etc/nginx/tls/fullchain.pem',
@@ -71,9 +75,14 @@ export class NginxEntry extends Construct {
       user: '101:101',
       memoryMiB: 512,
       cpus: 1,
-      command: ['nginx', '-g', 'daemon off; pid /tmp/nginx.pid;'],
+      // A master and one worker per core.
+      pidsLimit: 512,
+      dockerHost: estate.dockerHost,
+      // -e: nginx opens its default error log before reading the config; the root is read-only.
+      command: ['nginx', '-e', 'stderr', '-c', NGINX_PATHS.config, '-g', 'daemon off; pid /tmp/nginx.pid;'],
       env: {
         // The entrypoint substitutes only these into the templates (nginx's own $variables stay).
+        NGINX_ENVSUBST_TEMPLATE_DIR: NGINX_PATHS.templates,
         NGINX_ENVSUBST_OUTPUT_DIR: NGINX_PATHS.secretsDir,
         NGINX_ENVSUBST_FILTER: `^(${AI_GATEWAY_SECRET_ENV.litellmKey}|${AI_GATEWAY_SECRET_ENV.tabbyToken})$`,
         [AI_GATEWAY_SECRET_ENV.litellmKey]: props.litellmGatewayKey,
@@ -93,14 +102,22 @@ export class NginxEntry extends Construct {
         { type: 'bind', source: estate.tls.certificateFile, target: NGINX_PATHS.certificate, readOnly: true },
         { type: 'bind', source: estate.tls.keyFile, target: NGINX_PATHS.key, readOnly: true },
       ],
-      // No secret in any uploaded file, so plans show nginx.conf diffs (an upload set
-      // holding one sensitive value would be hidden whole).
-      uploads: [
-        { file: NGINX_PATHS.config, content: nginxConf },
-        { file: NGINX_PATHS.secretsTemplate, content: renderNginxSecretsTemplate() },
-      ],
-      readOnlyRootfs: false,
-      healthcheck: { test: ['CMD', 'nginx', '-t', '-q', '-g', 'pid /tmp/nginx-check.pid;'], startPeriodSeconds: 10 },
+      managedFiles: new ManagedFiles(this, 'config', {
+        name: names.managedFiles('nginx'),
+        image: props.image,
+        directory: NGINX_PATHS.managedDir,
+        // No secret in any of these files, so plans show nginx.conf diffs (an upload set
+        // holding one sensitive value would be hidden whole).
+        files: [
+          { file: NGINX_PATHS.config, content: nginxConf },
+          { file: NGINX_PATHS.secretsTemplate, content: renderNginxSecretsTemplate() },
+        ],
+        labels: names.labels(estate, 'nginx'),
+      }),
+      healthcheck: {
+        test: ['CMD', 'nginx', '-t', '-q', '-e', 'stderr', '-c', NGINX_PATHS.config, '-g', 'pid /tmp/nginx-check.pid;'],
+        startPeriodSeconds: 10,
+      },
       labels: names.labels(estate, 'nginx'),
     });
   }

@@ -2,7 +2,9 @@ import { Construct } from 'constructs';
 import { Image } from '@cdktf/provider-docker/lib/image';
 import { Network } from '@cdktf/provider-docker/lib/network';
 import { RosterUser } from '../config/roster';
+import { ContainerUpload } from '@cdktf/provider-docker/lib/container';
 import { HardenedContainer } from './hardened-container';
+import { ManagedFiles } from './managed-files';
 import { EstateNames, INTERNAL_PORTS } from './naming';
 
 /** Rendered files every IDE gets, identical for all users. */
@@ -12,31 +14,53 @@ export interface WorkspaceFiles {
   readonly tabbyClientConfig: string;
 }
 
+/** The managed files every IDE mounts, as ManagedFiles takes them: all in MANAGED_DIR. */
+export function workspaceManagedFiles(files: WorkspaceFiles): ContainerUpload[] {
+  return [
+    { file: `${MANAGED_DIR}/settings.json`, content: files.machineSettings },
+    { file: `${MANAGED_DIR}/continue-config.yaml`, content: files.continueConfig },
+    { file: `${MANAGED_DIR}/tabby-agent-config.toml`, content: files.tabbyClientConfig },
+  ];
+}
+
 export interface WorkspaceProps {
   readonly user: RosterUser;
   readonly names: EstateNames;
   readonly image: Image;
-  readonly files: WorkspaceFiles;
+  /** The managed files (workspaceManagedFiles), one volume shared read-only by every IDE. */
+  readonly managedFiles: ManagedFiles;
   /** Labels shared by every estate container (estate, profile); the workspace adds its own. */
   readonly labels: Readonly<Record<string, string>>;
   /** code-server exits after this many idle seconds. @default - never (the flag is not passed) */
   readonly idleTimeoutSeconds?: number;
   /** Allow browser downloads and uploads of files. @default false (data stays in the VDE) */
   readonly allowFileTransfer?: boolean;
+  /** Docker host the IDE's pids limit is applied through. */
+  readonly dockerHost: string;
 }
 
 /** Where the user's home lives inside the IDE container. */
 export const HOME_DIR = '/home/coder';
 /** Extensions are baked into the image here, read-only; users cannot add their own. */
 export const EXTENSIONS_DIR = '/opt/code-server/extensions';
-const USER_DATA_DIR = `${HOME_DIR}/.local/share/code-server`;
 /**
- * Managed files go to the image's filesystem, not the home volume: the provider uploads
- * before the container starts, when the volume is not mounted yet. The image's entrypoint
- * (images/code-server/webide-ide-entrypoint.sh) installs them into the home at every start.
+ * VS Code's user-data dir: a tmpfs mounted outside the home, in the read-only root. A path in
+ * the home would not do: the user owns its ancestors and could rename one of them, taking the
+ * managed settings out of the way (a mount moves with a renamed parent). A mount point itself
+ * cannot be renamed or removed. The image's entrypoint links its `User` dir (the user's own
+ * settings and extension state) to the home, so those persist.
  */
-export const MANAGED_DIR = '/etc/webide/managed';
+export const USER_DATA_DIR = '/var/lib/code-server';
+/**
+ * VS Code's Machine settings dir, which outranks the user's settings: the managed files' volume,
+ * mounted read-only (and, being a mount point, it cannot be moved either). It holds the machine
+ * settings and the AI clients' configs; the entrypoint copies the latter into the home, where
+ * the clients read them.
+ */
+export const MANAGED_DIR = `${USER_DATA_DIR}/Machine`;
 export const IDE_ENTRYPOINT = '/usr/local/bin/webide-ide-entrypoint';
+/** Processes and threads an IDE may hold: room for parallel builds, not for a fork bomb. */
+export const IDE_PIDS_LIMIT = 4096;
 
 /**
  * One user's IDE: a private internal network that only this IDE and nginx join, and
@@ -87,6 +111,9 @@ export class Workspace extends Construct {
         'none',
         '--disable-telemetry',
         '--disable-update-check',
+        // No port proxy (/proxy/<port>/, /absproxy/<port>/): a server started in the IDE would
+        // otherwise be a way to fetch files through the browser.
+        '--disable-proxy',
         ...(transfer ? [] : ['--disable-file-downloads', '--disable-file-uploads']),
         ...(props.idleTimeoutSeconds !== undefined ? ['--idle-timeout-seconds', String(props.idleTimeoutSeconds)] : []),
         '--extensions-dir',
@@ -101,18 +128,16 @@ export class Workspace extends Construct {
         HOME: HOME_DIR,
         WEBIDE_USER: user.username,
       },
-      // Docker refuses uploads into a read-only root filesystem, and uploads happen before
-      // start. As uid 1000 without capabilities the user can write only to home and /tmp anyway.
-      readOnlyRootfs: false,
-      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=512m' },
+      pidsLimit: IDE_PIDS_LIMIT,
+      dockerHost: props.dockerHost,
+      tmpfs: {
+        '/tmp': 'rw,nosuid,nodev,size=512m',
+        [USER_DATA_DIR]: 'rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700',
+      },
+      managedFiles: props.managedFiles,
       // No volume_options: provider 3.6.2 then always sends VolumeOptions.Subpath, which
       // Docker before API 1.45 (Debian 12's 20.10 among them) refuses.
       mounts: [{ type: 'volume', target: HOME_DIR, source: this.homeVolumeName }],
-      uploads: [
-        { file: `${MANAGED_DIR}/machine-settings.json`, content: props.files.machineSettings },
-        { file: `${MANAGED_DIR}/continue-config.yaml`, content: props.files.continueConfig },
-        { file: `${MANAGED_DIR}/tabby-agent-config.toml`, content: props.files.tabbyClientConfig },
-      ],
       healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.codeServer}/healthz`], startPeriodSeconds: 30 },
       labels: {
         ...props.labels,

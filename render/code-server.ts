@@ -33,6 +33,10 @@ export function renderMachineSettings(input: WorkspaceFilesInput): string {
     'workbench.enableExperiments': false,
     'workbench.settings.enableNaturalLanguageSearch': false,
     'security.workspace.trust.enabled': true,
+    // No port forwarding of any kind (code-server also runs with --disable-proxy).
+    'remote.autoForwardPorts': false,
+    'remote.restoreForwardedPorts': false,
+    'remote.forwardOnOpen': false,
     'continue.telemetryEnabled': false,
     'tabby.telemetry.disabled': true,
   };

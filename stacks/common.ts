@@ -1,5 +1,6 @@
 import { LocalBackend, TerraformStack, TerraformVariable } from 'cdktf';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
+import { NullProvider } from '@cdktf/provider-null/lib/provider';
 import { Image } from '@cdktf/provider-docker/lib/image';
 import { Construct } from 'constructs';
 import { EstateConfig } from '../config/estate';
@@ -14,10 +15,14 @@ export interface EstateStackProps {
   readonly stateFile: string;
 }
 
-/** Backend and Docker provider, the same for every stack that manages containers. */
+/**
+ * Backend and providers, the same for every stack that manages containers: Docker, and null
+ * for the local-exec steps the docker provider cannot do (pids limits, nginx's network links).
+ */
 export function useDocker(stack: TerraformStack, props: EstateStackProps): void {
   new LocalBackend(stack, { path: props.stateFile });
   new DockerProvider(stack, 'docker', { host: props.estate.dockerHost });
+  new NullProvider(stack, 'null');
 }
 
 /**

@@ -39,6 +39,8 @@ export class EdgeStack extends TerraformStack {
       user: '65532:65532',
       memoryMiB: 256,
       cpus: 0.5,
+      pidsLimit: 256,
+      dockerHost: estate.dockerHost,
       env: {
         OAUTH2_PROXY_PROVIDER: 'keycloak-oidc',
         OAUTH2_PROXY_CLIENT_ID: props.oidcClientId,

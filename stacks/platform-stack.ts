@@ -4,12 +4,16 @@ import { Network } from '@cdktf/provider-docker/lib/network';
 import { publicOrigin } from '../render/nginx';
 import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { HardenedContainer } from '../constructs/hardened-container';
+import { ManagedFiles } from '../constructs/managed-files';
 import { NginxEntry } from '../constructs/nginx-entry';
 import { INTERNAL_PORTS } from '../constructs/naming';
 import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
 
 /** The Keycloak admin that Terraform signs in as (bootstrap admin of the master realm). */
 export const KEYCLOAK_ADMIN_USER = 'estate-admin';
+
+/** LiteLLM's config and auth hook (ManagedFiles: the root filesystem is read-only). */
+const LITELLM_CONFIG_DIR = '/etc/litellm';
 
 /** Mount point of the model directories inside the model servers. */
 const MODELS_DIR = '/models';
@@ -78,6 +82,9 @@ export class PlatformStack extends TerraformStack {
       user: '999:999',
       memoryMiB: 1024,
       cpus: 1,
+      // One backend process per connection (Keycloak's pool) plus PostgreSQL's own workers.
+      pidsLimit: 512,
+      dockerHost: estate.dockerHost,
       env: { POSTGRES_DB: 'keycloak', POSTGRES_USER: 'keycloak', POSTGRES_PASSWORD: secrets.keycloakDbPassword.stringValue, PGDATA: '/var/lib/postgresql/data/pgdata' },
       tmpfs: { '/run/postgresql': 'rw,nosuid,nodev,size=16m', '/tmp': 'rw,nosuid,nodev,size=64m' },
       mounts: [dataVolume(names.dataVolume('postgres'), '/var/lib/postgresql/data')],
@@ -93,6 +100,9 @@ export class PlatformStack extends TerraformStack {
       user: '1000:0',
       memoryMiB: 2048,
       cpus: 2,
+      // JVM threads count as pids: worker and I/O pools, GC, JIT.
+      pidsLimit: 2048,
+      dockerHost: estate.dockerHost,
       // Production mode: `start`, never `start-dev`.
       command: ['start'],
       env: {
@@ -112,8 +122,9 @@ export class PlatformStack extends TerraformStack {
         KC_LOG: 'console',
         KC_LOG_CONSOLE_OUTPUT: 'json',
       },
-      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m' },
-      readOnlyRootfs: false,
+      // Keycloak's data dir holds only the run's temporary files and transaction logs here (the
+      // database is PostgreSQL), so it is a tmpfs and the root stays read-only.
+      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m', '/opt/keycloak/data': 'rw,nosuid,nodev,size=256m,uid=1000,gid=0,mode=0770' },
       healthcheck: {
         // The Keycloak image has no curl; bash's /dev/tcp asks the management port instead.
         // bash explicitly: /dev/tcp is a bash feature and /bin/sh is not bash everywhere.
@@ -143,6 +154,9 @@ export class PlatformStack extends TerraformStack {
       user: '2000:0',
       memoryMiB: 65536,
       cpus: 8,
+      // PyTorch, NCCL and the API server start many threads per GPU.
+      pidsLimit: 4096,
+      dockerHost: estate.dockerHost,
       runtime: estate.gpus.runtime,
       command: [
         `${MODELS_DIR}/chat`,
@@ -167,7 +181,8 @@ export class PlatformStack extends TerraformStack {
         HOME: '/home/vllm',
       },
       shmSizeMiB: 8192,
-      readOnlyRootfs: false,
+      // Its caches (compiled kernels, the tokenizer's) go to HOME; the models are read-only mounts.
+      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=1g', '/home/vllm': 'rw,nosuid,nodev,size=4g,uid=2000,gid=0,mode=0770' },
       mounts: [{ type: 'bind', source: chat.hostPath, target: `${MODELS_DIR}/chat`, readOnly: true }],
       healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.vllm}/health`], startPeriodSeconds: 600 },
       labels: { ...labels('vllm'), 'webide.gpus': estate.gpus.vllm.join(',') },
@@ -177,19 +192,24 @@ export class PlatformStack extends TerraformStack {
       containerName: names.service('tabby'),
       image: pinnedImage(this, 'tabby-image', estate.images.tabby),
       networks: [{ name: this.networks.ai.name }],
-      user: '0:0',
+      // Non-root: the image's data directory (/data, Tabby's root) must belong to this uid.
+      user: '1000:1000',
       memoryMiB: 16384,
       cpus: 4,
+      pidsLimit: 2048,
+      dockerHost: estate.dockerHost,
       runtime: estate.gpus.runtime,
       command: ['serve', '--model', estate.models.completion.model, '--device', 'cuda', '--host', '0.0.0.0', '--port', String(INTERNAL_PORTS.tabby)],
       env: {
         ...gpuPinning(estate.gpus.tabby),
         TABBY_DISABLE_USAGE_COLLECTION: '1',
+        TABBY_ROOT: '/data',
+        HOME: '/data',
         TABBY_MODEL_CACHE_ROOT: `${MODELS_DIR}/completion`,
         TABBY_WEBSERVER_JWT_TOKEN_SECRET: secrets.tabbyJwtSecret.stringValue,
         ...localProfileStandIn(estate.profile, 'tabby', secrets.tabbyApiToken.stringValue),
       },
-      readOnlyRootfs: false,
+      tmpfs: { '/tmp': 'rw,nosuid,nodev,size=1g' },
       mounts: [
         { type: 'bind', source: estate.models.completion.hostPath, target: `${MODELS_DIR}/completion`, readOnly: true },
         dataVolume(names.dataVolume('tabby'), '/data'),
@@ -198,14 +218,17 @@ export class PlatformStack extends TerraformStack {
       labels: { ...labels('tabby'), 'webide.gpus': estate.gpus.tabby.join(',') },
     });
 
+    const litellmImage = pinnedImage(this, 'litellm-image', estate.images.litellm);
     new HardenedContainer(this, 'litellm', {
       containerName: names.service('litellm'),
-      image: pinnedImage(this, 'litellm-image', estate.images.litellm),
+      image: litellmImage,
       networks: [{ name: this.networks.ai.name }],
       user: '1000:1000',
       memoryMiB: 2048,
       cpus: 2,
-      command: ['--config', '/etc/litellm/config.yaml', '--port', String(INTERNAL_PORTS.litellm), '--num_workers', String(estate.litellm.numWorkers)],
+      pidsLimit: 1024,
+      dockerHost: estate.dockerHost,
+      command: ['--config', `${LITELLM_CONFIG_DIR}/config.yaml`, '--port', String(INTERNAL_PORTS.litellm), '--num_workers', String(estate.litellm.numWorkers)],
       env: {
         [LITELLM_SECRET_ENV.masterKey]: secrets.litellmMasterKey.stringValue,
         [LITELLM_SECRET_ENV.gatewayKey]: secrets.litellmGatewayKey.stringValue,
@@ -216,19 +239,24 @@ export class PlatformStack extends TerraformStack {
         HOME: '/tmp',
       },
       tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m' },
-      uploads: [
-        {
-          file: '/etc/litellm/config.yaml',
-          content: renderLitellmConfig({
-            chatModelName: chat.name,
-            servedModelName: chat.servedName,
-            vllmApiBase: `http://${vllmHost}:${INTERNAL_PORTS.vllm}/v1`,
-            logPrompts: estate.litellm.logPrompts,
-          }),
-        },
-        { file: `/etc/litellm/${LITELLM_AUTH_HOOK.file}`, content: renderLitellmAuthHook(litellmAuthHookInput(chat.name)) },
-      ],
-      readOnlyRootfs: false,
+      managedFiles: new ManagedFiles(this, 'litellm-config', {
+        name: names.managedFiles('litellm'),
+        image: litellmImage,
+        directory: LITELLM_CONFIG_DIR,
+        files: [
+          {
+            file: `${LITELLM_CONFIG_DIR}/config.yaml`,
+            content: renderLitellmConfig({
+              chatModelName: chat.name,
+              servedModelName: chat.servedName,
+              vllmApiBase: `http://${vllmHost}:${INTERNAL_PORTS.vllm}/v1`,
+              logPrompts: estate.litellm.logPrompts,
+            }),
+          },
+          { file: `${LITELLM_CONFIG_DIR}/${LITELLM_AUTH_HOOK.file}`, content: renderLitellmAuthHook(litellmAuthHookInput(chat.name)) },
+        ],
+        labels: labels('litellm'),
+      }),
       healthcheck: {
         test: ['CMD', 'python3', '-c', `import urllib.request; urllib.request.urlopen('http://127.0.0.1:${INTERNAL_PORTS.litellm}/health/liveliness')`],
         startPeriodSeconds: 60,

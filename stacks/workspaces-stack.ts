@@ -1,12 +1,12 @@
 import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { Network } from '@cdktf/provider-docker/lib/network';
-import { NullProvider } from '@cdktf/provider-null/lib/provider';
 import { renderContinueConfig, renderMachineSettings, renderTabbyClientConfig } from '../render/code-server';
 import { durationSeconds } from '../config/units';
 import { HomeVolumeGuard } from '../constructs/home-volume-guard';
 import { AI_GATEWAY_HOST, INTERNAL_PORTS } from '../constructs/naming';
-import { Workspace, WorkspaceFiles } from '../constructs/workspace';
+import { MANAGED_DIR, Workspace, WorkspaceFiles, workspaceManagedFiles } from '../constructs/workspace';
+import { ManagedFiles } from '../constructs/managed-files';
 import { WorkspaceLink } from '../constructs/workspace-link';
 import { EstateStackProps, estateNames, pinnedImage, useDocker } from './common';
 
@@ -26,8 +26,6 @@ export class WorkspacesStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: WorkspacesStackProps) {
     super(scope, id);
     useDocker(this, props);
-    // The home-volume guard and the nginx links are null_resources.
-    new NullProvider(this, 'null');
     const { estate, roster } = props;
     const names = estateNames(estate);
 
@@ -42,6 +40,14 @@ export class WorkspacesStack extends TerraformStack {
       continueConfig: renderContinueConfig(fileInput),
       tabbyClientConfig: renderTabbyClientConfig(fileInput),
     };
+    // One volume of managed files, mounted read-only by every IDE.
+    const managedFiles = new ManagedFiles(this, 'ide-managed-files', {
+      name: names.managedFiles('workspace'),
+      image,
+      directory: MANAGED_DIR,
+      files: workspaceManagedFiles(files),
+      labels: names.labels(estate, 'workspace-managed-files'),
+    });
 
     // Keyed by username under a fixed namespace: list order never reaches an id.
     const users = new Construct(this, 'users');
@@ -51,10 +57,11 @@ export class WorkspacesStack extends TerraformStack {
         user,
         names,
         image,
-        files,
+        managedFiles,
         labels: names.labels(estate, 'workspace'),
         idleTimeoutSeconds: estate.workspaces.idleTimeout ? durationSeconds(estate.workspaces.idleTimeout) : undefined,
         allowFileTransfer: estate.workspaces.allowFileTransfer,
+        dockerHost: estate.dockerHost,
       });
       if (workspace.network) networks.set(user.username, workspace.network);
       new WorkspaceLink(workspace, 'nginx-link', {

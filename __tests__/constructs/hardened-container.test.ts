@@ -2,7 +2,9 @@ import { Testing, TerraformStack } from 'cdktf';
 import { Container } from '@cdktf/provider-docker/lib/container';
 import { Network } from '@cdktf/provider-docker/lib/network';
 import { Image } from '@cdktf/provider-docker/lib/image';
-import { goDuration, HardenedContainer } from '../../constructs/hardened-container';
+import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+import { goDuration, HardenedContainer, UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
+import { ManagedFiles } from '../../constructs/managed-files';
 
 function containerIn(build: (stack: TerraformStack) => void) {
   const app = Testing.app();
@@ -21,6 +23,8 @@ function basic(stack: TerraformStack, extra: Partial<ConstructorParameters<typeo
     user: '1000:1000',
     memoryMiB: 512,
     cpus: 1.5,
+    pidsLimit: 256,
+    dockerHost: 'unix:///var/run/docker.sock',
     labels: { 'webide.component': 'svc' },
     ...extra,
   });
@@ -82,6 +86,63 @@ describe('HardenedContainer', () => {
     expect(() =>
       containerIn((stack) => basic(stack, { networks: [] })),
     ).toThrow('svc: a container must join at least one network');
+  });
+
+  it('applies its pids limit with docker update on every new container id, and records it in a label', () => {
+    const synthesized = containerIn((stack) => basic(stack));
+    expect(synthesized).toHaveResourceWithProperties(Container, { labels: expect.arrayContaining([{ label: 'webide.pids-limit', value: '256' }]) });
+    const json = JSON.parse(synthesized);
+    const containerKey = Object.keys(json.resource.docker_container)[0];
+    const step = Object.values(json.resource.null_resource)[0] as { triggers: Record<string, string>; provisioner: { 'local-exec': { command: string; environment: Record<string, string> } }[] };
+    expect(step.triggers).toEqual({ container_id: `\${docker_container.${containerKey}.id}`, pids_limit: '256', docker_host: 'unix:///var/run/docker.sock' });
+    const exec = step.provisioner[0]['local-exec'];
+    expect(exec.command).toContain('docker update --pids-limit "$PIDS_LIMIT" "$CONTAINER_ID"');
+    expect(exec.environment).toEqual({ DOCKER_HOST: 'unix:///var/run/docker.sock', PIDS_LIMIT: '256', CONTAINER_ID: `\${docker_container.${containerKey}.id}` });
+    expect(synthesized).toHaveResource(NullResource);
+    expect(() => containerIn((stack) => basic(stack, { pidsLimit: 0 }))).toThrow('svc: pidsLimit must be a positive integer');
+  });
+
+  it('gives every container only an unroutable DNS upstream', () => {
+    expect(containerIn((stack) => basic(stack))).toHaveResourceWithProperties(Container, { dns: [UNROUTABLE_DNS_UPSTREAM] });
+    expect(UNROUTABLE_DNS_UPSTREAM).toMatch(/^192\.0\.2\.\d+$/); // TEST-NET-1, RFC 5737
+  });
+
+  it('mounts managed files read-only from the volume their never-started loader received them in, and refuses uploads into a read-only root', () => {
+    const upload = { file: '/etc/svc/config.yaml', content: 'a: 1\n' };
+    const json = JSON.parse(
+      containerIn((stack) => {
+        const image = new Image(stack, 'files-img', { name: 'registry.corp.example/x:1.0' });
+        const managedFiles = new ManagedFiles(stack, 'files', { name: 'svc-managed', image, directory: '/etc/svc', files: [upload], labels: { 'webide.component': 'svc' } });
+        basic(stack, { managedFiles });
+      }),
+    );
+    const containers = Object.values(json.resource.docker_container) as Record<string, any>[];
+    const service = containers.find((c) => c.name === 'svc')!;
+    const loader = containers.find((c) => c.name === 'svc-managed-loader')!;
+    const volume = Object.values(json.resource.docker_volume)[0] as Record<string, any>;
+    expect(volume.name).toMatch(/^svc-managed-[0-9a-f]{12}$/);
+    expect(service.read_only).toBe(true);
+    expect(service.upload).toBeUndefined();
+    expect(service.mounts).toEqual([{ type: 'volume', source: expect.stringContaining('docker_volume.files_volume'), target: '/etc/svc', read_only: true }]);
+    expect(service.depends_on).toEqual([expect.stringContaining('docker_container.files_loader')]);
+    expect(loader).toMatchObject({ start: false, must_run: false, network_mode: 'none', upload: [upload], capabilities: { drop: ['ALL'] } });
+    expect(loader.mounts).toEqual([{ type: 'volume', source: expect.stringContaining('docker_volume.files_volume'), target: '/etc/svc' }]);
+    expect(() => containerIn((stack) => basic(stack, { uploads: [upload] }))).toThrow("svc: Docker refuses uploads into a read-only root; give the files as managedFiles");
+    expect(() => containerIn((stack) => basic(stack, { readOnlyRootfs: false, uploads: [upload] }))).not.toThrow();
+  });
+
+  it('gives managed files a new volume when a file changes, so the containers using them are replaced', () => {
+    const volumeName = (content: string) =>
+      (Object.values(JSON.parse(containerIn((stack) => {
+        const image = new Image(stack, 'files-img', { name: 'registry.corp.example/x:1.0' });
+        new ManagedFiles(stack, 'files', { name: 'svc-managed', image, directory: '/etc/svc', files: [{ file: '/etc/svc/a', content }], labels: {} });
+      })).resource.docker_volume)[0] as { name: string }).name;
+    expect(volumeName('one')).toBe(volumeName('one'));
+    expect(volumeName('one')).not.toBe(volumeName('two'));
+    expect(() => containerIn((stack) => {
+      const image = new Image(stack, 'files-img', { name: 'registry.corp.example/x:1.0' });
+      new ManagedFiles(stack, 'files', { name: 'svc-managed', image, directory: '/etc/svc', files: [{ file: '/etc/other/a', content: 'x' }], labels: {} });
+    })).toThrow('svc-managed: managed files outside /etc/svc: /etc/other/a');
   });
 
   it('writes healthcheck durations the way the provider reads them back', () => {

@@ -1,9 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Browser, Page } from 'puppeteer-core';
-import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, rosterYaml, run, STACKS } from './harness';
+import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run, STACKS } from './harness';
+import { ROOT } from '../live/terraform';
 import { Credentials, launchBrowser, screenshot, signIn, watchWebSockets } from './browser';
-import { addresses, connectFrom, httpFrom, lookupFrom, routes } from './probes';
+import { addresses, connectFrom, httpFrom, lookupFrom, processFacts, resolveFrom, routes } from './probes';
+import { UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
+import { USER_DATA_DIR } from '../../constructs/workspace';
 
 /**
  * The estate, end to end: deployed from empty by real terraform with the real providers on
@@ -188,8 +191,8 @@ describe('the estate on a real Docker engine', () => {
     }
     log(`isolation probes from ${from}: ${JSON.stringify(results, null, 1)}`);
     for (const [probe, result] of Object.entries(results)) {
-      // An unknown name may be forwarded to the host's resolvers by Docker 20.10 (CVE-2024-29018),
-      // which time out here: either way, nothing resolves.
+      // Docker's resolver forwards an unknown name only to the unroutable upstream (see the DNS
+      // test below), so the lookup fails at once: nothing resolves.
       expect({ probe, result }).toEqual({ probe, result: expect.stringMatching(probe.endsWith('by name') ? /^(no-such-name|no-answer|EAI_AGAIN)$/ : /^(timeout|unreachable|refused)$/) });
     }
     // The one declared path: the AI gateway on alice's network.
@@ -253,6 +256,115 @@ describe('the estate on a real Docker engine', () => {
     }
     const image = docker('image', 'inspect', estate.estate.images.codeServer) + docker('history', '--no-trunc', estate.estate.images.codeServer);
     for (const value of secretValues) expect(image.includes(value)).toBe(false);
+  });
+
+  test('every container runs hardened on the engine: non-root, no capabilities, read-only root, its pids limit, no DNS upstream', () => {
+    const observed = estate.containers().map((name) => {
+      const host = JSON.parse(docker('inspect', '-f', '{{json .HostConfig}}', name)) as Record<string, any>;
+      const labels = JSON.parse(docker('inspect', '-f', '{{json .Config.Labels}}', name)) as Record<string, string>;
+      const kernel = processFacts(name);
+      return {
+        name,
+        // From the kernel: the main process's uids, its effective capabilities, its root mount, its cgroup's pids.max.
+        rootUid: kernel.uids.split(' ').includes('0'),
+        capEff: kernel.capEff,
+        rootMountReadOnly: kernel.rootMount.split(',')[0] === 'ro',
+        pidsMax: kernel.pidsMax,
+        // From the engine.
+        pidsLimit: String(host.PidsLimit),
+        labelledPidsLimit: labels['webide.pids-limit'],
+        capAdd: host.CapAdd ?? [],
+        dns: host.Dns,
+      };
+    });
+    log(`hardening: ${JSON.stringify(observed.map((o) => `${o.name} pids.max=${o.pidsMax}`))}`);
+    expect(observed.map((o) => o.name)).toEqual(expect.arrayContaining([service('nginx'), service('keycloak'), service('postgres'), service('litellm'), service('vllm'), service('tabby'), service('oauth2-proxy'), ide('alice')]));
+    for (const o of observed) {
+      expect(o).toEqual({
+        name: o.name,
+        rootUid: false,
+        capEff: '0000000000000000',
+        rootMountReadOnly: true,
+        pidsMax: o.labelledPidsLimit,
+        pidsLimit: o.labelledPidsLimit,
+        labelledPidsLimit: expect.stringMatching(/^[1-9]\d*$/),
+        capAdd: [],
+        dns: [UNROUTABLE_DNS_UPSTREAM],
+      });
+    }
+  });
+
+  test("no DNS way out: alice's IDE resolves the estate's names only; an outside name the host resolves gets no answer from its resolver", () => {
+    const from = ide('alice');
+    // A name this host's own resolver answers, taken at run time from its apt sources.
+    const outside = new URL(mustRun('python3', [path.join(ROOT, 'scripts/docker/lib/apt_sources.py'), 'mirror', 'bookworm']).trim()).hostname;
+    expect(run('getent', ['ahostsv4', outside]).status).toBe(0);
+    // The container's only resolver is Docker's embedded DNS, whose only upstream is unroutable.
+    expect(docker('exec', from, 'cat', '/etc/resolv.conf').split('\n').filter((l) => l.startsWith('nameserver'))).toEqual(['nameserver 127.0.0.11']);
+    expect(JSON.parse(docker('inspect', '-f', '{{json .HostConfig.Dns}}', from))).toEqual([UNROUTABLE_DNS_UPSTREAM]);
+    const answers = {
+      estate: resolveFrom(from, 'ai-gateway'),
+      outside: resolveFrom(from, outside),
+      random: resolveFrom(from, `leak-probe-${Date.now()}.example.com`),
+    };
+    log(`DNS from ${from}: ${JSON.stringify(answers)}`);
+    expect(answers.estate).toMatch(/^resolved:\d+\.\d+\.\d+\.\d+$/);
+    // Docker's resolver answers SERVFAIL at once: its forward from the container's namespace has no way out.
+    expect(answers.outside).toMatch(/^(ESERVFAIL|EREFUSED|ETIMEOUT)$/);
+    expect(answers.random).toMatch(/^(ESERVFAIL|EREFUSED|ETIMEOUT)$/);
+  });
+
+  test("alice cannot change her IDE's managed settings: not by writing, removing or moving them, nor by restarting", () => {
+    const from = ide('alice');
+    const machine = `${USER_DATA_DIR}/Machine`;
+    const managed = docker('exec', from, 'cat', `${machine}/settings.json`);
+    expect(JSON.parse(managed)).toMatchObject({ 'remote.autoForwardPorts': false, 'telemetry.telemetryLevel': 'off', 'extensions.allowed': expect.any(Object) });
+    const attempts: Record<string, string> = {
+      write: `echo '{"remote.autoForwardPorts": true}' > ${machine}/settings.json`,
+      remove: `rm -f ${machine}/settings.json`,
+      'add a file': `echo '{}' > ${machine}/other.json`,
+      'move the managed dir away': `mv ${machine} ${USER_DATA_DIR}/Machine.old`,
+      'move the user-data dir away': `mv ${USER_DATA_DIR} /var/lib/code-server.old`,
+      'write to the root filesystem': 'echo x > /usr/local/bin/x',
+    };
+    const outcomes = Object.fromEntries(Object.entries(attempts).map(([what, command]) => [what, run('docker', ['exec', '-u', '1000:1000', from, 'sh', '-c', command]).status === 0 ? 'done' : 'refused']));
+    expect(outcomes).toEqual(Object.fromEntries(Object.keys(attempts).map((what) => [what, 'refused'])));
+    // Her own settings may say the opposite; they live in her home, and the machine settings stay as they were.
+    docker('exec', '-u', '1000:1000', from, 'sh', '-c', `echo '{"remote.autoForwardPorts": true, "telemetry.telemetryLevel": "all"}' > ${USER_DATA_DIR}/User/settings.json`);
+    expect(docker('exec', from, 'readlink', `${USER_DATA_DIR}/User`)).toBe('/home/coder/.local/share/code-server/User');
+    docker('restart', from);
+    expect(docker('exec', from, 'cat', `${machine}/settings.json`)).toBe(managed);
+    expect(docker('exec', from, 'cat', '/home/coder/.local/share/code-server/User/settings.json')).toContain('"telemetry.telemetryLevel": "all"');
+  });
+
+  test("no way out through code-server's port proxy: a file served inside alice's IDE cannot be fetched through /u/alice/", async () => {
+    await estate.waitHealthy(ide('alice'), 180);
+    const from = ide('alice');
+    const marker = `port-proxy-marker-${Date.now()}`;
+    // A server alice starts in her IDE (bounded: it exits after 120 s).
+    docker('exec', '-d', '-u', '1000:1000', from, 'timeout', '120', 'node', '-e', `require('http').createServer((q, r) => r.end('${marker}')).listen(9999, '127.0.0.1')`);
+    for (let i = 0; i < 20 && !httpFrom(from, 'http://127.0.0.1:9999/').body.includes(marker); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(httpFrom(from, 'http://127.0.0.1:9999/').body).toBe(marker);
+    // code-server itself no longer proxies (--disable-proxy) …
+    for (const route of ['/proxy/9999/', '/absproxy/9999/']) {
+      const direct = httpFrom(from, `http://127.0.0.1:8080${route}`);
+      expect({ route, leaked: direct.body.includes(marker) }).toEqual({ route, leaked: false });
+    }
+    // … and through nginx, in alice's signed-in browser session, nothing comes back either.
+    await page.goto(`${estate.origin}/u/alice/`, { waitUntil: 'domcontentloaded' });
+    const fetched = await page.evaluate(async (paths: string[]) => {
+      const out: Record<string, { status: number; text: string }> = {};
+      for (const p of paths) {
+        const response = await fetch(p, { redirect: 'manual' });
+        const text = await response.text();
+        out[p] = { status: response.status, text: text.slice(0, 200) };
+      }
+      return out;
+    }, ['/u/alice/proxy/9999/', '/u/alice/absproxy/9999/', '/u/alice/%70roxy/9999/', '/u/alice/PROXY/9999/', '/u/alice/./proxy/9999/']);
+    log(`port proxy through nginx: ${JSON.stringify(Object.fromEntries(Object.entries(fetched).map(([k, v]) => [k, v.status])))}`);
+    for (const [route, result] of Object.entries(fetched)) {
+      expect({ route, leaked: result.text.includes(marker), ok: result.status === 200 }).toEqual({ route, leaked: false, ok: false });
+    }
   });
 
   test("lifecycle with data: archive keeps alice's home, re-activation brings it back, adding a user recreates nobody, removing one is refused", () => {

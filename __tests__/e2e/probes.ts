@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { docker, run } from './harness';
 
 /** What a TCP connection attempt from inside a container met. */
@@ -73,4 +75,52 @@ export function addresses(container: string): Record<string, string> {
   const json = docker('inspect', '-f', '{{json .NetworkSettings.Networks}}', container);
   const networks = JSON.parse(json) as Record<string, { IPAddress: string }>;
   return Object.fromEntries(Object.entries(networks).map(([name, n]) => [name, n.IPAddress]));
+}
+
+/** What the kernel says about a container's main process, read from the host's /proc and cgroup files. */
+export interface ProcessFacts {
+  /** Real, effective, saved and filesystem uid. */
+  readonly uids: string;
+  /** Effective capability set, hex. */
+  readonly capEff: string;
+  /** Mount options of its root filesystem (`ro` first when read-only). */
+  readonly rootMount: string;
+  /** pids.max of its cgroup. */
+  readonly pidsMax: string;
+}
+
+export function processFacts(container: string): ProcessFacts {
+  const pid = docker('inspect', '-f', '{{.State.Pid}}', container);
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1].trim().replace(/\s+/g, ' ') ?? '';
+  // mountinfo: id parent major:minor root mount-point options …
+  const root = fs
+    .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .find((cols) => cols[4] === '/');
+  return { uids: field('Uid'), capEff: field('CapEff'), rootMount: root?.[5] ?? '', pidsMax: pidsMaxOf(pid) };
+}
+
+/** pids.max of a process's cgroup (cgroup v1 `pids` controller or the v2 unified tree). */
+function pidsMaxOf(pid: string): string {
+  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  const v1 = lines.map((l) => l.split(':')).find(([, controllers]) => controllers.split(',').includes('pids'));
+  const file = v1 ? path.join('/sys/fs/cgroup/pids', v1[2], 'pids.max') : path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3), 'pids.max');
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
+/**
+ * A DNS query for an A record sent by node (c-ares) straight to the container's configured
+ * resolver: `resolved:<addresses>` or the resolver's answer as an error code (ESERVFAIL,
+ * ENOTFOUND, EREFUSED, ETIMEOUT …). Nothing but the resolver is contacted.
+ */
+const RESOLVE_JS = `
+const dns = require('dns');
+const resolver = new dns.Resolver({ timeout: 2000, tries: 1 });
+resolver.resolve4(process.argv[1], (err, addresses) => console.log(err ? err.code : 'resolved:' + addresses.join(',')));
+`;
+
+export function resolveFrom(container: string, name: string): string {
+  return run('docker', ['exec', container, 'node', '-e', RESOLVE_JS, name], { timeout: 20_000 }).out.trim();
 }

@@ -20,6 +20,13 @@ describe('code-server settings', () => {
     expect(settings['workbench.enableExperiments']).toBe(false);
   });
 
+  it('turns every kind of port forwarding off', () => {
+    const settings = JSON.parse(renderMachineSettings(input));
+    expect(settings['remote.autoForwardPorts']).toBe(false);
+    expect(settings['remote.restoreForwardedPorts']).toBe(false);
+    expect(settings['remote.forwardOnOpen']).toBe(false);
+  });
+
   it('allows exactly the allow-listed extensions at their versions, sorted, ids lowercased', () => {
     const settings = JSON.parse(renderMachineSettings(input));
     expect(settings['extensions.allowed']).toEqual({ 'continue.continue': ['1.2.10'], 'tabbyml.vscode-tabby': ['1.30.0'] });

@@ -6,6 +6,7 @@ import { ResourceChange, StackPlan } from '../../report/plan';
 import { PlatformStack } from '../../stacks/platform-stack';
 import { defaultEstate, defaultRoster } from '../helpers/inputs';
 import { renderReportJson, renderReportMarkdown } from '../../report/render';
+import { NGINX_PATHS } from '../../constructs/nginx-entry';
 
 /** Plans produced by real terraform runs (see fixtures/plans/make-fixtures.ts). */
 function fixture(name: string): StackPlan {
@@ -98,13 +99,13 @@ describe('plan report on real plans', () => {
   it('shows rendered files as unified diffs, and hides sensitive content', () => {
     const report = analysePlans([fixture('edge-create'), fixture('platform-create'), fixture('workspaces-create')]);
     const files = report.files.map((f) => f.file);
-    expect(files).toEqual(expect.arrayContaining(['/etc/nginx/nginx.conf', '/etc/litellm/config.yaml', '/etc/webide/managed/machine-settings.json']));
+    expect(files).toEqual(expect.arrayContaining(['/etc/webide-nginx/nginx.conf', '/etc/litellm/config.yaml', '/var/lib/code-server/Machine/settings.json']));
     const markdown = renderReportMarkdown(report, []);
     expect(markdown).toContain('--- /dev/null');
-    expect(markdown).toContain('+++ b/etc/nginx/nginx.conf');
+    expect(markdown).toContain('+++ b/etc/webide-nginx/nginx.conf');
     // Four IDEs get the same settings file: one diff, not four.
-    expect(markdown).toContain('### `/etc/webide/managed/machine-settings.json` (4 containers in workspaces)');
-    expect(markdown.match(/machine-settings\.json`/g)).toHaveLength(1);
+    expect(markdown).toContain('### `/var/lib/code-server/Machine/settings.json` (4 containers in workspaces)');
+    expect(markdown.match(/Machine\/settings\.json`/g)).toHaveLength(1);
     expect(markdown).toContain('+  ssl_protocols TLSv1.2 TLSv1.3;');
   });
 
@@ -129,16 +130,16 @@ describe('plan report on real plans', () => {
   describe('the AI gateway (WEBIDE-A1)', () => {
     /** The nginx container of the recorded first deploy (the gateway forwarded every /v1/ path then). */
     const recorded = fixture('platform-create').plan.resource_changes!.find((c) => c.type === 'docker_container' && c.address.startsWith('docker_container.nginx'))!;
-    const confOf = (values: Record<string, any>) => values.upload.find((u: { file: string }) => u.file === '/etc/nginx/nginx.conf').content as string;
+    const confOf = (values: Record<string, any>) => values.upload.find((u: { file: string }) => u.file === NGINX_PATHS.config).content as string;
     /** nginx.conf as this code renders it for the default estate. */
     const current = (() => {
       const estate = defaultEstate();
       const json = JSON.parse(Testing.synth(new PlatformStack(Testing.app(), 'platform', { estate, roster: defaultRoster(estate), stateFile: 'x.tfstate' })));
       const nginx = Object.values(json.resource.docker_container as Record<string, Record<string, any>>).find((c) => c.name === 'webide-nginx')!;
-      return nginx.upload.find((u: { file: string }) => u.file === '/etc/nginx/nginx.conf').content as string;
+      return nginx.upload.find((u: { file: string }) => u.file === NGINX_PATHS.config).content as string;
     })();
     const update = (beforeConf: string, afterConf: string): StackPlan => {
-      const withConf = (conf: string) => ({ ...recorded.change.after, upload: recorded.change.after!.upload.map((u: { file: string }) => (u.file === '/etc/nginx/nginx.conf' ? { ...u, content: conf } : u)) });
+      const withConf = (conf: string) => ({ ...recorded.change.after, upload: recorded.change.after!.upload.map((u: { file: string }) => (u.file === NGINX_PATHS.config ? { ...u, content: conf } : u)) });
       const change: ResourceChange = { ...recorded, change: { ...recorded.change, actions: ['update'], before: withConf(beforeConf), after: withConf(afterConf) } };
       return { stack: 'platform', plan: { resource_changes: [change] } };
     };

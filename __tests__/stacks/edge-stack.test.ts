@@ -26,14 +26,20 @@ describe('entry point: nginx (platform stack) and oauth2-proxy (edge stack)', ()
     expect(nginx.mounts).toEqual([
       { type: 'bind', source: '/etc/webide/tls/fullchain.pem', target: '/etc/nginx/tls/fullchain.pem', read_only: true },
       { type: 'bind', source: '/etc/webide/tls/privkey.pem', target: '/etc/nginx/tls/privkey.pem', read_only: true },
+      // The files nginx is given: their volume, read-only (its root filesystem is read-only too).
+      { type: 'volume', source: expect.stringContaining('docker_volume.nginx_config_volume'), target: '/etc/webide-nginx', read_only: true },
     ]);
-    const template = nginx.upload.find((u: { file: string }) => u.file === '/etc/nginx/templates/ai-gateway.conf.template');
+    expect(nginx.read_only).toBe(true);
+    const loader = edge.get('webide-managed-nginx-loader')!;
+    expect(loader).toMatchObject({ start: false, must_run: false });
+    expect(loader.upload.map((u: { file: string }) => u.file)).toEqual(['/etc/webide-nginx/nginx.conf', '/etc/webide-nginx/templates/ai-gateway.conf.template']);
+    const template = loader.upload.find((u: { file: string }) => u.file === '/etc/webide-nginx/templates/ai-gateway.conf.template');
     // The file keeps the placeholders; nginx's entrypoint fills them from the environment.
     expect(template.content).toBe('set $litellm_authorization "Bearer $LITELLM_GATEWAY_KEY";\nset $tabby_authorization "Bearer $TABBY_API_TOKEN";\n');
     expect(nginx.env).toEqual(expect.arrayContaining(['LITELLM_GATEWAY_KEY=${var.litellm_gateway_key}', 'TABBY_API_TOKEN=${var.tabby_api_token}']));
     // The gateway never holds LiteLLM's master key.
     expect(JSON.stringify(nginx)).not.toMatch(/MASTER_KEY|litellm_master_key/);
-    expect(JSON.stringify(nginx.upload)).not.toContain('var.');
+    expect(JSON.stringify(loader.upload)).not.toContain('var.');
   });
 
   it('configures oauth2-proxy for Keycloak with the public issuer, internal token endpoints and the client secret from the identity stack', () => {

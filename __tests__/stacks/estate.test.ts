@@ -53,6 +53,28 @@ describe('the whole estate', () => {
     }
   });
 
+  it('hardens every container it declares: non-root, read-only root, a pids limit, no capabilities, no DNS upstream', () => {
+    const { stacks: _stacks, ...synthesized } = synthEstate(estate, defaultRoster(estate));
+    const declared = Object.values(synthesized).flatMap((json) => Object.values(((json as StackJson).resource?.docker_container ?? {}) as Record<string, Record<string, any>>));
+    // The managed files' loaders are created to receive files and never started: no process, nothing to harden.
+    const loaders = declared.filter((c) => c.start === false && c.must_run === false);
+    expect(loaders.map((c) => c.name).sort()).toEqual(['webide-managed-litellm-loader', 'webide-managed-nginx-loader', 'webide-managed-workspace-loader']);
+    const containers = declared.filter((c) => !loaders.includes(c));
+    const names = containers.map((c) => c.name);
+    expect(names).toEqual(expect.arrayContaining(['webide-nginx', 'webide-oauth2-proxy', 'webide-keycloak', 'webide-postgres', 'webide-litellm', 'webide-tabby', 'webide-vllm', 'webide-ide-alice']));
+    for (const c of containers) {
+      const facts = {
+        name: c.name,
+        root: c.user.split(':')[0] === '0',
+        readOnly: c.read_only,
+        pids: Number(c.labels.find((l: { label: string }) => l.label === 'webide.pids-limit')?.value) > 0,
+        capabilities: c.capabilities,
+        dns: c.dns,
+      };
+      expect(facts).toEqual({ name: c.name, root: false, readOnly: true, pids: true, capabilities: { drop: ['ALL'] }, dns: ['192.0.2.53'] });
+    }
+  });
+
   it('is identical for any order of the roster (property: 25 random shuffles of 40 users)', () => {
     const base = generatedRosterYaml(40).split('\n');
     const header = base.slice(0, 3);
@@ -89,6 +111,7 @@ describe('the whole estate', () => {
         'identity/resource/keycloak_user_groups/roster_users_zz-newcomer_groups',
         'workspaces/resource/docker_container/users_zz-newcomer_ide_container',
         'workspaces/resource/docker_network/users_zz-newcomer_network',
+        'workspaces/resource/null_resource/users_zz-newcomer_ide_pids-limit',
         'workspaces/resource/null_resource/users_zz-newcomer_nginx-link',
       ]);
       for (const key of added) expect(before.has(key)).toBe(false);

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { App, Aspects, Testing, TerraformStack } from 'cdktf';
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
+import { NullProvider } from '@cdktf/provider-null/lib/provider';
 import { parse } from 'yaml';
 import { NginxEntry } from '../../constructs/nginx-entry';
 import { EstateNames } from '../../constructs/naming';
@@ -59,14 +60,20 @@ describe('PlatformStack', () => {
     expect(containers.get('webide-postgres')!.mounts).toEqual([
       expect.objectContaining({ type: 'volume', source: 'webide-data-postgres', target: '/var/lib/postgresql/data' }),
     ]);
-    expect(json.resource.docker_volume).toBeUndefined();
+    // The only volumes Terraform owns are the managed files' (their content is rendered, not data).
+    expect(Object.values(json.resource.docker_volume).map((v: any) => v.name)).toEqual([expect.stringMatching(/^webide-managed-litellm-[0-9a-f]{12}$/), expect.stringMatching(/^webide-managed-nginx-[0-9a-f]{12}$/)]);
     expect(json.output.retained_volumes.value).toEqual(['webide-data-postgres', 'webide-data-tabby']);
   });
 
   it('renders the LiteLLM config into the container: chat routed to vLLM, key from a sensitive variable, prompt logging off', () => {
     const { json, containers } = synthPlatform();
     const litellm = containers.get('webide-litellm')!;
-    const config = parse(litellm.upload.find((u: { file: string }) => u.file === '/etc/litellm/config.yaml').content);
+    // Through the managed files' loader: LiteLLM mounts them read-only (its root is read-only).
+    const loader = containers.get('webide-managed-litellm-loader')!;
+    expect(loader).toMatchObject({ start: false, must_run: false });
+    expect(litellm.mounts).toEqual([{ type: 'volume', source: expect.stringContaining('docker_volume.litellm-config_volume'), target: '/etc/litellm', read_only: true }]);
+    expect(litellm.read_only).toBe(true);
+    const config = parse(loader.upload.find((u: { file: string }) => u.file === '/etc/litellm/config.yaml').content);
     expect(config.model_list[0]).toMatchObject({
       model_name: 'qwen2.5-coder-7b-instruct',
       litellm_params: { model: 'openai/Qwen/Qwen2.5-Coder-7B-Instruct', api_base: 'http://webide-vllm:8000/v1' },
@@ -81,7 +88,7 @@ describe('PlatformStack', () => {
     const { json, containers } = synthPlatform();
     const litellm = containers.get('webide-litellm')!;
     expect(env(litellm).LITELLM_GATEWAY_KEY).toBe('${var.litellm_gateway_key}');
-    const hook = litellm.upload.find((u: { file: string }) => u.file === `/etc/litellm/${LITELLM_AUTH_HOOK.file}`);
+    const hook = containers.get('webide-managed-litellm-loader')!.upload.find((u: { file: string }) => u.file === `/etc/litellm/${LITELLM_AUTH_HOOK.file}`);
     expect(hook.content).toBe(renderLitellmAuthHook(litellmAuthHookInput('qwen2.5-coder-7b-instruct')));
     const nginx = containers.get('webide-nginx')!;
     expect(env(nginx).LITELLM_GATEWAY_KEY).toBe('${var.litellm_gateway_key}');
@@ -98,6 +105,7 @@ describe('PlatformStack', () => {
     const app = new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-')) });
     const stack = new TerraformStack(app, 'platform');
     new DockerProvider(stack, 'docker', {});
+    new NullProvider(stack, 'null');
     const estate = defaultEstate();
     new NginxEntry(stack, 'nginx', {
       estate,

@@ -1,7 +1,6 @@
 import { Testing } from 'cdktf';
 import { Container } from '@cdktf/provider-docker/lib/container';
 import { Network } from '@cdktf/provider-docker/lib/network';
-import { Volume } from '@cdktf/provider-docker/lib/volume';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { WorkspacesStack } from '../../stacks/workspaces-stack';
 import { defaultEstate, rosterFromText } from '../helpers/inputs';
@@ -47,7 +46,6 @@ describe('WorkspacesStack', () => {
   it('runs the IDE hardened: uid 1000, no capabilities, no docker socket, only its own network, limits from the roster', () => {
     const alice = ideOf(synthWorkspaces().json, 'alice');
     expect(alice.user).toBe('1000:1000');
-    expect(alice.tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=512m' });
     expect(alice.privileged).toBe(false);
     expect(alice.capabilities).toEqual({ drop: ['ALL'] });
     expect(alice.security_opts).toEqual(['no-new-privileges:true']);
@@ -59,23 +57,33 @@ describe('WorkspacesStack', () => {
   });
 
   it("mounts the user's home volume by name, so Terraform never owns or deletes it", () => {
-    const { synthesized, json } = synthWorkspaces();
-    expect(synthesized).not.toHaveResource(Volume);
+    const { json } = synthWorkspaces();
+    // The only volume Terraform owns here is the managed files' (rendered settings, no user data).
+    expect(Object.values(json.resource.docker_volume).map((v: any) => v.name)).toEqual([expect.stringMatching(/^webide-managed-workspace-[0-9a-f]{12}$/)]);
     const alice = ideOf(json, 'alice');
     expect(alice.mounts).toEqual([
       expect.objectContaining({ type: 'volume', source: 'webide-home-alice', target: '/home/coder' }),
+      // The managed files: one volume shared read-only by every IDE, at VS Code's Machine settings dir.
+      { type: 'volume', source: expect.stringContaining('docker_volume.ide-managed-files_volume'), target: '/var/lib/code-server/Machine', read_only: true },
     ]);
   });
 
   it('writes the managed settings, Continue and Tabby configs into the IDE, and turns the gallery off', () => {
-    const alice = ideOf(synthWorkspaces().json, 'alice');
-    const files = alice.upload.map((u: { file: string }) => u.file);
-    // Into the image's filesystem (the home volume is not mounted when the provider uploads);
-    // the image's entrypoint installs them into the home at every start.
-    expect(files).toEqual(['/etc/webide/managed/machine-settings.json', '/etc/webide/managed/continue-config.yaml', '/etc/webide/managed/tabby-agent-config.toml']);
+    const { json } = synthWorkspaces();
+    const alice = ideOf(json, 'alice');
+    const loader = [...resourcesOf(json).values()].find((body) => body.name === 'webide-managed-workspace-loader') as Record<string, any>;
+    const files = loader.upload.map((u: { file: string }) => u.file);
+    // Into the managed files' volume, mounted read-only at VS Code's Machine settings dir (the
+    // user-data dir is a tmpfs in the read-only root), which the user can neither write nor move.
+    // The image's entrypoint copies the AI clients' configs into the home at every start.
+    expect(alice.upload).toBeUndefined();
+    expect(files).toEqual(['/var/lib/code-server/Machine/settings.json', '/var/lib/code-server/Machine/continue-config.yaml', '/var/lib/code-server/Machine/tabby-agent-config.toml']);
+    expect(alice.read_only).toBe(true);
+    expect(alice.tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=512m', '/var/lib/code-server': 'rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700' });
     expect(alice.entrypoint).toEqual(['/usr/local/bin/webide-ide-entrypoint']);
     expect(alice.env).toContain('EXTENSIONS_GALLERY={}');
-    expect(alice.command).toEqual(expect.arrayContaining(['--disable-telemetry', '--disable-update-check', '--disable-file-downloads']));
+    expect(alice.command).toEqual(expect.arrayContaining(['--disable-telemetry', '--disable-update-check', '--disable-file-downloads', '--disable-proxy']));
+    expect(alice.command.join(' ')).toContain('--user-data-dir /var/lib/code-server');
   });
 
   it('keys every per-user resource by username (no list positions in ids)', () => {
@@ -87,7 +95,7 @@ describe('WorkspacesStack', () => {
   });
 
   it('links nginx to each running IDE network with one resource per user (suspended users keep their IDE; archived users keep an empty link block)', () => {
-    const links = [...resourcesOf(synthWorkspaces().json)].filter(([key]) => key.startsWith('null_resource.users_'));
+    const links = [...resourcesOf(synthWorkspaces().json)].filter(([key]) => /^null_resource\.users_.*_nginx-link_/.test(key));
     expect(links.map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), (body.triggers as Record<string, string>).network, body.count])).toEqual([
       ['null_resource.users_alice_nginx-link', '${docker_network.users_alice_network_295142C3.name}', undefined],
       ['null_resource.users_bob_nginx-link', '${docker_network.users_bob_network_AAC3AB7F.name}', undefined],

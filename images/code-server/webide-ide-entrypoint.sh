@@ -1,17 +1,26 @@
 #!/bin/sh
-# Entrypoint of the IDE image (the estate's contract with it): installs the managed files the
-# estate uploaded to /etc/webide/managed into the user's home on every start (the home volume
-# is mounted only at start), then runs code-server with the container's arguments.
+# Entrypoint of the IDE image (the estate's contract with it, constructs/workspace.ts):
+#  * VS Code's user-data dir is a tmpfs at /var/lib/code-server, outside the home; its Machine
+#    dir is the estate's managed dir (root-owned, mounted: the user can neither change nor move
+#    it). Its User dir (the user's own settings and extension state) is linked to the home
+#    volume, so that persists.
+#  * The AI clients read their configs from the home: the managed copies are installed there at
+#    every start (the home volume is mounted only at start).
+# Then it runs code-server with the container's arguments.
 set -eu
-managed=/etc/webide/managed
+user_data=/var/lib/code-server
+managed="$user_data/Machine"
 install_managed() { # <file in $managed> <target under $HOME>
   if [ -f "$managed/$1" ]; then
     mkdir -p "$(dirname "$HOME/$2")"
     cp "$managed/$1" "$HOME/$2"
   fi
 }
-install_managed machine-settings.json .local/share/code-server/Machine/settings.json
 install_managed continue-config.yaml .continue/config.yaml
 install_managed tabby-agent-config.toml .tabby-client/agent/config.toml
+if [ -d "$user_data" ] && [ -w "$user_data" ]; then
+  mkdir -p "$HOME/.local/share/code-server/User"
+  ln -sfn "$HOME/.local/share/code-server/User" "$user_data/User"
+fi
 mkdir -p "$HOME/project"
 exec /usr/bin/code-server "$@"

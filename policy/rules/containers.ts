@@ -1,13 +1,25 @@
+import { TerraformResource } from 'cdktf';
+import { PIDS_LIMIT_LABEL } from '../../constructs/hardened-container';
 import { attributesOf, Compliance, labelMap, PolicyRule } from '../rule';
 
 const CONTAINER = 'docker_container';
+
+/**
+ * The attributes of a container that runs a process. A container created with `start = false`
+ * and `must_run = false` never runs one (ManagedFiles' loaders), so the runtime rules (limits,
+ * capabilities, user, read-only root, pids) do not apply to it; privilege and mounts still do.
+ */
+function runningContainer(node: Parameters<PolicyRule['check']>[0]): Record<string, any> | undefined {
+  const c = attributesOf(node, CONTAINER);
+  return c && !(c.start === false && c.must_run === false) ? c : undefined;
+}
 
 export const containerLimits: PolicyRule = {
   id: 'WEBIDE-C1',
   summary: 'Every container has a memory limit and a CPU quota.',
   fix: 'Give the HardenedContainer memoryMiB and cpus.',
   check: (node) => {
-    const c = attributesOf(node, CONTAINER);
+    const c = runningContainer(node);
     if (!c) return Compliance.NOT_APPLICABLE;
     return c.memory > 0 && c.cpu_quota > 0 && c.cpu_period > 0 ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
   },
@@ -29,7 +41,7 @@ export const capabilitiesDropped: PolicyRule = {
   summary: 'Every container drops ALL capabilities and sets no-new-privileges.',
   fix: 'Build the container with HardenedContainer (capabilities.drop = [ALL], security_opts = [no-new-privileges:true]).',
   check: (node) => {
-    const c = attributesOf(node, CONTAINER);
+    const c = runningContainer(node);
     if (!c) return Compliance.NOT_APPLICABLE;
     const dropsAll = (c.capabilities?.drop ?? []).includes('ALL');
     const noNewPrivileges = (c.security_opts ?? []).includes('no-new-privileges:true');
@@ -73,5 +85,49 @@ export const workspacesInternalOnly: PolicyRule = {
     if (!c || labelMap(c)['webide.component'] !== 'workspace') return Compliance.NOT_APPLICABLE;
     const networks: { name: string }[] = c.networks_advanced ?? [];
     return networks.length > 0 && networks.every((n) => context.internalNetworkNames.has(n.name)) ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
+  },
+};
+
+/** The user part of `uid:gid` (or `name:group`). */
+const userOf = (user: unknown) => String(user ?? '').split(':')[0];
+
+export const nonRoot: PolicyRule = {
+  id: 'WEBIDE-C5',
+  summary: 'Every container runs as a non-root user.',
+  fix: "Set user to the image's unprivileged uid:gid; give that uid the directories it writes (in the image or as volumes/tmpfs).",
+  check: (node) => {
+    const c = runningContainer(node);
+    if (!c) return Compliance.NOT_APPLICABLE;
+    const user = userOf(c.user);
+    return user === '' || user === '0' || user === 'root' ? Compliance.NON_COMPLIANT : Compliance.COMPLIANT;
+  },
+};
+
+export const readOnlyRoot: PolicyRule = {
+  id: 'WEBIDE-C6',
+  summary: 'Every container has a read-only root filesystem.',
+  fix: 'Leave readOnlyRootfs on; give the paths the service writes as tmpfs or volumes and its uploads a managedDir, or suppress WEBIDE-C6 for it with the reason its software needs a writable root.',
+  check: (node) => {
+    const c = runningContainer(node);
+    if (!c) return Compliance.NOT_APPLICABLE;
+    return c.read_only === true ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
+  },
+};
+
+export const pidsLimited: PolicyRule = {
+  id: 'WEBIDE-C7',
+  summary: 'Every container has a pids limit, applied by the null_resource beside it (the docker provider has no attribute for it).',
+  fix: 'Build the container with HardenedContainer and give it pidsLimit.',
+  check: (node) => {
+    const c = runningContainer(node);
+    if (!c || !TerraformResource.isTerraformResource(node)) return Compliance.NOT_APPLICABLE;
+    const limit = labelMap(c)[PIDS_LIMIT_LABEL];
+    if (!limit || !/^[1-9]\d*$/.test(limit)) return Compliance.NON_COMPLIANT;
+    const containerId = `\${docker_container.${node.friendlyUniqueId}.id}`;
+    const applied = (node.node.scope?.node.children ?? []).some((sibling) => {
+      const triggers = attributesOf(sibling, 'null_resource')?.triggers;
+      return triggers?.container_id === containerId && triggers?.pids_limit === limit;
+    });
+    return applied ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
   },
 };

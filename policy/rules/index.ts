@@ -1,5 +1,15 @@
 import { aiGatewayClosed } from './ai-gateway';
-import { capabilitiesDropped, containerLimits, noHostMounts, noPrivileged, onlyNginxPublishes, workspacesInternalOnly } from './containers';
+import {
+  capabilitiesDropped,
+  containerLimits,
+  noHostMounts,
+  noPrivileged,
+  nonRoot,
+  onlyNginxPublishes,
+  pidsLimited,
+  readOnlyRoot,
+  workspacesInternalOnly,
+} from './containers';
 import { otpRequired, realmEventsOn, realmHardened } from './identity';
 import { imagesPinned } from './images';
 import { noSecretLiterals } from './secrets';
@@ -11,6 +21,9 @@ export const ESTATE_RULES: readonly PolicyRule[] = [
   noPrivileged,
   capabilitiesDropped,
   noHostMounts,
+  nonRoot,
+  readOnlyRoot,
+  pidsLimited,
   onlyNginxPublishes,
   workspacesInternalOnly,
   imagesPinned,

@@ -240,51 +240,46 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["choices"][0]["message"
 
 check_code_server() {
   local image; image="$(img code-server)"
-  echo '{"workbench.startupEditor": "none"}' >"$TMP/machine-settings.json"
+  echo '{"workbench.startupEditor": "none"}' >"$TMP/settings.json"
   echo 'name: smoke' >"$TMP/continue-config.yaml"
   echo '[server]' >"$TMP/tabby-agent-config.toml"
-  chmod 644 "$TMP"/machine-settings.json "$TMP"/continue-config.yaml "$TMP"/tabby-agent-config.toml
+  chmod 644 "$TMP"/settings.json "$TMP"/continue-config.yaml "$TMP"/tabby-agent-config.toml
   docker network create --internal "$P-ws" >/dev/null
-  local ro
-  for ro in false true; do
-    # As constructs/workspace.ts: its root is read-write and the managed files are uploaded
-    # to /etc/webide/managed before the start. The read-only run shows the image needs no
-    # other writable place.
-    local ro_flag=() name="$P-ide-$ro"
-    [ "$ro" = true ] && ro_flag=(--read-only)
-    docker create --name "$name" --network "$P-ws" --user 1000:1000 "${HARDEN[@]}" "${ro_flag[@]}" \
-      --tmpfs /tmp:rw,nosuid,nodev,size=512m --mount "type=volume,source=$P-home-$ro,target=/home/coder" \
-      -e 'EXTENSIONS_GALLERY={}' -e HOME=/home/coder -e WEBIDE_USER=smoke \
-      --entrypoint /usr/local/bin/webide-ide-entrypoint "$image" \
-      --bind-addr 0.0.0.0:8080 --auth none --disable-telemetry --disable-update-check \
-      --disable-file-downloads --disable-file-uploads --idle-timeout-seconds 14400 \
-      --extensions-dir /opt/code-server/extensions --user-data-dir /home/coder/.local/share/code-server \
-      /home/coder/project >/dev/null
-    if [ "$ro" = false ]; then
-      local f
-      for f in machine-settings.json continue-config.yaml tabby-agent-config.toml; do
-        docker cp "$TMP/$f" "$name:/etc/webide/managed/$f" || failed code-server "docker cp $f"
-      done
-    fi
-    docker start "$name" >/dev/null
-    if wait_for 90 "code-server /healthz (read-only root: $ro)" docker exec "$name" curl -fsS http://127.0.0.1:8080/healthz; then
-      pass "code-server (read-only root: $ro): /healthz $(docker exec "$name" curl -fsS http://127.0.0.1:8080/healthz)"
-    else
-      failed code-server "no /healthz (read-only root: $ro)"; docker logs "$name" 2>&1 | tail -n 30; continue
-    fi
-    local code
-    code="$(docker exec "$name" curl -s -o /dev/null -w '%{http_code}' -L http://127.0.0.1:8080/)"
-    [ "$code" = 200 ] && pass "code-server (read-only root: $ro): workbench page 200" || failed code-server "workbench page: $code"
-    if docker logs "$name" 2>&1 | grep -qiE 'unknown option|error |EROFS|EACCES'; then
-      failed code-server "flags rejected or errors in the log:"; docker logs "$name" 2>&1 | grep -iE 'unknown option|error |EROFS|EACCES' | head
-    else
-      pass "code-server (read-only root: $ro): the estate's flags accepted (idle timeout included), no errors logged"
-    fi
+  # As constructs/workspace.ts: a read-only root, the user-data dir a tmpfs outside the home, its
+  # Machine dir an anonymous volume that receives the managed files before the start.
+  local name="$P-ide"
+  docker create --name "$name" --network "$P-ws" --user 1000:1000 "${HARDEN[@]}" --read-only \
+    --tmpfs /tmp:rw,nosuid,nodev,size=512m --tmpfs /var/lib/code-server:rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700 \
+    --mount "type=volume,source=$P-home,target=/home/coder" --mount type=volume,target=/var/lib/code-server/Machine \
+    -e 'EXTENSIONS_GALLERY={}' -e HOME=/home/coder -e WEBIDE_USER=smoke \
+    --entrypoint /usr/local/bin/webide-ide-entrypoint "$image" \
+    --bind-addr 0.0.0.0:8080 --auth none --disable-telemetry --disable-update-check --disable-proxy \
+    --disable-file-downloads --disable-file-uploads --idle-timeout-seconds 14400 \
+    --extensions-dir /opt/code-server/extensions --user-data-dir /var/lib/code-server \
+    /home/coder/project >/dev/null
+  local f
+  for f in settings.json continue-config.yaml tabby-agent-config.toml; do
+    docker cp "$TMP/$f" "$name:/var/lib/code-server/Machine/$f" || failed code-server "docker cp $f"
   done
-  if docker exec "$P-ide-false" sh -c 'test "$(cat /home/coder/.local/share/code-server/Machine/settings.json)" = "{\"workbench.startupEditor\": \"none\"}" && test -s /home/coder/.continue/config.yaml && test -s /home/coder/.tabby-client/agent/config.toml && test -d /home/coder/project'; then
-    pass "code-server: the entrypoint installed the managed files into the home volume"
+  docker start "$name" >/dev/null
+  if wait_for 90 "code-server /healthz" docker exec "$name" curl -fsS http://127.0.0.1:8080/healthz; then
+    pass "code-server (read-only root): /healthz $(docker exec "$name" curl -fsS http://127.0.0.1:8080/healthz)"
   else
-    failed code-server "managed files not installed"
+    failed code-server "no /healthz"; docker logs "$name" 2>&1 | tail -n 30; return
+  fi
+  local code
+  code="$(docker exec "$name" curl -s -o /dev/null -w '%{http_code}' -L http://127.0.0.1:8080/)"
+  [ "$code" = 200 ] && pass "code-server: workbench page 200" || failed code-server "workbench page: $code"
+  if docker logs "$name" 2>&1 | grep -qiE 'unknown option|error |EROFS|EACCES'; then
+    failed code-server "flags rejected or errors in the log:"; docker logs "$name" 2>&1 | grep -iE 'unknown option|error |EROFS|EACCES' | head
+  else
+    pass "code-server: the estate's flags accepted (idle timeout included), no errors logged"
+  fi
+  if docker exec "$name" sh -c 'test -s /home/coder/.continue/config.yaml && test -s /home/coder/.tabby-client/agent/config.toml && test -d /home/coder/project && test -L /var/lib/code-server/User' \
+    && ! docker exec "$name" sh -c 'echo {} >/var/lib/code-server/Machine/settings.json' 2>/dev/null; then
+    pass "code-server: the entrypoint installed the AI configs into the home; the machine settings are not writable"
+  else
+    failed code-server "managed files not installed, or machine settings writable"
   fi
 }
 
