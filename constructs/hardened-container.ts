@@ -4,7 +4,7 @@ import { ITerraformDependable } from 'cdktf';
 import { Container, ContainerHealthcheck, ContainerMounts, ContainerPorts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
 import { Image } from '@cdktf/provider-docker/lib/image';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
-import { ManagedFiles } from './managed-files';
+import type { ManagedFiles } from './managed-files';
 
 export interface NetworkAttachment {
   /** Network name: `network.name` for a network of the same stack, the plain name across stacks. */

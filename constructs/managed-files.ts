@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { Container, ContainerMounts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
 import { Image } from '@cdktf/provider-docker/lib/image';
 import { Volume } from '@cdktf/provider-docker/lib/volume';
+import { CONTAINER_LOG_OPTS } from './hardened-container';
 
 export interface ManagedFilesProps {
   /** Docker name of the volume (plus a content digest) and of its loader (plus `-loader`). */
@@ -59,6 +60,9 @@ export class ManagedFiles extends Construct {
       capabilities: { drop: ['ALL'] },
       securityOpts: ['no-new-privileges:true'],
       entrypoint: ['/nonexistent-never-started'],
+      // Written out: the daemon's defaults read back as drift and would replace it on every plan.
+      logDriver: 'json-file',
+      logOpts: { ...CONTAINER_LOG_OPTS },
       mounts: [{ type: 'volume', source: this.volume.name, target: props.directory }],
       upload: [...props.files],
       labels,

@@ -1,4 +1,5 @@
 import { NGINX_PATHS } from '../constructs/nginx-entry';
+import { LOADER_LABEL } from '../constructs/managed-files';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations } from '../policy/rules/ai-gateway';
 import { actionOf, Action, containsSensitive, labelsOf, maskAt, ResourceChange, shown, StackPlan, UnplannedStack } from './plan';
 
@@ -101,6 +102,16 @@ export function exitCodeOf(report: PlanReport): 0 | 1 | 2 | 3 {
   return report.risks.length > 0 ? 3 : 2;
 }
 
+/**
+ * Whether two mount lists differ in more than the content digest of a managed files' volume
+ * (`<name>-<12 hex>`): a new digest is a rendered file's change, shown as a file diff instead.
+ */
+function mountsDiffer(before: unknown, after: unknown): boolean {
+  const normalised = (mounts: unknown) =>
+    JSON.stringify(((mounts ?? []) as { source?: string }[]).map((m) => ({ ...m, source: m.source?.replace(/-managed-([a-z0-9-]+)-[0-9a-f]{12}$/, '-managed-$1') })));
+  return normalised(before) !== normalised(after);
+}
+
 function risksOf(stack: string, change: ResourceChange): Risk[] {
   const action = actionOf(change)!;
   const { before, after } = change.change;
@@ -112,6 +123,8 @@ function risksOf(stack: string, change: ResourceChange): Risk[] {
 
   switch (change.type) {
     case 'docker_volume':
+      // A managed files' volume holds rendered files, no data: replacing it is how a file change applies.
+      if (labelsOf(before ?? after)[LOADER_LABEL] === 'true') break;
       if (action === 'delete' || action === 'replace') out.push(risk('data', `volume ${before?.name} would be ${action === 'delete' ? 'destroyed' : 'replaced (emptied)'}`));
       break;
     case 'docker_network':
@@ -130,7 +143,7 @@ function risksOf(stack: string, change: ResourceChange): Risk[] {
       }
       if (before && after) {
         for (const key of ['privileged', 'capabilities', 'security_opts', 'user', 'read_only', 'runtime', 'mounts', 'devices']) {
-          if (differs(key)) out.push(risk('privilege', `${key}: ${value('before', key)} → ${value('after', key)}`));
+          if (key === 'mounts' ? mountsDiffer(before.mounts, after.mounts) : differs(key)) out.push(risk('privilege', `${key}: ${value('before', key)} → ${value('after', key)}`));
         }
         if (differs('ports')) out.push(risk('network', `published ports: ${value('before', 'ports')} → ${value('after', 'ports')}`));
         if (differs('networks_advanced')) out.push(risk('network', `networks: ${value('before', 'networks_advanced')} → ${value('after', 'networks_advanced')}`));

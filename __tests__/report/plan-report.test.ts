@@ -128,15 +128,15 @@ describe('plan report on real plans', () => {
   });
 
   describe('the AI gateway (WEBIDE-A1)', () => {
-    /** The nginx container of the recorded first deploy (the gateway forwarded every /v1/ path then). */
-    const recorded = fixture('platform-create').plan.resource_changes!.find((c) => c.type === 'docker_container' && c.address.startsWith('docker_container.nginx'))!;
+    /** The loader of nginx's files in the recorded first deploy. */
+    const recorded = fixture('platform-create').plan.resource_changes!.find((c) => c.type === 'docker_container' && c.address.startsWith('docker_container.nginx_config_loader'))!;
     const confOf = (values: Record<string, any>) => values.upload.find((u: { file: string }) => u.file === NGINX_PATHS.config).content as string;
     /** nginx.conf as this code renders it for the default estate. */
     const current = (() => {
       const estate = defaultEstate();
       const json = JSON.parse(Testing.synth(new PlatformStack(Testing.app(), 'platform', { estate, roster: defaultRoster(estate), stateFile: 'x.tfstate' })));
-      const nginx = Object.values(json.resource.docker_container as Record<string, Record<string, any>>).find((c) => c.name === 'webide-nginx')!;
-      return nginx.upload.find((u: { file: string }) => u.file === NGINX_PATHS.config).content as string;
+      const loader = Object.values(json.resource.docker_container as Record<string, Record<string, any>>).find((c) => c.name === 'webide-managed-nginx-loader')!;
+      return loader.upload.find((u: { file: string }) => u.file === NGINX_PATHS.config).content as string;
     })();
     const update = (beforeConf: string, afterConf: string): StackPlan => {
       const withConf = (conf: string) => ({ ...recorded.change.after, upload: recorded.change.after!.upload.map((u: { file: string }) => (u.file === NGINX_PATHS.config ? { ...u, content: conf } : u)) });
@@ -169,6 +169,26 @@ describe('plan report on real plans', () => {
       const elsewhere = current.replace('client_max_body_size 64m;', 'client_max_body_size 32m;');
       expect(elsewhere).not.toBe(current);
       expect(analysePlans([update(current, elsewhere)]).risks.filter((r) => r.category === 'ai-gateway')).toEqual([]);
+    });
+  });
+
+  describe('managed files (rendered files on a volume that read-only services mount)', () => {
+    const container = (mounts: unknown[]) => ({ name: 'webide-ide-alice', user: '1000:1000', read_only: true, mounts, labels: [{ label: 'webide.component', value: 'workspace' }, { label: 'webide.user', value: 'alice' }] });
+    const home = { type: 'volume', source: 'webide-home-alice', target: '/home/coder' };
+    const managed = (digest: string) => ({ type: 'volume', source: `webide-managed-workspace-${digest}`, target: '/var/lib/code-server/Machine', read_only: true });
+    const replace = (type: string, before: Record<string, unknown>, after: Record<string, unknown>): StackPlan => ({
+      stack: 'workspaces',
+      plan: { resource_changes: [{ address: `${type}.x`, type, name: 'x', change: { actions: ['delete', 'create'], before, after } } as ResourceChange] },
+    });
+
+    it('a new managed volume is no data risk and no privilege change; any other mount change still is', () => {
+      const volumeLabels = [{ label: 'webide.loader', value: 'true' }];
+      expect(analysePlans([replace('docker_volume', { name: 'webide-managed-workspace-aaaaaaaaaaaa', labels: volumeLabels }, { name: 'webide-managed-workspace-bbbbbbbbbbbb', labels: volumeLabels })]).risks).toEqual([]);
+      expect(analysePlans([replace('docker_volume', { name: 'webide-home-alice' }, { name: 'webide-home-alice' })]).risks.map((r) => r.category)).toEqual(['data']);
+      const digestOnly = replace('docker_container', container([home, managed('aaaaaaaaaaaa')]), container([home, managed('bbbbbbbbbbbb')]));
+      expect(analysePlans([digestOnly]).risks).toEqual([]);
+      const socket = replace('docker_container', container([home, managed('aaaaaaaaaaaa')]), container([home, managed('bbbbbbbbbbbb'), { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock' }]));
+      expect(analysePlans([socket]).risks.map((r) => [r.category, r.message.split(':')[0]])).toEqual([['privilege', 'mounts']]);
     });
   });
 
