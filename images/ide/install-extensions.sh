@@ -13,7 +13,8 @@
 # install then runs `code-server --install-extension` for each file, fails unless
 # `code-server --list-extensions --show-versions` shows exactly the manifest's id@version set,
 # and leaves EXTENSIONS_DIR owned by root and not writable by anyone else.
-# CODE_SERVER names the code-server command (default: code-server).
+# CODE_SERVER names the code-server command (default: code-server); EXTENSIONS_OWNER the owner
+# EXTENSIONS_DIR is given (default: 0:0, root; the unit tests, not root, pass their own).
 set -euo pipefail
 
 say() { printf '[extensions] %s\n' "$*"; }
@@ -91,6 +92,6 @@ if [ "$installed" != "$expected" ]; then
   diff <(printf '%s\n' "$expected") <(printf '%s\n' "$installed") | sed -n 's/^</  expected, not installed:/p; s/^>/  installed, not expected:/p' >&2 || true
   exit 1
 fi
-chown -R 0:0 "$EXT_DIR"
+chown -R "${EXTENSIONS_OWNER:-0:0}" "$EXT_DIR"
 chmod -R u=rwX,go=rX "$EXT_DIR"
 say "installed exactly: $(printf '%s ' $installed)"
