@@ -18,7 +18,13 @@ const INSTALLER = path.join(ROOT, 'images/ide/install-extensions.sh');
 const E2E_ESTATE = path.join(ROOT, '__tests__/e2e/estate.local.yaml');
 const STANDIN = 'webide-standin.ai-standin-1.0.0.vsix';
 
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ide-ext-'));
+const made: string[] = [];
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ide-ext-'));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 const run = (command: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
   const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
