@@ -40,7 +40,32 @@ const extension = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*$/i, 'must be publisher.name'),
   /** Exact version allowed; code-server refuses any other. */
   version: z.string().regex(/^\d+\.\d+\.\d+([-+][\w.]+)?$/, 'must be an exact version such as 1.2.3'),
+  /**
+   * File name of the VSIX in the directory the IDE image is built from (the bank's mirror).
+   * @default - `<id>-<version>.vsix`
+   */
+  vsix: z.string().regex(/^[\w.+-]+\.vsix$/, 'must be a file name ending in .vsix, without a directory').optional(),
+  /**
+   * sha256 of that VSIX file, as `sha256sum` prints it. The IDE image build installs the file
+   * only if its bytes have this hash. Required unless `sha256Pending` says why it is not known yet.
+   */
+  sha256: z.string().regex(/^[a-f0-9]{64}$/, 'must be the 64 lowercase hex digits that sha256sum prints').optional(),
+  /**
+   * Why the hash is not filled in yet (at least 20 characters), e.g. the change that imports the
+   * VSIX into the mirror. The allow-list still names the extension, but the IDE image cannot be
+   * built while any extension has this instead of `sha256`.
+   */
+  sha256Pending: z.string().min(20, 'must explain why the hash is not known yet, in at least 20 characters').optional(),
 });
+export type ExtensionConfig = z.output<typeof extension>;
+
+/** The allowed extensions: the estate's `extensions` list, also read on its own by the IDE image build. */
+export const extensionList = z.array(extension).default([]);
+
+/** The VSIX file an extension is installed from. */
+export function vsixFileName(ext: { readonly id: string; readonly version: string; readonly vsix?: string }): string {
+  return ext.vsix ?? `${ext.id}-${ext.version}.vsix`;
+}
 
 const suppression = z.strictObject({
   rule: z.string().min(1),
@@ -130,8 +155,11 @@ export const estateSchema = z
       /** Browser file downloads and uploads; off keeps data inside the VDE. */
       allowFileTransfer: z.boolean().default(false),
     }),
-    /** VSIX extensions users may have; every other extension is refused. */
-    extensions: z.array(extension).default([]),
+    /**
+     * VSIX extensions users may have, each pinned by its file's sha256; the IDE image installs
+     * exactly these (images/ide) and every other extension is refused.
+     */
+    extensions: extensionList,
     keycloak: z.strictObject({
       realm: z.string().regex(/^[a-z][a-z0-9-]{1,35}$/),
       displayName: z.string().min(1),
@@ -218,20 +246,51 @@ export function estateRules(raw: unknown): RuleIssue[] {
       issues.push({ path: ['workspaces', 'defaults', key], message: `default is above workspaces.max.${key}` });
     }
   }
-  const seen = new Set<string>();
-  list(doc.extensions).forEach((ext, index) => {
-    const id = record(ext).id;
-    if (typeof id !== 'string') return;
-    if (seen.has(id.toLowerCase())) issues.push({ path: ['extensions', index, 'id'], message: `extension '${id}' is listed twice` });
-    seen.add(id.toLowerCase());
-  });
+  issues.push(...extensionRules(doc.extensions));
   if (doc.httpPort !== undefined && doc.httpPort === doc.httpsPort) {
     issues.push({ path: ['httpPort'], message: 'must differ from httpsPort' });
   }
   return issues;
 }
 
+/**
+ * Rules across the fields of the extension list (raw, like `estateRules`): ids and VSIX files
+ * listed once, and each extension pinned by `sha256` or saying why not in `sha256Pending`.
+ */
+export function extensionRules(raw: unknown): RuleIssue[] {
+  const issues: RuleIssue[] = [];
+  const ids = new Map<string, number>();
+  const files = new Map<string, number>();
+  list(raw).forEach((item, index) => {
+    const ext = record(item);
+    const { id, version, vsix } = ext;
+    if (typeof id === 'string') {
+      const first = ids.get(id.toLowerCase());
+      if (first !== undefined) {
+        issues.push({ path: ['extensions', index, 'id'], message: (lineOf) => `extension '${id}' is listed twice (first on line ${lineOf(['extensions', first])})` });
+      } else ids.set(id.toLowerCase(), index);
+      if (typeof version === 'string' && (vsix === undefined || typeof vsix === 'string')) {
+        const file = vsixFileName({ id, version, vsix });
+        const other = files.get(file);
+        if (other !== undefined) {
+          issues.push({ path: ['extensions', index, 'vsix'], message: (lineOf) => `VSIX file '${file}' is also the file of the extension on line ${lineOf(['extensions', other])}` });
+        } else files.set(file, index);
+      }
+    }
+    const pinned = ext.sha256 !== undefined;
+    const pending = ext.sha256Pending !== undefined;
+    if (pinned && pending) {
+      issues.push({ path: ['extensions', index, 'sha256Pending'], message: 'remove it: sha256 is filled in' });
+    } else if (!pinned && !pending && isRecordLike(item)) {
+      issues.push({ path: ['extensions', index], message: "missing required key 'sha256' (sha256sum of the VSIX file; or sha256Pending: <why it is not known yet>)" });
+    }
+  });
+  return issues;
+}
 
+function isRecordLike(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
 
 /** The validated estate configuration handed to stacks. */
 export type EstateConfig = z.output<typeof estateSchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { EstateConfig, estateRules, estateSchema } from './estate';
+import { EstateConfig, estateRules, estateSchema, ExtensionConfig, extensionList, extensionRules, vsixFileName } from './estate';
+import { asList, asRecord } from './raw';
 import { RuleIssue } from './raw';
 import { Roster, rosterRules, rosterSchema, rosterShape } from './roster';
 import { ConfigError, ConfigIssue, issuesFromRules, issuesFromZod, parseYaml } from './source';
@@ -34,6 +35,30 @@ export function loadEstate(input: InputFile): EstateConfig {
 
 export function loadRoster(input: InputFile, estate: EstateConfig): Roster {
   return validate(input, rosterSchema(estate), (raw) => rosterRules(raw, estate));
+}
+
+/** An allowed extension with its VSIX file and the sha256 that file must have. */
+export type PinnedExtensionConfig = Pick<ExtensionConfig, 'id' | 'version'> & { readonly vsix: string; readonly sha256: string };
+
+/**
+ * The `extensions` list of an estate config on its own, validated as in the whole file: what
+ * the IDE image build needs (the e2e estate has placeholders elsewhere, which it does not read).
+ * Every extension must be pinned here: a `sha256Pending` one is an error, since the image
+ * installs nothing whose bytes it cannot check.
+ */
+export function loadPinnedExtensions(input: InputFile): PinnedExtensionConfig[] {
+  const schema = z.looseObject({ extensions: extensionList });
+  const rules = (raw: unknown): RuleIssue[] => {
+    const extensions = asRecord(raw).extensions;
+    const pending = asList(extensions).flatMap((item, index): RuleIssue[] => {
+      const ext = asRecord(item);
+      return ext.sha256 === undefined && typeof ext.sha256Pending === 'string'
+        ? [{ path: ['extensions', index, 'sha256Pending'], message: `the IDE image installs only VSIX files pinned by sha256; fill in sha256 (pending: ${ext.sha256Pending})` }]
+        : [];
+    });
+    return [...extensionRules(extensions), ...pending];
+  };
+  return validate(input, schema, rules).extensions.map((ext) => ({ id: ext.id, version: ext.version, vsix: vsixFileName(ext), sha256: ext.sha256 as string }));
 }
 
 /** Shape errors and rule errors together, in file order, so one run shows every problem. */

@@ -5,6 +5,20 @@ export interface AllowedExtension {
   readonly version: string;
 }
 
+/** An allowed extension pinned to the bytes of its VSIX file (what the IDE image installs). */
+export interface PinnedExtension extends AllowedExtension {
+  /** The VSIX file's name in the directory the image is built from. */
+  readonly vsix: string;
+  /** sha256 of that file, 64 lowercase hex digits. */
+  readonly sha256: string;
+}
+
+/** Extensions by lowercased id: the one order every rendered list uses. */
+function byId<T extends AllowedExtension>(extensions: readonly T[]): T[] {
+  const key = (ext: T) => ext.id.toLowerCase();
+  return [...extensions].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
 export interface WorkspaceFilesInput {
   readonly extensions: readonly AllowedExtension[];
   /** Base URL of the AI gateway as seen from an IDE container, e.g. http://ai-gateway:8081. */
@@ -17,11 +31,7 @@ export interface WorkspaceFilesInput {
  * controls hold whatever the user sets; the user's settings file is left alone.
  */
 export function renderMachineSettings(input: WorkspaceFilesInput): string {
-  const allowed = Object.fromEntries(
-    [...input.extensions]
-      .sort((a, b) => a.id.localeCompare(b.id))
-      .map((ext) => [ext.id.toLowerCase(), [ext.version]]),
-  );
+  const allowed = Object.fromEntries(byId(input.extensions).map((ext) => [ext.id.toLowerCase(), [ext.version]]));
   const settings = {
     'telemetry.telemetryLevel': 'off',
     'update.mode': 'none',
@@ -75,4 +85,14 @@ export function renderTabbyClientConfig(input: WorkspaceFilesInput): string {
     'disable = true',
     '',
   ].join('\n');
+}
+
+/**
+ * The IDE image's extension manifest (images/ide/install-extensions.sh reads it): a comment,
+ * then one line per extension, `<id> <version> <sha256> <vsix file>` separated by tabs,
+ * sorted by id, ids lowercased as in `extensions.allowed`. The image installs exactly these.
+ */
+export function renderExtensionManifest(extensions: readonly PinnedExtension[]): string {
+  const lines = byId(extensions).map((ext) => [ext.id.toLowerCase(), ext.version, ext.sha256, ext.vsix].join('\t'));
+  return ['# webide-estate extension manifest: id, version, sha256, VSIX file (tab-separated). Generated from the estate config.', ...lines, ''].join('\n');
 }

@@ -1,4 +1,4 @@
-import { imageDigest } from '../../config/estate';
+import { imageDigest, vsixFileName } from '../../config/estate';
 import { loadEstate, loadInputs } from '../../config/load';
 import { ConfigError, formatIssue } from '../../config/source';
 import { assetText } from '../helpers/inputs';
@@ -90,5 +90,71 @@ describe('estate config validation', () => {
         expect.stringMatching(/^roster\.yaml:2:7: users\.Bob\.username: must be a lowercase DNS label/),
       ]);
     }
+  });
+
+  describe('extensions', () => {
+    const HASH = 'a'.repeat(64);
+    const start = ESTATE.indexOf('extensions:\n');
+    const end = ESTATE.indexOf('\nkeycloak:');
+    /** The default estate with its extension list replaced by these lines (under `extensions:`). */
+    const withExtensions = (...lines: string[]) => `${ESTATE.slice(0, start)}extensions:\n${lines.map((l) => `  ${l}\n`).join('')}${ESTATE.slice(end)}`;
+    const lineOf = (text: string, search: string) => text.slice(0, text.indexOf(search)).split('\n').length;
+
+    it('the sample lists Continue and Tabby without inventing hashes: each says why its sha256 is pending', () => {
+      const estate = loadEstate({ file: 'estate.yaml', text: ESTATE });
+      expect(estate.extensions.map((e) => [e.id, e.version, e.sha256, vsixFileName(e)])).toEqual([
+        ['continue.continue', '1.2.10', undefined, 'continue.continue-1.2.10.vsix'],
+        ['tabbyml.vscode-tabby', '1.30.0', undefined, 'tabbyml.vscode-tabby-1.30.0.vsix'],
+      ]);
+      for (const ext of estate.extensions) expect(ext.sha256Pending).toMatch(/mirror/);
+    });
+
+    it('accepts a hash-pinned extension; the VSIX file name defaults to <id>-<version>.vsix', () => {
+      const estate = loadEstate({ file: 'estate.yaml', text: withExtensions(`- { id: acme.tool, version: 2.0.1, sha256: ${HASH} }`) });
+      expect(estate.extensions).toEqual([{ id: 'acme.tool', version: '2.0.1', sha256: HASH }]);
+      expect(vsixFileName(estate.extensions[0])).toBe('acme.tool-2.0.1.vsix');
+    });
+
+    it.each([
+      ['too short', 'abc123', 'must be the 64 lowercase hex digits that sha256sum prints'],
+      ['upper case', 'A'.repeat(64), 'must be the 64 lowercase hex digits that sha256sum prints'],
+      ['not hex', 'g'.repeat(64), 'must be the 64 lowercase hex digits that sha256sum prints'],
+    ])('fails on a sha256 that is %s, naming file, line and field', (_label, hash, message) => {
+      const text = withExtensions(`- { id: acme.tool, version: 2.0.1, sha256: ${hash} }`);
+      expect(estateErrors(text)).toEqual([`estate.yaml:${lineOf(text, '- { id: acme.tool')}:38: extensions.acme.tool.sha256: ${message}`]);
+    });
+
+    it('fails on an extension with neither sha256 nor sha256Pending, and on one with both', () => {
+      const text = withExtensions('- { id: acme.tool, version: 2.0.1 }', `- { id: acme.other, version: 1.0.0, sha256: ${HASH}, sha256Pending: waiting for the mirror to import it }`);
+      expect(estateErrors(text)).toEqual([
+        expect.stringMatching(new RegExp(`^estate\\.yaml:${lineOf(text, '- { id: acme.tool')}:\\d+: extensions\\.acme\\.tool: missing required key 'sha256' \\(sha256sum of the VSIX file; or sha256Pending: <why it is not known yet>\\)$`)),
+        expect.stringMatching(/^estate\.yaml:\d+:\d+: extensions\.acme\.other\.sha256Pending: remove it: sha256 is filled in$/),
+      ]);
+    });
+
+    it('fails on a pending hash without a real reason', () => {
+      expect(estateErrors(withExtensions('- { id: acme.tool, version: 2.0.1, sha256Pending: later }'))).toEqual([
+        expect.stringMatching(/extensions\.acme\.tool\.sha256Pending: must explain why the hash is not known yet, in at least 20 characters$/),
+      ]);
+    });
+
+    it('fails on an id listed twice (in any case) and on two extensions sharing a VSIX file', () => {
+      const text = withExtensions(
+        `- { id: acme.tool, version: 2.0.1, sha256: ${HASH} }`,
+        `- { id: Acme.Tool, version: 2.0.2, sha256: ${HASH} }`,
+        `- { id: acme.other, version: 1.0.0, vsix: acme.tool-2.0.1.vsix, sha256: ${HASH} }`,
+      );
+      const first = lineOf(text, '- { id: acme.tool');
+      expect(estateErrors(text)).toEqual([
+        expect.stringMatching(new RegExp(`^estate\\.yaml:${first + 1}:\\d+: extensions\\.Acme\\.Tool\\.id: extension 'Acme\\.Tool' is listed twice \\(first on line ${first}\\)$`)),
+        expect.stringMatching(new RegExp(`^estate\\.yaml:${first + 2}:\\d+: extensions\\.acme\\.other\\.vsix: VSIX file 'acme\\.tool-2\\.0\\.1\\.vsix' is also the file of the extension on line ${first}$`)),
+      ]);
+    });
+
+    it('fails on a VSIX name with a directory in it', () => {
+      expect(estateErrors(withExtensions(`- { id: acme.tool, version: 2.0.1, vsix: ../acme.vsix, sha256: ${HASH} }`))).toEqual([
+        expect.stringMatching(/extensions\.acme\.tool\.vsix: must be a file name ending in \.vsix, without a directory$/),
+      ]);
+    });
   });
 });

@@ -18,7 +18,8 @@ const builtVersion = (name: string) => version(built.find((tag) => tag.startsWit
 const estate = (file: string) => loadEstate({ file, text: fs.readFileSync(file, 'utf8').split('__E2E__').join('/e2e') });
 
 describe('versions agree between the tests and the estate', () => {
-  const components = { nginx: 'nginx', keycloak: 'keycloak', postgres: 'postgres', oauth2Proxy: 'oauth2-proxy', litellm: 'litellm', codeServer: 'code-server' } as const;
+  // The e2e estate's IDE runs `ide`: the code-server image plus the estate's extensions (images/ide).
+  const components = { nginx: 'nginx', keycloak: 'keycloak', postgres: 'postgres', oauth2Proxy: 'oauth2-proxy', litellm: 'litellm', codeServer: 'ide' } as const;
   const production = estate(path.join(ASSETS, 'estate.yaml'));
   const e2e = estate(path.join(ROOT, '__tests__/e2e/estate.local.yaml'));
 
@@ -27,6 +28,10 @@ describe('versions agree between the tests and the estate', () => {
     expect(expected).toMatch(/^\d+/);
     expect(e2e.images[key as keyof typeof components]).toBe(built.find((tag) => tag.startsWith(`webide-local/${image}:`)));
     expect(version(production.images[key as keyof typeof components])).toBe(expected);
+  });
+
+  it('the IDE image is built on the code-server image of the same version', () => {
+    expect(builtVersion('ide')).toBe(builtVersion('code-server'));
   });
 
   it('the LiteLLM the unit tests load is the one the image is built from', () => {

@@ -1,5 +1,9 @@
 import { parse } from 'yaml';
-import { renderContinueConfig, renderMachineSettings, renderTabbyClientConfig, WorkspaceFilesInput } from '../../render/code-server';
+import * as path from 'path';
+import { readInputFile } from '../../config/input-file';
+import { loadPinnedExtensions } from '../../config/load';
+import { renderContinueConfig, renderExtensionManifest, renderMachineSettings, renderTabbyClientConfig, WorkspaceFilesInput } from '../../render/code-server';
+import { ROOT } from '../helpers/run';
 
 const input: WorkspaceFilesInput = {
   extensions: [
@@ -49,5 +53,35 @@ describe('code-server settings', () => {
     const toml = renderTabbyClientConfig(input);
     expect(toml).toContain('[server]\nendpoint = "http://ai-gateway:8081/tabby"');
     expect(toml).toContain('[anonymousUsageTracking]\ndisable = true');
+  });
+});
+
+describe('extension manifest (what the IDE image installs)', () => {
+  const pinned = [
+    { id: 'TabbyML.vscode-tabby', version: '1.30.0', vsix: 'tabby.vsix', sha256: 'b'.repeat(64) },
+    { id: 'continue.continue', version: '1.2.10', vsix: 'continue.continue-1.2.10.vsix', sha256: 'a'.repeat(64) },
+  ];
+
+  it('is one tab-separated line per extension, sorted by lowercased id, after a comment', () => {
+    expect(renderExtensionManifest(pinned).split('\n')).toEqual([
+      expect.stringMatching(/^# webide-estate extension manifest: id, version, sha256, VSIX file/),
+      `continue.continue\t1.2.10\t${'a'.repeat(64)}\tcontinue.continue-1.2.10.vsix`,
+      `tabbyml.vscode-tabby\t1.30.0\t${'b'.repeat(64)}\ttabby.vsix`,
+      '',
+    ]);
+    expect(renderExtensionManifest([...pinned].reverse())).toBe(renderExtensionManifest(pinned));
+  });
+
+  it.each([
+    ['these inputs', pinned],
+    ['the e2e estate', loadPinnedExtensions(readInputFile(path.join(ROOT, '__tests__/e2e/estate.local.yaml')))],
+  ])('names the same id@version set as extensions.allowed (%s)', (_label, extensions) => {
+    const allowed = JSON.parse(renderMachineSettings({ ...input, extensions }))['extensions.allowed'] as Record<string, string[]>;
+    const installed = renderExtensionManifest(extensions)
+      .split('\n')
+      .filter((line) => line && !line.startsWith('#'))
+      .map((line) => line.split('\t'));
+    expect(installed.map(([id, version]) => [id, [version]])).toEqual(Object.entries(allowed));
+    expect(installed.length).toBeGreaterThan(0);
   });
 });

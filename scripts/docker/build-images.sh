@@ -5,9 +5,15 @@
 #   bash scripts/docker/build-images.sh --only NAME  just that one (base is built first if missing)
 #   bash scripts/docker/build-images.sh --list       print the tags, build nothing
 #
+# ide is code-server plus the extensions of an estate config, each checked against its
+# sha256 (images/ide): WEBIDE_IDE_ESTATE names the config (default: the e2e tier's,
+# __tests__/e2e/estate.local.yaml), WEBIDE_VSIX_DIR the directory holding its VSIX files
+# (default: none, every extension listed is built as a stand-in by images/ide/standin-vsix.py).
+#
 # Every image is tagged webide-local/<name>:<version> and labelled
 # webide.inputs-sha256=<sha256 of its inputs>: the files under images/<name>/, the pinned
-# versions and, for the others, the base image's id. An image whose label already matches
+# versions and, for the others, the base image's id (for ide: the code-server image's id and
+# the extension manifest, whose sha256s pin the VSIX files). An image whose label already matches
 # is skipped, so a warm run takes seconds. Needs the engine (scripts/docker/engine.sh start).
 #
 # Layout: images/base/build.sh (debootstrap -> docker import), images/<name>/Dockerfile,
@@ -52,7 +58,7 @@ LITELLM_VERSION="${LITELLM_VERSION:-1.103.7}"
 PRISMA_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PRISMA_VERSION=')"
 PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
 
-ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ai-standin)
+ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin)
 
 version_of() {
   case "$1" in
@@ -62,7 +68,7 @@ version_of() {
     keycloak) echo "$KEYCLOAK_VERSION" ;;
     oauth2-proxy) echo "$OAUTH2_PROXY_VERSION" ;;
     litellm) echo "$LITELLM_VERSION" ;;
-    code-server) echo "$CODE_SERVER_VERSION" ;;
+    code-server | ide) echo "$CODE_SERVER_VERSION" ;;
     ai-standin) echo "$STANDIN_VERSION" ;;
     *) return 1 ;;
   esac
@@ -77,6 +83,7 @@ extra_pins() {
     oauth2-proxy) echo "GO=$(go env GOVERSION 2>/dev/null || echo none)" ;;
     litellm) echo "PRISMA_VERSION=$PRISMA_VERSION" ;;
     code-server) echo "NODE_VERSION=$CODE_SERVER_NODE_VERSION" ;;
+    ide) echo "CODE_SERVER_IMAGE=$(tag_of code-server)" ;;
   esac
 }
 
@@ -120,11 +127,20 @@ inputs_sha() { # name -> sha256 of its inputs
     if [ "$name" = base ]; then
       sha256sum "$LIB/apt_sources.py" | cut -d' ' -f1
       python3 "$LIB/apt_sources.py" deb822 "$SUITE"
+    elif [ "$name" = ide ]; then
+      echo "code-server=$(docker image inspect -f '{{.Id}}' "$(tag_of code-server)")"
+      ide_manifest
     else
       echo "base=$(docker image inspect -f '{{.Id}}' "$(tag_of base)")"
     fi
     (cd "$dir" && find . -type f ! -name '*~' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -d' ' -f1
+}
+
+# The ide image's manifest, from the estate config (prints the config's problems and fails if any).
+ide_manifest() {
+  node "$ROOT/scripts/ts-run.js" "$ROOT/scripts/extensions-manifest.ts" "${WEBIDE_IDE_ESTATE:-$ROOT/__tests__/e2e/estate.local.yaml}" \
+    || fail "ide: the estate config's extension list cannot be installed (above)"
 }
 
 current_sha() {
@@ -182,6 +198,8 @@ T0=$SECONDS
 if [ -n "$ONLY" ]; then
   # Every image is built FROM base: bring it up to date first (seconds when it is).
   [ "$ONLY" = base ] || build_one base
+  # ide is built FROM code-server.
+  [ "$ONLY" = ide ] && build_one code-server
   build_one "$ONLY"
 else
   for n in "${ALL[@]}"; do build_one "$n"; done
