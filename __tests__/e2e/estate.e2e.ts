@@ -372,6 +372,20 @@ describe('the estate on a real Docker engine', () => {
     }
   });
 
+  test("alice's IDE has exactly the estate's extensions, from hash-checked VSIX files, and she cannot add another", () => {
+    const from = ide('alice');
+    const listed = docker('exec', '-u', '1000:1000', from, 'code-server', '--list-extensions', '--show-versions', '--extensions-dir', '/opt/code-server/extensions');
+    expect(listed.split('\n').filter(Boolean)).toEqual(estate.estate.extensions.map((e) => `${e.id}@${e.version}`).sort());
+    // The directory is root's and read-only for her; so is every file under it.
+    expect(run('docker', ['exec', '-u', '1000:1000', from, 'sh', '-c', 'touch /opt/code-server/extensions/x || mkdir /opt/code-server/extensions/y']).status).not.toBe(0);
+    expect(docker('exec', from, 'find', '/opt/code-server/extensions', '!', '-user', 'root')).toBe('');
+    // The image build itself refuses a VSIX whose sha256 is not the configured one (real builds).
+    const check = run('bash', [path.join(ROOT, 'scripts/docker/check-ide-extensions.sh')], { timeout: 600_000 });
+    log(`check-ide-extensions: ${check.out.split('\n').filter((l) => /^\[check-ide\] (PASS|FAIL)/.test(l)).join(' | ')}`);
+    expect({ status: check.status, failures: check.out.split('\n').filter((l) => l.startsWith('[check-ide] FAIL')) }).toEqual({ status: 0, failures: [] });
+    expect(check.out).toContain('[check-ide] PASS: wrong sha256: docker build fails');
+  });
+
   test("lifecycle with data: archive keeps alice's home, re-activation brings it back, adding a user recreates nobody, removing one is refused", () => {
     const marker = `marker-${Date.now()}`;
     docker('exec', ide('alice'), 'sh', '-c', `echo ${marker} > /home/coder/e2e-marker`);
