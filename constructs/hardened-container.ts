@@ -9,6 +9,8 @@ export interface NetworkAttachment {
   readonly name: string;
   /** Extra DNS names on that network. @default - only the container name */
   readonly aliases?: readonly string[];
+  /** A fixed IPv4 address on that network (the network needs a subnet). @default - Docker picks one */
+  readonly ipv4Address?: string;
 }
 
 export interface HealthcheckProps {
@@ -113,6 +115,7 @@ export class HardenedContainer extends Construct {
       networksAdvanced: props.networks.map((attachment) => ({
         name: attachment.name,
         aliases: attachment.aliases ? [...attachment.aliases] : undefined,
+        ipv4Address: attachment.ipv4Address,
       })),
       mounts: props.mounts ? [...props.mounts] : undefined,
       upload: props.uploads ? [...props.uploads] : undefined,

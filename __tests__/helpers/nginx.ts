@@ -34,24 +34,44 @@ export function nginxTest(confPath: string, prefix: string): { status: number; o
 }
 
 /**
- * The rendered nginx.conf with every listener moved to 127.0.0.1 on a port of the
- * caller's choosing (`from → to`), and the internal 127.0.0.1 references with them, so
- * the real file can run next to other tests without touching a public address. Throws
- * when a listener is left unmapped, so a change to the rendered listeners shows here.
+ * The rendered nginx.conf with every listener moved to loopback on a port of the caller's
+ * choosing (`from → to`), and the internal 127.0.0.1 references with them, so the real file
+ * can run next to other tests without touching a public address. A wildcard listener
+ * (`listen 8081`) goes to 127.0.0.1; each fixed address to its loopback stand-in in
+ * `addresses` (default: LOOPBACK_STAND_INS, by order of first appearance), so servers that
+ * tell addresses apart still do. Throws when a listener is left unmapped, so a change to the
+ * rendered listeners shows here.
  */
-export function onLoopback(conf: string, ports: ReadonlyMap<number, number>): string {
+export function onLoopback(conf: string, ports: ReadonlyMap<number, number>, addresses: ReadonlyMap<string, string> = fixedAddressStandIns(conf)): string {
   let out = conf;
   for (const [from, to] of ports) {
     out = out.replace(new RegExp(`listen (127\\.0\\.0\\.1:)?${from}\\b`, 'g'), `listen 127.0.0.1:${to}`);
     out = out.replace(new RegExp(`127\\.0\\.0\\.1:${from}\\b`, 'g'), `127.0.0.1:${to}`);
+    for (const [address, standIn] of addresses) {
+      out = out.replace(new RegExp(`listen ${address.replace(/\./g, '\\.')}:${from}\\b`, 'g'), `listen ${standIn}:${to}`);
+    }
   }
+  const loopbackPorts = [...ports.values()];
   const listeners = [...out.matchAll(/^\s*listen ([^;]+);/gm)].map((m) => m[1]);
-  const stray = listeners.filter((l) => !/^127\.0\.0\.1:\d+( |$)/.test(l) || ![...ports.values()].includes(Number(/^127\.0\.0\.1:(\d+)/.exec(l)?.[1])));
+  const stray = listeners.filter((l) => {
+    const m = /^(127\.\d+\.\d+\.\d+):(\d+)( |$)/.exec(l);
+    return !m || !loopbackPorts.includes(Number(m[2]));
+  });
   if (stray.length > 0) throw new Error(`onLoopback: listeners not moved to loopback: ${stray.join(', ')}`);
   return out;
 }
 
+/** Loopback addresses that stand in for nginx's fixed addresses (Linux routes all of 127/8 to lo). */
+export const LOOPBACK_STAND_INS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+
+/** The fixed (non-loopback) listen addresses of a rendered nginx.conf, each with its loopback stand-in. */
+export function fixedAddressStandIns(conf: string): Map<string, string> {
+  const fixed = [...new Set([...conf.matchAll(/^\s*listen (\d+\.\d+\.\d+\.\d+):\d+/gm)].map((m) => m[1]).filter((a) => !a.startsWith('127.')))];
+  if (fixed.length > LOOPBACK_STAND_INS.length) throw new Error(`onLoopback: more fixed addresses than stand-ins: ${fixed.join(', ')}`);
+  return new Map(fixed.map((address, i) => [address, LOOPBACK_STAND_INS[i]]));
+}
+
 /** The listen ports of a rendered nginx.conf (for onLoopback). */
 export function listenPorts(conf: string): number[] {
-  return [...new Set([...conf.matchAll(/^\s*listen (?:127\.0\.0\.1:)?(\d+)/gm)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+  return [...new Set([...conf.matchAll(/^\s*listen (?:\d+\.\d+\.\d+\.\d+:)?(\d+)/gm)].map((m) => Number(m[1])))].sort((a, b) => a - b);
 }

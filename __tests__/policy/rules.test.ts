@@ -72,6 +72,7 @@ function nginxInput(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput
     workspacePort: 8080,
     aiGatewayPort: 8081,
     secretsIncludePath: '/etc/nginx/secrets/ai-gateway.conf',
+    listenAddresses: { edge: '10.202.0.14', identity: '10.202.0.30', ai: '10.202.0.46' },
     ...overrides,
   };
 }

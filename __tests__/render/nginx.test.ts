@@ -3,7 +3,8 @@ import * as path from 'path';
 import { parseNginxConf, locationsOf, serversListeningOn, allDirectives } from '../../policy/nginx-conf';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
-import { nginxSandbox, nginxTest } from '../helpers/nginx';
+import { listenPorts, nginxSandbox, nginxTest, onLoopback } from '../helpers/nginx';
+import { freePort } from '../helpers/processes';
 
 function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
   return {
@@ -20,6 +21,7 @@ function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
     workspacePort: 8080,
     aiGatewayPort: 8081,
     secretsIncludePath: '/etc/nginx/secrets/ai-gateway.conf',
+    listenAddresses: { edge: '10.202.0.14', identity: '10.202.0.30', ai: '10.202.0.46' },
     ...overrides,
   };
 }
@@ -41,7 +43,7 @@ describe('renderNginxConf', () => {
 
   it('only redirects on plain HTTP', () => {
     const conf = renderNginxConf(input());
-    const httpServer = conf.slice(conf.indexOf('listen 8080 default_server;'), conf.indexOf('listen 8443'));
+    const httpServer = conf.slice(conf.indexOf('listen 10.202.0.14:8080;'), conf.indexOf('listen 10.202.0.14:8443 ssl http2;'));
     expect(httpServer).toContain('return 301 https://ide.corp.example$request_uri;');
     expect(httpServer).not.toContain('proxy_pass');
   });
@@ -55,7 +57,7 @@ describe('renderNginxConf', () => {
 
   it("makes no absolute redirect on the entry server: its listener port (8443) is not the published one", () => {
     const conf = renderNginxConf(input({ httpsPort: 18443 }));
-    const entry = conf.slice(conf.indexOf('listen 8443 ssl'), conf.indexOf('location = / {'));
+    const entry = conf.slice(conf.indexOf('listen 10.202.0.14:8443 ssl http2;'), conf.indexOf('location = / {'));
     expect(entry).toContain('absolute_redirect off;');
   });
 
@@ -74,7 +76,7 @@ describe('renderNginxConf', () => {
     expect(location).toContain('auth_request /oauth2/auth;');
     expect(location).toContain('auth_request_set $auth_user $upstream_http_x_auth_request_preferred_username;');
     expect(location).toContain('proxy_set_header Upgrade $http_upgrade;');
-    expect(location).toContain('proxy_pass http://$ws_upstream/$ws_request_rest;');
+    expect(location).toContain('proxy_pass http://$ws_upstream$ws_request_rest;');
     expect(conf).toContain('"~^(?<owner>[a-z][a-z0-9-]*[a-z0-9]):\\k<owner>$" "webide-ide-$owner:8080";');
     expect(conf).toContain('default "127.0.0.1:8403";');
   });
@@ -94,7 +96,7 @@ describe('renderNginxConf', () => {
 
   describe('the AI gateway server', () => {
     const gatewayServer = (conf = renderNginxConf(input())) => {
-      const servers = serversListeningOn(parseNginxConf(conf), 8081);
+      const servers = serversListeningOn(parseNginxConf(conf), 8081).filter((server) => server.block!.some((d) => d.name === 'listen' && d.args[0] === '8081'));
       expect(servers).toHaveLength(1);
       return servers[0];
     };
@@ -141,13 +143,17 @@ describe('renderNginxConf', () => {
     });
   });
 
-  it('passes the real `nginx -t`', () => {
+  it('passes the real `nginx -t`', async () => {
     const sandbox = nginxSandbox();
     const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
     // What nginx's entrypoint does at start: envsubst of the template.
     fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_GATEWAY_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
     const conf = path.join(sandbox.dir, 'nginx.conf');
-    fs.writeFileSync(conf, renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets })));
+    // nginx -t binds the listeners: moved to loopback (the fixed addresses to stand-ins), on free ports.
+    const rendered = renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets }));
+    const ports = new Map<number, number>();
+    for (const port of listenPorts(rendered)) ports.set(port, await freePort());
+    fs.writeFileSync(conf, onLoopback(rendered, ports));
     const result = nginxTest(conf, sandbox.dir);
     expect(result.output).toContain('test is successful');
     expect(result.status).toBe(0);
