@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'child_process';
+import * as dgram from 'dgram';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -74,4 +75,45 @@ export function fixedAddressStandIns(conf: string): Map<string, string> {
 /** The listen ports of a rendered nginx.conf (for onLoopback). */
 export function listenPorts(conf: string): number[] {
   return [...new Set([...conf.matchAll(/^\s*listen (?:\d+\.\d+\.\d+\.\d+:)?(\d+)/gm)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+}
+
+/**
+ * A stand-in for Docker's embedded DNS (not a DNS server): answers every A query with
+ * 127.0.0.1, so the rendered config's per-request name lookups (IDE containers, services)
+ * reach loopback stand-ins. Point the config at it with withResolver.
+ */
+export function startDnsStandIn(): Promise<{ port: number; queries: string[]; close: () => Promise<void> }> {
+  const socket = dgram.createSocket('udp4');
+  const queries: string[] = [];
+  socket.on('message', (query, peer) => {
+    // Header (12 bytes), then one question: labels, a zero byte, type and class.
+    let offset = 12;
+    const labels: string[] = [];
+    while (offset < query.length && query[offset] !== 0) {
+      labels.push(query.subarray(offset + 1, offset + 1 + query[offset]).toString('ascii'));
+      offset += query[offset] + 1;
+    }
+    const questionEnd = offset + 5;
+    queries.push(labels.join('.'));
+    const isA = query.readUInt16BE(offset + 1) === 1;
+    const header = Buffer.from(query.subarray(0, 12));
+    header.writeUInt16BE(0x8180, 2); // a response, recursion available, no error
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(isA ? 1 : 0, 6);
+    header.writeUInt32BE(0, 8);
+    // The answer: a pointer to the question's name, type A, class IN, TTL 10 s, 127.0.0.1.
+    const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 10, 0, 4, 127, 0, 0, 1]);
+    socket.send(Buffer.concat([header, query.subarray(12, questionEnd), ...(isA ? [answer] : [])]), peer.port, peer.address);
+  });
+  return new Promise((resolve) => {
+    socket.bind(0, '127.0.0.1', () =>
+      resolve({ port: socket.address().port, queries, close: () => new Promise<void>((done) => socket.close(() => done())) }),
+    );
+  });
+}
+
+/** The rendered config with Docker's DNS (127.0.0.11) replaced by a stand-in on loopback. */
+export function withResolver(conf: string, port: number): string {
+  if (!conf.includes('resolver 127.0.0.11 ')) throw new Error('withResolver: the config no longer names Docker DNS');
+  return conf.replace('resolver 127.0.0.11 ', `resolver 127.0.0.1:${port} `);
 }
