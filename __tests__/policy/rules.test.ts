@@ -15,6 +15,7 @@ import { otpRequired, realmEventsOn, realmHardened } from '../../policy/rules/id
 import { imagesPinned } from '../../policy/rules/images';
 import { noSecretLiterals } from '../../policy/rules/secrets';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations, masterKeyExposures } from '../../policy/rules/ai-gateway';
+import { listenerViolations, listenersPlaced } from '../../policy/rules/listeners';
 import { NGINX_PATHS } from '../../constructs/nginx-entry';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { NginxConfigInput, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
@@ -22,7 +23,7 @@ import { NginxConfigInput, renderNginxConf, renderNginxSecretsTemplate } from '.
 const context: PolicyContext = {
   profile: 'production',
   hostPathAllowList: ['/etc/webide/tls/fullchain.pem'],
-  internalNetworkNames: new Set(['${docker_network.internal.name}']),
+  internalNetworkNames: new Set(['${docker_network.internal.name}', '${docker_network.identity.name}', '${docker_network.ai.name}']),
 };
 
 function stack(): TerraformStack {
@@ -78,9 +79,10 @@ function nginxInput(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput
 }
 
 /** An nginx container as NginxEntry builds it: the rendered files and the gateway's env. */
-function nginxContainer(s: TerraformStack, opts: { conf?: string; template?: string; env?: Record<string, string> } = {}): Container {
+function nginxContainer(s: TerraformStack, opts: { conf?: string; template?: string; env?: Record<string, string>; networks?: HardenedContainerProps['networks'] } = {}): Container {
   return hardened(s, {
     labels: { 'webide.component': 'nginx' },
+    ...(opts.networks ? { networks: opts.networks } : {}),
     env: opts.env ?? { LITELLM_GATEWAY_KEY: '${var.litellm_gateway_key}', TABBY_API_TOKEN: '${var.tabby_api_token}' },
     uploads: [
       { file: NGINX_PATHS.config, content: opts.conf ?? renderNginxConf(nginxInput()) },
@@ -89,8 +91,20 @@ function nginxContainer(s: TerraformStack, opts: { conf?: string; template?: str
   });
 }
 
+/** nginx's networks as the platform stack gives them: edge (with a route out), identity and ai, each with nginx's fixed address. */
+const NGINX_NETWORKS = [
+  { name: '${docker_network.edge.name}', ipv4Address: '10.202.0.14' },
+  { name: '${docker_network.identity.name}', ipv4Address: '10.202.0.30' },
+  { name: '${docker_network.ai.name}', ipv4Address: '10.202.0.46' },
+];
+
 /** The rendered gateway with one more location written by hand. */
-const withLocation = (location: string) => renderNginxConf(nginxInput()).replace('    location / {\n      return 404;\n    }\n  }\n}\n', `${location}\n    location / {\n      return 404;\n    }\n  }\n}\n`);
+const GATEWAY_END = '    location / {\n      return 404;\n    }\n  }\n\n  # The AI gateway port on the edge';
+const withLocation = (location: string) => {
+  const conf = renderNginxConf(nginxInput());
+  expect(conf).toContain(GATEWAY_END);
+  return conf.replace(GATEWAY_END, `${location}\n${GATEWAY_END}`);
+};
 
 const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformStack) => unknown]> = [
   [containerLimits, (s) => hardened(s), (s) => raw(s, { memory: 512 })],
@@ -109,6 +123,8 @@ const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformSta
   [otpRequired, (s) => new User(s, 'u', { realmId: 'r', username: 'a', requiredActions: ['CONFIGURE_TOTP'] }), (s) => new User(s, 'u', { realmId: 'r', username: 'a' })],
   [noSecretLiterals, (s) => hardened(s, { env: { DB_PASSWORD: '${var.db_password}' } }), (s) => hardened(s, { env: { DB_PASSWORD: 'hunter2hunter2' } })],
   [aiGatewayClosed, (s) => nginxContainer(s), (s) => nginxContainer(s, { conf: withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }') })],
+  [listenersPlaced, (s) => nginxContainer(s, { networks: NGINX_NETWORKS }),
+    (s) => nginxContainer(s, { networks: NGINX_NETWORKS, conf: renderNginxConf(nginxInput()).replace('listen 10.202.0.14:8443 ssl http2;', 'listen 8443 ssl http2;') })],
 ];
 
 describe.each(cases.map(([rule, good, bad]) => [rule.id, rule, good, bad] as const))('policy rule %s', (_id, rule, compliant, nonCompliant) => {
@@ -159,6 +175,37 @@ describe('WEBIDE-A1: the AI gateway stays closed', () => {
   it('lists what the gateway forwards, for the plan report', () => {
     expect(gatewayForwards(renderNginxConf(nginxInput()))).toEqual(AI_GATEWAY_ROUTES.map((r) => `${r.methods.join(',')} ${r.path}`).sort());
     expect(gatewayForwards(withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }'))).toContain('any /v1/ (prefix)');
+  });
+});
+
+describe('WEBIDE-N3: nginx listens only where it must', () => {
+  const verdict = (conf: string, networks: HardenedContainerProps['networks'] = NGINX_NETWORKS) => listenersPlaced.check(nginxContainer(stack(), { conf, networks }) as never, context);
+  const rendered = renderNginxConf(nginxInput());
+
+  it('stays quiet on the rendered listeners, and on other containers', () => {
+    expect(listenerViolations(rendered, '10.202.0.14', ['10.202.0.14', '10.202.0.30', '10.202.0.46'])).toEqual([]);
+    expect(verdict(rendered)).toBe(Compliance.COMPLIANT);
+    expect(listenersPlaced.check(hardened(stack()) as never, context)).toBe(Compliance.NOT_APPLICABLE);
+  });
+
+  it('fires on a wildcard or another address for 8443/8080, a gateway port left open on a fixed address, a refusing server that forwards', () => {
+    const nonCompliant: Array<[string, string]> = [
+      [rendered.replace('listen 10.202.0.14:8443 ssl http2;', 'listen 8443 ssl http2;'), 'listen *:8443 (only 10.202.0.14:8443)'],
+      [rendered.replace('listen 10.202.0.14:8080;', 'listen 10.202.0.14:8080;\n    listen 10.202.0.30:8080;'), 'listen 10.202.0.30:8080 (only 10.202.0.14:8080)'],
+      [rendered.replace('    listen 10.202.0.30:8081;\n', ''), 'the gateway port is not refused on 10.202.0.30:8081'],
+      [rendered.replace('    listen 10.202.0.46:8081;\n    return 444;', '    listen 10.202.0.46:8081;\n    return 444;\n    location / {\n      proxy_pass http://$litellm_upstream;\n    }'), 'the server on 10.202.0.14:8081 forwards'],
+      [rendered.replace('    listen 10.202.0.46:8081;\n    return 444;', '    listen 10.202.0.46:8081;'), 'the server on 10.202.0.14:8081 does not refuse (no return)'],
+    ];
+    for (const [conf, violation] of nonCompliant) {
+      expect(listenerViolations(conf, '10.202.0.14', ['10.202.0.14', '10.202.0.30', '10.202.0.46'])).toContain(violation);
+      expect({ violation, verdict: verdict(conf) }).toEqual({ violation, verdict: Compliance.NON_COMPLIANT });
+    }
+  });
+
+  it('fires when nginx has no fixed address on its edge network, or listens on an address it does not have', () => {
+    expect(verdict(rendered, NGINX_NETWORKS.map((n) => ({ name: n.name })))).toBe(Compliance.NON_COMPLIANT);
+    expect(verdict(rendered, [{ name: NGINX_NETWORKS[0].name, ipv4Address: '10.202.0.13' }, ...NGINX_NETWORKS.slice(1)])).toBe(Compliance.NON_COMPLIANT);
+    expect(listenerViolations(rendered, undefined, [])).toEqual(['nginx has no fixed address on a network with a route out (its edge network)']);
   });
 });
 

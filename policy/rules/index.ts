@@ -2,6 +2,7 @@ import { aiGatewayClosed } from './ai-gateway';
 import { capabilitiesDropped, containerLimits, noHostMounts, noPrivileged, onlyNginxPublishes, workspacesInternalOnly } from './containers';
 import { otpRequired, realmEventsOn, realmHardened } from './identity';
 import { imagesPinned } from './images';
+import { listenersPlaced } from './listeners';
 import { noSecretLiterals } from './secrets';
 import { PolicyRule } from '../rule';
 
@@ -13,6 +14,7 @@ export const ESTATE_RULES: readonly PolicyRule[] = [
   noHostMounts,
   onlyNginxPublishes,
   workspacesInternalOnly,
+  listenersPlaced,
   imagesPinned,
   realmHardened,
   realmEventsOn,
