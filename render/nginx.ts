@@ -395,8 +395,17 @@ ${addHeaderLines('      ')}
     }
   }
 
+  # The AI gateway port on the edge, identity and AI networks: no answer. nginx prefers these
+  # addresses to the gateway's wildcard below.
+  server {
+    listen ${at.edge}:${input.aiGatewayPort};
+    listen ${at.identity}:${input.aiGatewayPort};
+    listen ${at.ai}:${input.aiGatewayPort};
+    return 444;
+  }
+
   # The one path from IDE containers to the AI services. Reached only on the workspace
-  # networks: the server below refuses the port on nginx's own fixed addresses, which nginx
+  # networks: the server above refuses the port on nginx's own fixed addresses, which nginx
   # prefers to this wildcard. nginx adds the gateway's credentials, so no IDE holds them.
   # Only the allow-listed endpoints, each an exact location with its methods; every
   # other path and method gets 404 here and never reaches LiteLLM or Tabby.
@@ -410,14 +419,6 @@ ${gatewayLocations(input.aiGatewayRoutes ?? AI_GATEWAY_ROUTES)}
     location / {
       return 404;
     }
-  }
-
-  # The AI gateway port on the edge, identity and AI networks: no answer.
-  server {
-    listen ${at.edge}:${input.aiGatewayPort};
-    listen ${at.identity}:${input.aiGatewayPort};
-    listen ${at.ai}:${input.aiGatewayPort};
-    return 444;
   }
 }
 `;

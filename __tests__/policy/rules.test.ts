@@ -99,12 +99,7 @@ const NGINX_NETWORKS = [
 ];
 
 /** The rendered gateway with one more location written by hand. */
-const GATEWAY_END = '    location / {\n      return 404;\n    }\n  }\n\n  # The AI gateway port on the edge';
-const withLocation = (location: string) => {
-  const conf = renderNginxConf(nginxInput());
-  expect(conf).toContain(GATEWAY_END);
-  return conf.replace(GATEWAY_END, `${location}\n${GATEWAY_END}`);
-};
+const withLocation = (location: string) => renderNginxConf(nginxInput()).replace('    location / {\n      return 404;\n    }\n  }\n}\n', `${location}\n    location / {\n      return 404;\n    }\n  }\n}\n`);
 
 const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformStack) => unknown]> = [
   [containerLimits, (s) => hardened(s), (s) => raw(s, { memory: 512 })],

@@ -158,8 +158,8 @@ describe('renderNginxConf', () => {
         ['10.202.0.14:8443 ssl http2'],
         ['127.0.0.1:8403'],
         ['127.0.0.1:8404'],
-        ['8081'],
         ['10.202.0.14:8081', '10.202.0.30:8081', '10.202.0.46:8081'],
+        ['8081'],
       ]);
       const refusing = servers().filter((s) => listens(s).some((l) => /default_server|^10\.202\.0\.\d+:8081$/.test(l)));
       expect(refusing).toHaveLength(3);
@@ -225,7 +225,7 @@ describe('renderNginxConf', () => {
       expect(has(http, 'limit_req_status', '429')).toBe(true);
       const limited = locationsOf(servers()[3]).filter((l) => has(l.block, 'limit_req', 'zone=signin')).map((l) => l.path);
       expect(limited).toEqual(['/oauth2/', '^/realms/webide/(protocol/openid-connect/(auth|token)|login-actions/)']);
-      expect(has(servers()[6].block!, 'limit_req', 'zone=ai_gateway', `burst=${DEFAULT_RATE_LIMITS.aiGatewayBurst}`, 'nodelay')).toBe(true);
+      expect(has(servers()[7].block!, 'limit_req', 'zone=ai_gateway', `burst=${DEFAULT_RATE_LIMITS.aiGatewayBurst}`, 'nodelay')).toBe(true);
       const custom = renderNginxConf(input({ rateLimits: { signInPerSecond: 1, signInBurst: 2 } }));
       expect(custom).toContain('zone=signin:10m rate=1r/s;');
       expect(custom).toContain('limit_req zone=signin burst=2 nodelay;');
