@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { cpuCount, duration, sizeMiB } from './units';
 import { asList as list, asRecord as record, RuleIssue } from './raw';
+import { cidrsOverlap, isNetworkAddress, MAX_SUBNET_PREFIX, parseCidr } from './subnets';
 
 /**
  * An image reference that cannot drift: a tag other than `latest`, ideally a digest.
@@ -27,6 +28,23 @@ export const RESERVED_NAMES = ['nginx', 'keycloak', 'postgres', 'litellm', 'tabb
 
 /** GPU ids as `nvidia-smi -L` shows them: an index or a `GPU-<uuid>`/`MIG-<uuid>`. */
 const gpuId = z.string().regex(/^(\d+|(GPU|MIG)-[0-9a-fA-F-]+)$/, 'must be a GPU index (0, 1, …) or a GPU-/MIG- UUID');
+
+/** The networks nginx has a fixed address on, each with its own subnet. */
+export const FIXED_SUBNET_FIELDS = ['edgeSubnet', 'identitySubnet', 'aiSubnet'] as const;
+export type FixedSubnetField = (typeof FIXED_SUBNET_FIELDS)[number];
+
+export const DEFAULT_SUBNETS: Readonly<Record<FixedSubnetField, string>> = {
+  edgeSubnet: '172.31.250.0/24',
+  identitySubnet: '172.31.251.0/24',
+  aiSubnet: '172.31.252.0/24',
+};
+
+/** A subnet nginx gets a fixed address in (see config/subnets.ts, subnetPlan). */
+const isCidr = (value: string) => z.cidrv4().safeParse(value).success;
+const fixedSubnet = z
+  .cidrv4()
+  .refine((cidr) => !isCidr(cidr) || isNetworkAddress(cidr), 'must be a network address: no host bits set (e.g. 10.202.0.0/28, not 10.202.0.5/28)')
+  .refine((cidr) => !isCidr(cidr) || parseCidr(cidr).prefix <= MAX_SUBNET_PREFIX, `must be /${MAX_SUBNET_PREFIX} or larger (Docker hands out the lower half, nginx has a fixed address in the upper)`);
 
 const resources = z.strictObject({
   cpus: cpuCount,
@@ -95,9 +113,22 @@ export const estateSchema = z
      * Subnet of the edge network (the one nginx publishes from). Fixing it makes the address
      * a request from the Docker host arrives from (the subnet's first address, the gateway)
      * known before deploy, for `keycloak.adminAllowCidrs` and the bank's firewall rules.
-     * @default - Docker picks one from its address pools
+     * Docker hands out the lower half; nginx has the last host address, the only one its
+     * TLS entry listens on. A network address, /28 or larger, overlapping no other subnet here.
+     * @default 172.31.250.0/24 (the far end of Docker's default pool 172.17.0.0/12, which Docker's own allocation reaches last)
      */
-    edgeSubnet: z.cidrv4().optional(),
+    edgeSubnet: fixedSubnet.default(DEFAULT_SUBNETS.edgeSubnet),
+    /**
+     * Subnet of the identity network (Keycloak, oauth2-proxy, nginx). Docker hands out the lower
+     * half; nginx has the last host address, on which the AI gateway port is refused.
+     * @default 172.31.251.0/24
+     */
+    identitySubnet: fixedSubnet.default(DEFAULT_SUBNETS.identitySubnet),
+    /**
+     * Subnet of the AI network (LiteLLM, Tabby, vLLM, nginx); split as the identity network's.
+     * @default 172.31.252.0/24
+     */
+    aiSubnet: fixedSubnet.default(DEFAULT_SUBNETS.aiSubnet),
     tls: z.strictObject({
       /** Certificate chain and key on the Docker host, mounted read-only into nginx. */
       certificateFile: z.string().startsWith('/', 'must be an absolute path on the Docker host'),
@@ -247,6 +278,16 @@ export function estateRules(raw: unknown): RuleIssue[] {
     }
   }
   issues.push(...extensionRules(doc.extensions));
+  const subnets = FIXED_SUBNET_FIELDS.map((field) => ({ field, given: doc[field] !== undefined, cidr: doc[field] ?? DEFAULT_SUBNETS[field] }));
+  subnets.forEach((a, index) => {
+    if (typeof a.cidr !== 'string' || !fixedSubnet.safeParse(a.cidr).success) return;
+    for (const b of subnets.slice(0, index)) {
+      if (typeof b.cidr !== 'string' || !fixedSubnet.safeParse(b.cidr).success || !cidrsOverlap(a.cidr, b.cidr)) continue;
+      // Reported at a field the file sets (a default cannot be edited where it is).
+      const [at, other] = a.given || !b.given ? [a, b] : [b, a];
+      issues.push({ path: [at.field], message: `${at.cidr} overlaps ${other.field} ${other.cidr}${other.given ? '' : ' (its default)'}; give each network its own subnet` });
+    }
+  });
   if (doc.httpPort !== undefined && doc.httpPort === doc.httpsPort) {
     issues.push({ path: ['httpPort'], message: 'must differ from httpsPort' });
   }

@@ -11,6 +11,8 @@ export interface NetworkAttachment {
   readonly name: string;
   /** Extra DNS names on that network. @default - only the container name */
   readonly aliases?: readonly string[];
+  /** A fixed IPv4 address on that network (the network needs a subnet). @default - Docker picks one */
+  readonly ipv4Address?: string;
 }
 
 export interface HealthcheckProps {
@@ -152,6 +154,7 @@ export class HardenedContainer extends Construct {
       networksAdvanced: props.networks.map((attachment) => ({
         name: attachment.name,
         aliases: attachment.aliases ? [...attachment.aliases] : undefined,
+        ipv4Address: attachment.ipv4Address,
       })),
       mounts: mounts.length > 0 ? mounts : undefined,
       upload: uploads.length > 0 ? [...uploads] : undefined,

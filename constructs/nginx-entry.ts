@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { Image } from '@cdktf/provider-docker/lib/image';
 import { EstateConfig } from '../config/estate';
-import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate } from '../render/nginx';
+import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate, servedNames } from '../render/nginx';
 import { AI_GATEWAY_ROUTES } from '../render/ai-gateway';
 import { HardenedContainer } from './hardened-container';
 import { ManagedFiles } from './managed-files';
@@ -11,8 +11,12 @@ export interface NginxEntryProps {
   readonly estate: EstateConfig;
   readonly names: EstateNames;
   readonly image: Image;
-  /** Networks nginx joins at create (edge, identity, ai); workspace networks are linked per user. */
-  readonly networkNames: readonly string[];
+  /**
+   * Networks nginx joins at create, each with nginx's fixed address on it (the TLS entry listens
+   * on the edge address only; the AI gateway port is refused on all three). Workspace networks
+   * are linked per user.
+   */
+  readonly networks: { readonly edge: FixedAddress; readonly identity: FixedAddress; readonly ai: FixedAddress };
   /**
    * The AI gateway's credentials (sensitive variable values), passed as environment only.
    * LiteLLM's is the gateway key, which LiteLLM lets call only the allow-listed routes and
@@ -20,6 +24,13 @@ export interface NginxEntryProps {
    */
   readonly litellmGatewayKey: string;
   readonly tabbyApiToken: string;
+}
+
+/** A network nginx joins and its fixed address on it. */
+export interface FixedAddress {
+  /** Network name. */
+  readonly name: string;
+  readonly ipv4Address: string;
 }
 
 /** Paths inside the nginx container. */
@@ -66,12 +77,15 @@ export class NginxEntry extends Construct {
       aiGatewayPort: INTERNAL_PORTS.aiGateway,
       secretsIncludePath: NGINX_PATHS.secrets,
       aiGatewayRoutes: AI_GATEWAY_ROUTES,
+      listenAddresses: { edge: props.networks.edge.ipv4Address, identity: props.networks.identity.ipv4Address, ai: props.networks.ai.ipv4Address },
+      // Terraform reaches Keycloak's admin API at providerUrl, through nginx: its host is served too.
+      extraServerNames: servedNames(estate.domain, [estate.keycloak.providerUrl]),
     });
 
     this.proxy = new HardenedContainer(this, 'proxy', {
       containerName: names.service('nginx'),
       image: props.image,
-      networks: props.networkNames.map((name) => ({ name })),
+      networks: [props.networks.edge, props.networks.identity, props.networks.ai].map(({ name, ipv4Address }) => ({ name, ipv4Address })),
       user: '101:101',
       memoryMiB: 512,
       cpus: 1,

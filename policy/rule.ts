@@ -70,3 +70,28 @@ export function withResolvedTerraformShared<T>(check: () => T): T {
     shared = outer;
   }
 }
+
+/** Whether a container's attributes say it never starts (ManagedFiles' loaders). */
+export function neverStarts(attributes: Record<string, any>): boolean {
+  return attributes.start === false && attributes.must_run === false;
+}
+
+/**
+ * The files a container sees that the estate wrote: its own uploads, and the uploads of the
+ * loaders (ManagedFiles) whose volume it mounts, found in the same stack by the volume's source.
+ */
+export function filesOf(node: IConstruct): { file: string; content: string }[] {
+  const c = attributesOf(node, 'docker_container');
+  if (!c) return [];
+  const own = (c.upload ?? []) as { file: string; content: string }[];
+  const sources = new Set(((c.mounts ?? []) as { type: string; source?: string }[]).filter((m) => m.type === 'volume' && m.source).map((m) => m.source!));
+  if (sources.size === 0 || neverStarts(c)) return own;
+  const loaded = TerraformStack.of(node)
+    .node.findAll()
+    .flatMap((other) => {
+      const o = other === node ? undefined : attributesOf(other, 'docker_container');
+      if (!o || !neverStarts(o) || !((o.mounts ?? []) as { source?: string }[]).some((m) => m.source && sources.has(m.source))) return [];
+      return (o.upload ?? []) as { file: string; content: string }[];
+    });
+  return [...own, ...loaded];
+}

@@ -38,7 +38,80 @@ export interface NginxConfigInput {
   readonly secretsIncludePath: string;
   /** What the AI gateway forwards, each as an exact location. @default AI_GATEWAY_ROUTES */
   readonly aiGatewayRoutes?: readonly AiGatewayRoute[];
+  /**
+   * nginx's fixed addresses on its networks. The TLS entry and its HTTP redirect listen only on
+   * the edge address; the AI gateway port is refused on all three (it answers only on the
+   * workspace networks, whose addresses Docker assigns).
+   */
+  readonly listenAddresses: { readonly edge: string; readonly identity: string; readonly ai: string };
+  /**
+   * Host names served besides `domain` (e.g. the host of keycloak.providerUrl, which Terraform
+   * reaches Keycloak's admin API through). Every other Host is refused. @default - none
+   */
+  readonly extraServerNames?: readonly string[];
+  /** Request rates per client address. @default DEFAULT_RATE_LIMITS */
+  readonly rateLimits?: Partial<RateLimits>;
 }
+
+/**
+ * `limit_req` rates (requests per second, per client address) and bursts (requests over the
+ * rate served at once before nginx answers 429).
+ */
+export interface RateLimits {
+  /** Sign-in: oauth2-proxy's /oauth2/ (start, callback) and Keycloak's auth, token and login-actions endpoints. */
+  readonly signInPerSecond: number;
+  readonly signInBurst: number;
+  /** The AI gateway, per IDE (each IDE is alone on its network, so its address is one user's IDE). */
+  readonly aiGatewayPerSecond: number;
+  readonly aiGatewayBurst: number;
+}
+
+/**
+ * Generous enough for normal use. Sign-in: one sign-in is about six limited requests, and users
+ * behind one shared desktop host (a VDI farm) share an address; Keycloak's brute-force detection
+ * guards the passwords, this only floods. AI gateway: autocomplete fires on typing pauses (plus
+ * its events), a few requests a second at most.
+ */
+export const DEFAULT_RATE_LIMITS: RateLimits = { signInPerSecond: 5, signInBurst: 50, aiGatewayPerSecond: 10, aiGatewayBurst: 40 };
+
+/**
+ * The Content-Security-Policy nginx adds to every answer. What VS Code web (code-server 4.117)
+ * needs: eval and inline scripts and styles, blob:/data: workers, fonts and images, same-origin
+ * connections (https and wss: 'self' covers both in CSP 3) and same-origin frames (webviews).
+ * An upstream's own policy (code-server's, Keycloak's) comes on top: browsers enforce both.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "font-src 'self' data: blob:",
+  "media-src 'self' data: blob:",
+  "worker-src 'self' data: blob:",
+  "child-src 'self' blob:",
+  "frame-src 'self'",
+  "connect-src 'self'",
+  "manifest-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "frame-ancestors 'self'",
+].join('; ');
+
+/**
+ * Security headers on every answer of the TLS entry and its redirect, nginx's own (redirects,
+ * errors, 429) and the upstreams' alike. The upstreams' own copies of all but the CSP are
+ * hidden, so each is sent once.
+ */
+export const SECURITY_HEADERS: readonly { readonly name: string; readonly value: string }[] = [
+  { name: 'Strict-Transport-Security', value: 'max-age=63072000' },
+  { name: 'X-Content-Type-Options', value: 'nosniff' },
+  { name: 'Referrer-Policy', value: 'same-origin' },
+  { name: 'X-Frame-Options', value: 'SAMEORIGIN' },
+  { name: 'Content-Security-Policy', value: CONTENT_SECURITY_POLICY },
+];
+
+/** code-server's port proxies (`/proxy/<port>/`, `/absproxy/<port>/`): refused at nginx, any case, matched on the normalised $uri. */
+export const IDE_PORT_PROXY_LOCATION = '^/u/[^/]+/(abs)?proxy(/|$)';
 
 export const MOZILLA_INTERMEDIATE_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256',
@@ -53,17 +126,36 @@ export const MOZILLA_INTERMEDIATE_CIPHERS = [
 const USERNAME_CAPTURE = '(?<ws_user>[a-z][a-z0-9-]*[a-z0-9])';
 
 export function publicOrigin(domain: string, httpsPort: number): string {
-  return httpsPort === 443 ? `https://${domain}` : `https://${domain}:${httpsPort}`;
+  return `https://${publicAuthority(domain, httpsPort)}`;
+}
+
+/** `host[:port]` as browsers send it in Host and Origin: the port only when it is not 443. */
+export function publicAuthority(domain: string, httpsPort: number): string {
+  return httpsPort === 443 ? domain : `${domain}:${httpsPort}`;
+}
+
+/** The host names nginx serves: the public domain, then the host of every other URL the estate is reached at, once each. */
+export function servedNames(domain: string, otherUrls: readonly string[]): string[] {
+  const hosts = otherUrls.map((url) => new URL(url).hostname.replace(/^\[(.*)\]$/, '$1'));
+  return [...new Set([domain, ...hosts])];
+}
+
+function addHeaderLines(indent: string): string {
+  return SECURITY_HEADERS.map((h) => `${indent}add_header ${h.name} "${h.value}" always;`).join('\n');
 }
 
 export function renderNginxConf(input: NginxConfigInput): string {
   const origin = publicOrigin(input.domain, input.httpsPort);
+  const authority = publicAuthority(input.domain, input.httpsPort);
+  const serverNames = [...new Set([input.domain, ...(input.extraServerNames ?? [])])].join(' ');
+  const at = input.listenAddresses;
+  const rates: RateLimits = { ...DEFAULT_RATE_LIMITS, ...(input.rateLimits ?? {}) };
   const adminRules = [...input.adminAllowCidrs].sort().map((cidr) => `      allow ${cidr};`);
   const up = input.upstreams;
-  // Headers every proxied request to Keycloak and oauth2-proxy carries: the public
-  // host and port, not nginx's internal listener.
+  // Headers every proxied request to Keycloak and oauth2-proxy carries: the public host (as
+  // validated by server_name) and port, not nginx's internal listener.
   const forwarded = [
-    'proxy_set_header Host $http_host;',
+    'proxy_set_header Host $host;',
     'proxy_set_header X-Forwarded-For $remote_addr;',
     'proxy_set_header X-Forwarded-Proto https;',
     'proxy_set_header X-Forwarded-Host $host;',
@@ -71,8 +163,10 @@ export function renderNginxConf(input: NginxConfigInput): string {
   ]
     .map((line) => `      ${line}`)
     .join('\n');
+  const signInLimit = `      limit_req zone=signin burst=${rates.signInBurst} nodelay;`;
   return `# Rendered by webide-estate from the estate config. Do not edit by hand.
 worker_processes auto;
+worker_rlimit_nofile 8192;
 events {
   worker_connections 4096;
 }
@@ -92,6 +186,12 @@ http {
   access_log /dev/stdout audit;
   error_log /dev/stderr warn;
 
+  # Request rates per client address: sign-in endpoints, and the AI gateway per IDE (each IDE
+  # is alone on its own network). Over the rate and burst: 429.
+  limit_req_zone $binary_remote_addr zone=signin:10m rate=${rates.signInPerSecond}r/s;
+  limit_req_zone $binary_remote_addr zone=ai_gateway:10m rate=${rates.aiGatewayPerSecond}r/s;
+  limit_req_status 429;
+
   map $http_upgrade $connection_upgrade {
     default upgrade;
     '' close;
@@ -104,10 +204,10 @@ http {
   map $host $litellm_upstream { default "${up.litellm}"; }
   map $host $tabby_upstream { default "${up.tabby}"; }
 
-  # The part of the original, still-encoded request after /u/<name>/ (query included).
+  # The part of the original, still-encoded request from the / after /u/<name> (query included).
   map $request_uri $ws_request_rest {
-    "~^/u/[^/?]+/(?<rest>.*)$" $rest;
-    default "";
+    "~^/u/[^/?]+(?<rest>/.*)$" $rest;
+    default "/";
   }
 
   # A user reaches /u/<name>/ only when <name> is the username oauth2-proxy vouched for.
@@ -129,26 +229,47 @@ http {
   ssl_session_cache shared:MozSSL:10m;
   ssl_session_tickets off;
 
+  # The published ports reach nginx on its edge address only. A request whose Host is not one
+  # of the estate's names gets no answer (444): the first server of each port is the default.
+  # TLS is not refused at the handshake (ssl_reject_handshake): a client that connects by IP
+  # address sends no SNI and would be refused with it, whatever its Host.
+  server {
+    listen ${at.edge}:8080 default_server;
+    return 444;
+  }
+
+  server {
+    listen ${at.edge}:8443 ssl http2 default_server;
+    ssl_certificate ${input.certificatePath};
+    ssl_certificate_key ${input.keyPath};
+    return 444;
+  }
+
   # Plain HTTP only redirects.
   server {
-    listen 8080 default_server;
+    listen ${at.edge}:8080;
+    server_name ${serverNames};
+${addHeaderLines('    ')}
     location / {
       return 301 ${origin}$request_uri;
     }
   }
 
   server {
-    listen 8443 ssl http2 default_server;
-    server_name ${input.domain};
+    listen ${at.edge}:8443 ssl http2;
+    server_name ${serverNames};
     # Relative redirects: nginx would otherwise put its own listener port (8443), not the
     # published one, into every Location it makes absolute (found by the e2e browser test).
     absolute_redirect off;
     ssl_certificate ${input.certificatePath};
     ssl_certificate_key ${input.keyPath};
 
-    add_header Strict-Transport-Security "max-age=63072000" always;
-    add_header X-Content-Type-Options nosniff always;
-    add_header Referrer-Policy same-origin always;
+    # On every answer; a location with an add_header of its own repeats them (nginx does not
+    # inherit add_header into it). The upstreams' own copies are hidden: each is sent once.
+${addHeaderLines('    ')}
+${SECURITY_HEADERS.filter((h) => h.name !== 'Content-Security-Policy')
+  .map((h) => `    proxy_hide_header ${h.name};`)
+  .join('\n')}
 
     # Overwritten by auth_request_set in protected locations; logged as the user.
     set $auth_user "";
@@ -157,8 +278,9 @@ http {
       return 302 /oauth2/start?rd=/u/;
     }
 
-    # oauth2-proxy: sign-in, callback and sign-out.
+    # oauth2-proxy: sign-in (start, callback) and sign-out.
     location /oauth2/ {
+${signInLimit}
       proxy_pass http://$oauth2_proxy_upstream;
 ${forwarded}
       proxy_set_header X-Auth-Request-Redirect $request_uri;
@@ -181,7 +303,7 @@ ${forwarded}
     }
 
     location @oauth2_signin {
-      return 302 /oauth2/start?rd=$scheme://$http_host$request_uri;
+      return 302 /oauth2/start?rd=$request_uri;
     }
 
     # Keycloak's public endpoints (login pages, OIDC). Only this realm.
@@ -195,8 +317,16 @@ ${forwarded}
     }
 
     # Keycloak's admin side (console, admin API, master realm): allow-listed sources only.
+    # Before the sign-in location below, so that a realm named master stays allow-listed.
     location ~ ^/(admin|realms/master)/ {
 ${adminRules.length > 0 ? `${adminRules.join('\n')}\n` : ''}      deny all;
+      proxy_pass http://$keycloak_upstream;
+${forwarded}
+    }
+
+    # Keycloak's sign-in endpoints of this realm: rate-limited per client address.
+    location ~ ^/realms/${input.realm}/(protocol/openid-connect/(auth|token)|login-actions/) {
+${signInLimit}
       proxy_pass http://$keycloak_upstream;
 ${forwarded}
     }
@@ -210,6 +340,12 @@ ${forwarded}
       proxy_pass http://127.0.0.1:8404/$auth_user;
     }
 
+    # code-server's port proxies would reach any port inside the IDE container: refused, before
+    # the IDE location (regex locations match in order), on the normalised $uri.
+    location ~* ${IDE_PORT_PROXY_LOCATION} {
+      return 404;
+    }
+
     # One IDE per user, reachable only by that user.
     location ~ ^/u/${USERNAME_CAPTURE}/ {
       auth_request /oauth2/auth;
@@ -217,10 +353,14 @@ ${forwarded}
       auth_request_set $auth_user $upstream_http_x_auth_request_preferred_username;
       auth_request_set $auth_cookie $upstream_http_set_cookie;
       add_header Set-Cookie $auth_cookie;
+${addHeaderLines('      ')}
 
-      proxy_pass http://$ws_upstream/$ws_request_rest;
+      proxy_pass http://$ws_upstream$ws_request_rest;
       proxy_http_version 1.1;
-      proxy_set_header Host $http_host;
+      # The public authority, port included: code-server compares a websocket's Origin with it.
+      proxy_set_header Host ${authority};
+      proxy_set_header X-Forwarded-Host ${authority};
+      proxy_set_header Forwarded "";
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
       proxy_set_header X-Forwarded-Proto https;
@@ -255,14 +395,25 @@ ${forwarded}
     }
   }
 
-  # The one path from IDE containers to the AI services. Reached only on the
-  # workspace networks; nginx adds the gateway's credentials, so no IDE holds them.
+  # The AI gateway port on the edge, identity and AI networks: no answer. nginx prefers these
+  # addresses to the gateway's wildcard below.
+  server {
+    listen ${at.edge}:${input.aiGatewayPort};
+    listen ${at.identity}:${input.aiGatewayPort};
+    listen ${at.ai}:${input.aiGatewayPort};
+    return 444;
+  }
+
+  # The one path from IDE containers to the AI services. Reached only on the workspace
+  # networks: the server above refuses the port on nginx's own fixed addresses, which nginx
+  # prefers to this wildcard. nginx adds the gateway's credentials, so no IDE holds them.
   # Only the allow-listed endpoints, each an exact location with its methods; every
   # other path and method gets 404 here and never reaches LiteLLM or Tabby.
   server {
     listen ${input.aiGatewayPort};
     include ${input.secretsIncludePath};
     client_max_body_size 16m;
+    limit_req zone=ai_gateway burst=${rates.aiGatewayBurst} nodelay;
 
 ${gatewayLocations(input.aiGatewayRoutes ?? AI_GATEWAY_ROUTES)}
     location / {

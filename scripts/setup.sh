@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine: Debian's nginx (for the real
-# `nginx -t` check), the npm packages, the generated Keycloak bindings and the LiteLLM
-# venv (for the real config-loading check). Idempotent; seconds when all is present.
+# `nginx -t` check), the npm packages, the generated Keycloak bindings, the LiteLLM
+# venv (for the real config-loading check) and the gixy-ng venv (the outside checker of
+# nginx.conf). Idempotent; seconds when all is present.
 #
 # Quiet: each step's output goes to a log that is printed only when the step fails;
 # a successful run prints one line. SETUP_VERBOSE=1 shows every step's output.
@@ -73,4 +74,5 @@ fi
 
 step 'generating Keycloak provider bindings (.gen/)' node scripts/gen-keycloak-bindings.js
 step 'LiteLLM venv (.work/litellm-venv)' bash scripts/litellm-venv.sh
-printf 'setup: ready (%ds): nginx, npm packages, .gen/, .work/litellm-venv\n' $((SECONDS - started))
+step 'gixy-ng venv (.work/gixy-venv)' bash scripts/gixy-venv.sh
+printf 'setup: ready (%ds): nginx, npm packages, .gen/, .work/litellm-venv, .work/gixy-venv\n' $((SECONDS - started))

@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { Network } from '@cdktf/provider-docker/lib/network';
+import { subnetPlan } from '../config/subnets';
 import { publicOrigin } from '../render/nginx';
 import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { HardenedContainer } from '../constructs/hardened-container';
@@ -53,13 +54,16 @@ export class PlatformStack extends TerraformStack {
       }),
     };
 
+    // nginx has a fixed address on the edge, identity and ai networks (the last host of each
+    // subnet); Docker hands out the lower half of each to the other containers.
+    const plans = { edge: subnetPlan(estate.edgeSubnet), identity: subnetPlan(estate.identitySubnet), ai: subnetPlan(estate.aiSubnet) };
     const network = (purpose: 'edge' | 'identity' | 'database' | 'ai', internal: boolean) =>
       new Network(this, `network-${purpose}`, {
         name: names.network(purpose),
         driver: 'bridge',
         internal,
         attachable: false,
-        ...(purpose === 'edge' && estate.edgeSubnet ? { ipamConfig: [{ subnet: estate.edgeSubnet }] } : {}),
+        ...(purpose !== 'database' ? { ipamConfig: [{ subnet: plans[purpose].subnet, ipRange: plans[purpose].ipRange }] } : {}),
         labels: [
           { label: 'webide.component', value: `network-${purpose}` },
           { label: 'webide.estate', value: estate.name },
@@ -270,7 +274,11 @@ export class PlatformStack extends TerraformStack {
       estate,
       names,
       image: pinnedImage(this, 'nginx-image', estate.images.nginx),
-      networkNames: [this.networks.edge.name, this.networks.identity.name, this.networks.ai.name],
+      networks: {
+        edge: { name: this.networks.edge.name, ipv4Address: plans.edge.nginxAddress },
+        identity: { name: this.networks.identity.name, ipv4Address: plans.identity.nginxAddress },
+        ai: { name: this.networks.ai.name, ipv4Address: plans.ai.nginxAddress },
+      },
       litellmGatewayKey: secrets.litellmGatewayKey.stringValue,
       tabbyApiToken: secrets.tabbyApiToken.stringValue,
     });

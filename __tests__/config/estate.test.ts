@@ -1,4 +1,5 @@
-import { imageDigest, vsixFileName } from '../../config/estate';
+import { DEFAULT_SUBNETS, imageDigest, vsixFileName } from '../../config/estate';
+import { cidrsOverlap, subnetPlan } from '../../config/subnets';
 import { loadEstate, loadInputs } from '../../config/load';
 import { ConfigError, formatIssue } from '../../config/source';
 import { assetText } from '../helpers/inputs';
@@ -155,6 +156,44 @@ describe('estate config validation', () => {
       expect(estateErrors(withExtensions(`- { id: acme.tool, version: 2.0.1, vsix: ../acme.vsix, sha256: ${HASH} }`))).toEqual([
         expect.stringMatching(/extensions\.acme\.tool\.vsix: must be a file name ending in \.vsix, without a directory$/),
       ]);
+    });
+  });
+
+  describe('the fixed-address subnets (edge, identity, ai)', () => {
+    it('defaults to three non-overlapping subnets when the file names none', () => {
+      const text = ESTATE.replace(/^(edgeSubnet|identitySubnet|aiSubnet): .*\n/gm, '');
+      expect(text).not.toMatch(/Subnet:/);
+      const estate = loadEstate({ file: 'estate.yaml', text });
+      expect([estate.edgeSubnet, estate.identitySubnet, estate.aiSubnet]).toEqual([DEFAULT_SUBNETS.edgeSubnet, DEFAULT_SUBNETS.identitySubnet, DEFAULT_SUBNETS.aiSubnet]);
+      const all = Object.values(DEFAULT_SUBNETS);
+      for (const a of all) for (const b of all) if (a !== b) expect(cidrsOverlap(a, b)).toBe(false);
+    });
+
+    it('fails on overlapping subnets, naming the file, line and field', () => {
+      expect(estateErrors(estateWith('aiSubnet: 172.31.252.0/24', 'aiSubnet: 172.31.251.128/25'))).toEqual([
+        expect.stringMatching(/^estate\.yaml:\d+:1: aiSubnet: 172\.31\.251\.128\/25 overlaps identitySubnet 172\.31\.251\.0\/24; give each network its own subnet$/),
+      ]);
+      // Against a default: reported at the field the file sets.
+      const text = ESTATE.replace(/^identitySubnet: .*\n/m, '').replace('edgeSubnet: 172.31.250.0/24', 'edgeSubnet: 172.31.250.0/23');
+      expect(estateErrors(text)).toEqual([expect.stringMatching(/^estate\.yaml:\d+:1: edgeSubnet: 172\.31\.250\.0\/23 overlaps identitySubnet 172\.31\.251\.0\/24 \(its default\)/)]);
+    });
+
+    it.each([
+      ['host bits set', '10.202.0.5/28', 'must be a network address'],
+      ['too small', '10.202.0.0/29', 'must be /28 or larger'],
+      ['not a CIDR', '10.202.0.0', 'Invalid IPv4 range'],
+    ])('fails on a subnet with %s', (_label, value, message) => {
+      const errors = estateErrors(estateWith('edgeSubnet: 172.31.250.0/24', `edgeSubnet: ${value}`));
+      expect(errors).toEqual([expect.stringMatching(new RegExp(`^estate\\.yaml:\\d+:\\d+: edgeSubnet: .*${message}`))]);
+    });
+
+    it('splits a subnet: Docker gets the lower half, nginx the last host address', () => {
+      expect(subnetPlan('10.202.0.0/28')).toEqual({ subnet: '10.202.0.0/28', ipRange: '10.202.0.0/29', nginxAddress: '10.202.0.14' });
+      expect(subnetPlan('10.202.0.16/28')).toEqual({ subnet: '10.202.0.16/28', ipRange: '10.202.0.16/29', nginxAddress: '10.202.0.30' });
+      expect(subnetPlan('172.31.250.0/24')).toEqual({ subnet: '172.31.250.0/24', ipRange: '172.31.250.0/25', nginxAddress: '172.31.250.254' });
+      expect(subnetPlan('10.0.0.0/8').nginxAddress).toBe('10.255.255.254');
+      expect(() => subnetPlan('10.202.0.0/29')).toThrow(/too small/);
+      expect(() => subnetPlan('10.202.0.8/28')).toThrow(/not a network address/);
     });
   });
 });

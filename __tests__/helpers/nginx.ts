@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'child_process';
+import * as dgram from 'dgram';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -34,24 +35,85 @@ export function nginxTest(confPath: string, prefix: string): { status: number; o
 }
 
 /**
- * The rendered nginx.conf with every listener moved to 127.0.0.1 on a port of the
- * caller's choosing (`from → to`), and the internal 127.0.0.1 references with them, so
- * the real file can run next to other tests without touching a public address. Throws
- * when a listener is left unmapped, so a change to the rendered listeners shows here.
+ * The rendered nginx.conf with every listener moved to loopback on a port of the caller's
+ * choosing (`from → to`), and the internal 127.0.0.1 references with them, so the real file
+ * can run next to other tests without touching a public address. A wildcard listener
+ * (`listen 8081`) goes to 127.0.0.1; each fixed address to its loopback stand-in in
+ * `addresses` (default: LOOPBACK_STAND_INS, by order of first appearance), so servers that
+ * tell addresses apart still do. Throws when a listener is left unmapped, so a change to the
+ * rendered listeners shows here.
  */
-export function onLoopback(conf: string, ports: ReadonlyMap<number, number>): string {
+export function onLoopback(conf: string, ports: ReadonlyMap<number, number>, addresses: ReadonlyMap<string, string> = fixedAddressStandIns(conf)): string {
   let out = conf;
   for (const [from, to] of ports) {
     out = out.replace(new RegExp(`listen (127\\.0\\.0\\.1:)?${from}\\b`, 'g'), `listen 127.0.0.1:${to}`);
     out = out.replace(new RegExp(`127\\.0\\.0\\.1:${from}\\b`, 'g'), `127.0.0.1:${to}`);
+    for (const [address, standIn] of addresses) {
+      out = out.replace(new RegExp(`listen ${address.replace(/\./g, '\\.')}:${from}\\b`, 'g'), `listen ${standIn}:${to}`);
+    }
   }
+  const loopbackPorts = [...ports.values()];
   const listeners = [...out.matchAll(/^\s*listen ([^;]+);/gm)].map((m) => m[1]);
-  const stray = listeners.filter((l) => !/^127\.0\.0\.1:\d+( |$)/.test(l) || ![...ports.values()].includes(Number(/^127\.0\.0\.1:(\d+)/.exec(l)?.[1])));
+  const stray = listeners.filter((l) => {
+    const m = /^(127\.\d+\.\d+\.\d+):(\d+)( |$)/.exec(l);
+    return !m || !loopbackPorts.includes(Number(m[2]));
+  });
   if (stray.length > 0) throw new Error(`onLoopback: listeners not moved to loopback: ${stray.join(', ')}`);
   return out;
 }
 
+/** Loopback addresses that stand in for nginx's fixed addresses (Linux routes all of 127/8 to lo). */
+export const LOOPBACK_STAND_INS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+
+/** The fixed (non-loopback) listen addresses of a rendered nginx.conf, each with its loopback stand-in. */
+export function fixedAddressStandIns(conf: string): Map<string, string> {
+  const fixed = [...new Set([...conf.matchAll(/^\s*listen (\d+\.\d+\.\d+\.\d+):\d+/gm)].map((m) => m[1]).filter((a) => !a.startsWith('127.')))];
+  if (fixed.length > LOOPBACK_STAND_INS.length) throw new Error(`onLoopback: more fixed addresses than stand-ins: ${fixed.join(', ')}`);
+  return new Map(fixed.map((address, i) => [address, LOOPBACK_STAND_INS[i]]));
+}
+
 /** The listen ports of a rendered nginx.conf (for onLoopback). */
 export function listenPorts(conf: string): number[] {
-  return [...new Set([...conf.matchAll(/^\s*listen (?:127\.0\.0\.1:)?(\d+)/gm)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+  return [...new Set([...conf.matchAll(/^\s*listen (?:\d+\.\d+\.\d+\.\d+:)?(\d+)/gm)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+}
+
+/**
+ * A stand-in for Docker's embedded DNS (not a DNS server): answers every A query with
+ * 127.0.0.1, so the rendered config's per-request name lookups (IDE containers, services)
+ * reach loopback stand-ins. Point the config at it with withResolver.
+ */
+export function startDnsStandIn(): Promise<{ port: number; queries: string[]; close: () => Promise<void> }> {
+  const socket = dgram.createSocket('udp4');
+  const queries: string[] = [];
+  socket.on('message', (query, peer) => {
+    // Header (12 bytes), then one question: labels, a zero byte, type and class.
+    let offset = 12;
+    const labels: string[] = [];
+    while (offset < query.length && query[offset] !== 0) {
+      labels.push(query.subarray(offset + 1, offset + 1 + query[offset]).toString('ascii'));
+      offset += query[offset] + 1;
+    }
+    const questionEnd = offset + 5;
+    queries.push(labels.join('.'));
+    const isA = query.readUInt16BE(offset + 1) === 1;
+    const header = Buffer.from(query.subarray(0, 12));
+    header.writeUInt16BE(0x8180, 2); // a response, recursion available, no error
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(isA ? 1 : 0, 6);
+    header.writeUInt32BE(0, 8);
+    // The answer: a pointer to the question's name, type A, class IN, TTL 10 s, 127.0.0.1.
+    const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 10, 0, 4, 127, 0, 0, 1]);
+    socket.send(Buffer.concat([header, query.subarray(12, questionEnd), ...(isA ? [answer] : [])]), peer.port, peer.address);
+  });
+  return new Promise((resolve) => {
+    socket.bind(0, '127.0.0.1', () =>
+      resolve({ port: socket.address().port, queries, close: () => new Promise<void>((done) => socket.close(() => done())) }),
+    );
+  });
+}
+
+/** The rendered config with Docker's DNS (127.0.0.11) replaced by a stand-in on loopback. */
+export function withResolver(conf: string, port: number): string {
+  if (!conf.includes('resolver 127.0.0.11 ')) throw new Error('withResolver: the config no longer names Docker DNS');
+  return conf.replace('resolver 127.0.0.11 ', `resolver 127.0.0.1:${port} `);
 }

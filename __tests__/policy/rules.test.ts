@@ -26,14 +26,16 @@ import { otpRequired, realmEventsOn, realmHardened } from '../../policy/rules/id
 import { imagesPinned } from '../../policy/rules/images';
 import { noSecretLiterals } from '../../policy/rules/secrets';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations, masterKeyExposures } from '../../policy/rules/ai-gateway';
+import { listenerViolations, listenersPlaced } from '../../policy/rules/listeners';
 import { NGINX_PATHS } from '../../constructs/nginx-entry';
+import { ManagedFiles } from '../../constructs/managed-files';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { NginxConfigInput, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
 
 const context: PolicyContext = {
   profile: 'production',
   hostPathAllowList: ['/etc/webide/tls/fullchain.pem'],
-  internalNetworkNames: new Set(['${docker_network.internal.name}']),
+  internalNetworkNames: new Set(['${docker_network.internal.name}', '${docker_network.identity.name}', '${docker_network.ai.name}']),
 };
 
 function stack(): TerraformStack {
@@ -96,18 +98,20 @@ function nginxInput(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput
     workspacePort: 8080,
     aiGatewayPort: 8081,
     secretsIncludePath: '/etc/nginx/secrets/ai-gateway.conf',
+    listenAddresses: { edge: '10.202.0.14', identity: '10.202.0.30', ai: '10.202.0.46' },
     ...overrides,
   };
 }
 
 /**
  * The rendered files and the gateway's env on one nginx-labelled container (NginxEntry splits
- * them between nginx and its files' loader; the rule checks each container it is given).
+ * them between nginx and its files' loader; the rules check each container they are given).
  */
-function nginxContainer(s: TerraformStack, opts: { conf?: string; template?: string; env?: Record<string, string> } = {}): Container {
+function nginxContainer(s: TerraformStack, opts: { conf?: string; template?: string; env?: Record<string, string>; networks?: HardenedContainerProps['networks'] } = {}): Container {
   return hardened(s, {
     labels: { 'webide.component': 'nginx' },
     readOnlyRootfs: false,
+    ...(opts.networks ? { networks: opts.networks } : {}),
     env: opts.env ?? { LITELLM_GATEWAY_KEY: '${var.litellm_gateway_key}', TABBY_API_TOKEN: '${var.tabby_api_token}' },
     uploads: [
       { file: NGINX_PATHS.config, content: opts.conf ?? renderNginxConf(nginxInput()) },
@@ -115,6 +119,13 @@ function nginxContainer(s: TerraformStack, opts: { conf?: string; template?: str
     ],
   });
 }
+
+/** nginx's networks as the platform stack gives them: edge (with a route out), identity and ai, each with nginx's fixed address. */
+const NGINX_NETWORKS = [
+  { name: '${docker_network.edge.name}', ipv4Address: '10.202.0.14' },
+  { name: '${docker_network.identity.name}', ipv4Address: '10.202.0.30' },
+  { name: '${docker_network.ai.name}', ipv4Address: '10.202.0.46' },
+];
 
 /** The rendered gateway with one more location written by hand. */
 const withLocation = (location: string) => renderNginxConf(nginxInput()).replace('    location / {\n      return 404;\n    }\n  }\n}\n', `${location}\n    location / {\n      return 404;\n    }\n  }\n}\n`);
@@ -142,6 +153,8 @@ const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformSta
   [otpRequired, (s) => new User(s, 'u', { realmId: 'r', username: 'a', requiredActions: ['CONFIGURE_TOTP'] }), (s) => new User(s, 'u', { realmId: 'r', username: 'a' })],
   [noSecretLiterals, (s) => hardened(s, { env: { DB_PASSWORD: '${var.db_password}' } }), (s) => hardened(s, { env: { DB_PASSWORD: 'hunter2hunter2' } })],
   [aiGatewayClosed, (s) => nginxContainer(s), (s) => nginxContainer(s, { conf: withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }') })],
+  [listenersPlaced, (s) => nginxContainer(s, { networks: NGINX_NETWORKS }),
+    (s) => nginxContainer(s, { networks: NGINX_NETWORKS, conf: renderNginxConf(nginxInput()).replace('listen 10.202.0.14:8443 ssl http2;', 'listen 8443 ssl http2;') })],
 ];
 
 describe.each(cases.map(([rule, good, bad]) => [rule.id, rule, good, bad] as const))('policy rule %s', (_id, rule, compliant, nonCompliant) => {
@@ -203,6 +216,68 @@ describe('WEBIDE-A1: the AI gateway stays closed', () => {
   it('lists what the gateway forwards, for the plan report', () => {
     expect(gatewayForwards(renderNginxConf(nginxInput()))).toEqual(AI_GATEWAY_ROUTES.map((r) => `${r.methods.join(',')} ${r.path}`).sort());
     expect(gatewayForwards(withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }'))).toContain('any /v1/ (prefix)');
+  });
+});
+
+describe('WEBIDE-N3: nginx listens only where it must', () => {
+  const verdict = (conf: string, networks: HardenedContainerProps['networks'] = NGINX_NETWORKS) => listenersPlaced.check(nginxContainer(stack(), { conf, networks }) as never, context);
+  const rendered = renderNginxConf(nginxInput());
+
+  it('stays quiet on the rendered listeners, and on other containers', () => {
+    expect(listenerViolations(rendered, '10.202.0.14', ['10.202.0.14', '10.202.0.30', '10.202.0.46'])).toEqual([]);
+    expect(verdict(rendered)).toBe(Compliance.COMPLIANT);
+    expect(listenersPlaced.check(hardened(stack()) as never, context)).toBe(Compliance.NOT_APPLICABLE);
+  });
+
+  it('fires on a wildcard or another address for 8443/8080, a gateway port left open on a fixed address, a refusing server that forwards', () => {
+    const nonCompliant: Array<[string, string]> = [
+      [rendered.replace('listen 10.202.0.14:8443 ssl http2;', 'listen 8443 ssl http2;'), 'listen *:8443 (only 10.202.0.14:8443)'],
+      [rendered.replace('listen 10.202.0.14:8080;', 'listen 10.202.0.14:8080;\n    listen 10.202.0.30:8080;'), 'listen 10.202.0.30:8080 (only 10.202.0.14:8080)'],
+      [rendered.replace('    listen 10.202.0.30:8081;\n', ''), 'the gateway port is not refused on 10.202.0.30:8081'],
+      [rendered.replace('    listen 10.202.0.46:8081;\n    return 444;', '    listen 10.202.0.46:8081;\n    return 444;\n    location / {\n      proxy_pass http://$litellm_upstream;\n    }'), 'the server on 10.202.0.14:8081 forwards'],
+      [rendered.replace('    listen 10.202.0.46:8081;\n    return 444;', '    listen 10.202.0.46:8081;'), 'the server on 10.202.0.14:8081 does not refuse (no return)'],
+    ];
+    for (const [conf, violation] of nonCompliant) {
+      expect(listenerViolations(conf, '10.202.0.14', ['10.202.0.14', '10.202.0.30', '10.202.0.46'])).toContain(violation);
+      expect({ violation, verdict: verdict(conf) }).toEqual({ violation, verdict: Compliance.NON_COMPLIANT });
+    }
+  });
+
+  it('fires when nginx has no fixed address on its edge network, or listens on an address it does not have', () => {
+    expect(verdict(rendered, NGINX_NETWORKS.map((n) => ({ name: n.name })))).toBe(Compliance.NON_COMPLIANT);
+    expect(verdict(rendered, [{ name: NGINX_NETWORKS[0].name, ipv4Address: '10.202.0.13' }, ...NGINX_NETWORKS.slice(1)])).toBe(Compliance.NON_COMPLIANT);
+    expect(listenerViolations(rendered, undefined, [])).toEqual(['nginx has no fixed address on a network with a route out (its edge network)']);
+  });
+});
+
+describe('WEBIDE-N3 and WEBIDE-A1 read the nginx.conf nginx runs: from the loader of the managed files it mounts', () => {
+  /** nginx as NginxEntry builds it: a read-only root, its files on a volume filled by a never-started loader. */
+  const split = (conf: string, env?: Record<string, string>) => {
+    const s = stack();
+    const image = new Image(s, 'nginx-img', { name: 'registry.corp.example/nginx:1@sha256:' + 'c'.repeat(64) });
+    const managedFiles = new ManagedFiles(s, 'files', {
+      name: 'webide-managed-nginx',
+      image,
+      directory: NGINX_PATHS.managedDir,
+      files: [{ file: NGINX_PATHS.config, content: conf }, { file: NGINX_PATHS.secretsTemplate, content: renderNginxSecretsTemplate() }],
+      labels: { 'webide.component': 'nginx' },
+    });
+    const nginx = hardened(s, { labels: { 'webide.component': 'nginx' }, networks: NGINX_NETWORKS, managedFiles, ...(env ? { env } : {}) });
+    return { nginx, loader: managedFiles.loader };
+  };
+  const rendered = renderNginxConf(nginxInput());
+  const wildcard = rendered.replace('listen 10.202.0.14:8443 ssl http2;', 'listen 8443 ssl http2;');
+
+  it('N3: quiet on the rendered file, fires on a wildcard listener in the loaded file; the loader itself runs nothing and is not judged', () => {
+    expect(listenersPlaced.check(split(rendered).nginx as never, context)).toBe(Compliance.COMPLIANT);
+    expect(listenersPlaced.check(split(wildcard).nginx as never, context)).toBe(Compliance.NON_COMPLIANT);
+    expect(listenersPlaced.check(split(wildcard).loader as never, context)).toBe(Compliance.NOT_APPLICABLE);
+  });
+
+  it("A1: fires on a widened gateway in the loaded file, and on nginx's env holding the master key", () => {
+    expect(aiGatewayClosed.check(split(rendered).nginx as never, context)).toBe(Compliance.COMPLIANT);
+    expect(aiGatewayClosed.check(split(withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }')).nginx as never, context)).toBe(Compliance.NON_COMPLIANT);
+    expect(aiGatewayClosed.check(split(rendered, { LITELLM_GATEWAY_KEY: '${var.litellm_master_key}' }).nginx as never, context)).toBe(Compliance.NON_COMPLIANT);
   });
 });
 

@@ -118,6 +118,7 @@ describe('the AI gateway: real nginx with the rendered nginx.conf, in front of t
       aiGatewayPort,
       secretsIncludePath: secrets,
       aiGatewayRoutes: AI_GATEWAY_ROUTES,
+      listenAddresses: { edge: '10.202.0.14', identity: '10.202.0.30', ai: '10.202.0.46' },
     });
     const ports = new Map<number, number>();
     for (const port of listenPorts(rendered)) ports.set(port, await freePort());

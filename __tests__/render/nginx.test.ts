@@ -2,8 +2,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseNginxConf, locationsOf, serversListeningOn, allDirectives } from '../../policy/nginx-conf';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
-import { NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
-import { nginxSandbox, nginxTest } from '../helpers/nginx';
+import { DEFAULT_RATE_LIMITS, NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate, SECURITY_HEADERS, servedNames } from '../../render/nginx';
+import { NginxDirective } from '../../policy/nginx-conf';
+import { listenPorts, nginxSandbox, nginxTest, onLoopback } from '../helpers/nginx';
+import { freePort } from '../helpers/processes';
 
 function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
   return {
@@ -20,6 +22,7 @@ function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
     workspacePort: 8080,
     aiGatewayPort: 8081,
     secretsIncludePath: '/etc/nginx/secrets/ai-gateway.conf',
+    listenAddresses: { edge: '10.202.0.14', identity: '10.202.0.30', ai: '10.202.0.46' },
     ...overrides,
   };
 }
@@ -41,7 +44,7 @@ describe('renderNginxConf', () => {
 
   it('only redirects on plain HTTP', () => {
     const conf = renderNginxConf(input());
-    const httpServer = conf.slice(conf.indexOf('listen 8080 default_server;'), conf.indexOf('listen 8443'));
+    const httpServer = conf.slice(conf.indexOf('listen 10.202.0.14:8080;'), conf.indexOf('listen 10.202.0.14:8443 ssl http2;'));
     expect(httpServer).toContain('return 301 https://ide.corp.example$request_uri;');
     expect(httpServer).not.toContain('proxy_pass');
   });
@@ -55,7 +58,7 @@ describe('renderNginxConf', () => {
 
   it("makes no absolute redirect on the entry server: its listener port (8443) is not the published one", () => {
     const conf = renderNginxConf(input({ httpsPort: 18443 }));
-    const entry = conf.slice(conf.indexOf('listen 8443 ssl'), conf.indexOf('location = / {'));
+    const entry = conf.slice(conf.indexOf('listen 10.202.0.14:8443 ssl http2;'), conf.indexOf('location = / {'));
     expect(entry).toContain('absolute_redirect off;');
   });
 
@@ -74,7 +77,7 @@ describe('renderNginxConf', () => {
     expect(location).toContain('auth_request /oauth2/auth;');
     expect(location).toContain('auth_request_set $auth_user $upstream_http_x_auth_request_preferred_username;');
     expect(location).toContain('proxy_set_header Upgrade $http_upgrade;');
-    expect(location).toContain('proxy_pass http://$ws_upstream/$ws_request_rest;');
+    expect(location).toContain('proxy_pass http://$ws_upstream$ws_request_rest;');
     expect(conf).toContain('"~^(?<owner>[a-z][a-z0-9-]*[a-z0-9]):\\k<owner>$" "webide-ide-$owner:8080";');
     expect(conf).toContain('default "127.0.0.1:8403";');
   });
@@ -94,7 +97,7 @@ describe('renderNginxConf', () => {
 
   describe('the AI gateway server', () => {
     const gatewayServer = (conf = renderNginxConf(input())) => {
-      const servers = serversListeningOn(parseNginxConf(conf), 8081);
+      const servers = serversListeningOn(parseNginxConf(conf), 8081).filter((server) => server.block!.some((d) => d.name === 'listen' && d.args[0] === '8081'));
       expect(servers).toHaveLength(1);
       return servers[0];
     };
@@ -141,13 +144,106 @@ describe('renderNginxConf', () => {
     });
   });
 
-  it('passes the real `nginx -t`', () => {
+  describe('listeners, names, headers and limits (read from the parsed file)', () => {
+    const tree = () => parseNginxConf(renderNginxConf(input({ extraServerNames: ['127.0.0.1'] })));
+    const servers = () => allDirectives(tree()).filter((d) => d.name === 'server');
+    const listens = (server: NginxDirective) => server.block!.filter((d) => d.name === 'listen').map((d) => d.args.join(' '));
+    const has = (block: readonly NginxDirective[], name: string, ...args: string[]) => block.some((d) => d.name === name && args.every((a, i) => d.args[i] === a));
+
+    it('listens for the entry point and its redirect on the edge address only; the gateway is a wildcard refused on the fixed addresses', () => {
+      expect(servers().map(listens)).toEqual([
+        ['10.202.0.14:8080 default_server'],
+        ['10.202.0.14:8443 ssl http2 default_server'],
+        ['10.202.0.14:8080'],
+        ['10.202.0.14:8443 ssl http2'],
+        ['127.0.0.1:8403'],
+        ['127.0.0.1:8404'],
+        ['10.202.0.14:8081', '10.202.0.30:8081', '10.202.0.46:8081'],
+        ['8081'],
+      ]);
+      const refusing = servers().filter((s) => listens(s).some((l) => /default_server|^10\.202\.0\.\d+:8081$/.test(l)));
+      expect(refusing).toHaveLength(3);
+      for (const server of refusing) expect(server.block!.filter((d) => d.name === 'return').map((d) => d.args)).toEqual([['444']]);
+    });
+
+    it('serves only the domain and the extra names; everything else falls to the 444 default servers', () => {
+      const named = servers().filter((s) => s.block!.some((d) => d.name === 'server_name'));
+      expect(named.map((s) => s.block!.find((d) => d.name === 'server_name')!.args)).toEqual([
+        ['ide.corp.example', '127.0.0.1'],
+        ['ide.corp.example', '127.0.0.1'],
+      ]);
+      expect(servedNames('ide.corp.example', ['https://127.0.0.1:18443'])).toEqual(['ide.corp.example', '127.0.0.1']);
+      expect(servedNames('ide.corp.example', ['https://ide.corp.example'])).toEqual(['ide.corp.example']);
+      expect(servedNames('ide.corp.example', ['https://[::1]:8443/'])).toEqual(['ide.corp.example', '::1']);
+    });
+
+    it('sends the security headers from every answering server, and repeats them in every location that has an add_header of its own', () => {
+      const expected = SECURITY_HEADERS.map((h) => [h.name, h.value, 'always']);
+      const headersOf = (block: readonly NginxDirective[]) => block.filter((d) => d.name === 'add_header' && SECURITY_HEADERS.some((h) => h.name === d.args[0])).map((d) => d.args);
+      const answering = servers().filter((s) => s.block!.some((d) => d.name === 'server_name'));
+      for (const server of answering) {
+        expect(headersOf(server.block!)).toEqual(expected);
+        for (const location of locationsOf(server).filter((l) => l.block.some((d) => d.name === 'add_header'))) {
+          expect({ location: location.path, headers: headersOf(location.block) }).toEqual({ location: location.path, headers: expected });
+        }
+      }
+      // The /u/ location is one of them (it adds Set-Cookie), so the check above is not empty.
+      const entry = answering.find((s) => listens(s).some((l) => l.includes(':8443')))!;
+      expect(locationsOf(entry).filter((l) => l.block.some((d) => d.name === 'add_header')).map((l) => l.path)).toEqual(['^/u/(?<ws_user>[a-z][a-z0-9-]*[a-z0-9])/']);
+      // The upstreams' own copies are hidden, but for the CSP (browsers enforce both).
+      expect(entry.block!.filter((d) => d.name === 'proxy_hide_header').map((d) => d.args[0])).toEqual(SECURITY_HEADERS.map((h) => h.name).filter((n) => n !== 'Content-Security-Policy'));
+      expect(SECURITY_HEADERS.find((h) => h.name === 'Content-Security-Policy')!.value).toContain("frame-ancestors 'self'");
+    });
+
+    it("never forwards the client's Host: upstreams get $host, the IDE the public authority", () => {
+      const conf = renderNginxConf(input({ httpsPort: 18443 }));
+      expect(conf).not.toContain('$http_host');
+      const hosts = allDirectives(parseNginxConf(conf)).filter((d) => d.name === 'proxy_set_header' && d.args[0] === 'Host').map((d) => d.args[1]);
+      expect([...new Set(hosts)].sort()).toEqual(['$host', 'ide.corp.example:18443']);
+      const ide = locationsOf(servers()[3]).find((l) => l.path.startsWith('^/u/(?<ws_user>'))!;
+      expect(ide.block.filter((d) => d.name === 'proxy_set_header' && ['Host', 'X-Forwarded-Host'].includes(d.args[0])).map((d) => d.args)).toEqual([
+        ['Host', 'ide.corp.example'],
+        ['X-Forwarded-Host', 'ide.corp.example'],
+      ]);
+    });
+
+    it("refuses code-server's port proxy before the IDE location, case-insensitively", () => {
+      const locations = locationsOf(servers()[3]);
+      const proxy = locations.findIndex((l) => l.modifier === '~*' && l.path === '^/u/[^/]+/(abs)?proxy(/|$)');
+      const ide = locations.findIndex((l) => l.path.startsWith('^/u/(?<ws_user>'));
+      expect(proxy).toBeGreaterThan(-1);
+      expect(proxy).toBeLessThan(ide);
+      expect(locations[proxy].block).toEqual([{ name: 'return', args: ['404'] }]);
+    });
+
+    it('rate-limits sign-in per client (oauth2-proxy and the realm sign-in endpoints) and the gateway per IDE, with 429', () => {
+      const http = tree().find((d) => d.name === 'http')!.block!;
+      expect(http.filter((d) => d.name === 'limit_req_zone').map((d) => d.args)).toEqual([
+        ['$binary_remote_addr', 'zone=signin:10m', `rate=${DEFAULT_RATE_LIMITS.signInPerSecond}r/s`],
+        ['$binary_remote_addr', 'zone=ai_gateway:10m', `rate=${DEFAULT_RATE_LIMITS.aiGatewayPerSecond}r/s`],
+      ]);
+      expect(has(http, 'limit_req_status', '429')).toBe(true);
+      const limited = locationsOf(servers()[3]).filter((l) => has(l.block, 'limit_req', 'zone=signin')).map((l) => l.path);
+      expect(limited).toEqual(['/oauth2/', '^/realms/webide/(protocol/openid-connect/(auth|token)|login-actions/)']);
+      expect(has(servers()[7].block!, 'limit_req', 'zone=ai_gateway', `burst=${DEFAULT_RATE_LIMITS.aiGatewayBurst}`, 'nodelay')).toBe(true);
+      const custom = renderNginxConf(input({ rateLimits: { signInPerSecond: 1, signInBurst: 2 } }));
+      expect(custom).toContain('zone=signin:10m rate=1r/s;');
+      expect(custom).toContain('limit_req zone=signin burst=2 nodelay;');
+      expect(custom).toContain(`zone=ai_gateway:10m rate=${DEFAULT_RATE_LIMITS.aiGatewayPerSecond}r/s;`);
+    });
+  });
+
+  it('passes the real `nginx -t`', async () => {
     const sandbox = nginxSandbox();
     const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
     // What nginx's entrypoint does at start: envsubst of the template.
     fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_GATEWAY_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
     const conf = path.join(sandbox.dir, 'nginx.conf');
-    fs.writeFileSync(conf, renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets })));
+    // nginx -t binds the listeners: moved to loopback (the fixed addresses to stand-ins), on free ports.
+    const rendered = renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets }));
+    const ports = new Map<number, number>();
+    for (const port of listenPorts(rendered)) ports.set(port, await freePort());
+    fs.writeFileSync(conf, onLoopback(rendered, ports));
     const result = nginxTest(conf, sandbox.dir);
     expect(result.output).toContain('test is successful');
     expect(result.status).toBe(0);

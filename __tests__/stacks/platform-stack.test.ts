@@ -111,7 +111,7 @@ describe('PlatformStack', () => {
       estate,
       names: new EstateNames(estate.name),
       image: pinnedImage(stack, 'nginx-image', estate.images.nginx),
-      networkNames: ['edge'],
+      networks: { edge: { name: 'edge', ipv4Address: '10.0.0.14' }, identity: { name: 'identity', ipv4Address: '10.0.0.30' }, ai: { name: 'ai', ipv4Address: '10.0.0.46' } },
       litellmGatewayKey: '${var.litellm_master_key}',
       tabbyApiToken: '${var.tabby_api_token}',
     });

@@ -4,7 +4,7 @@ import { AI_GATEWAY_ROUTES, AiGatewayRoute } from '../../render/ai-gateway';
 import { LITELLM_SECRET_ENV } from '../../render/litellm';
 import { gatewayMethodPattern, gatewayProxyPassTarget } from '../../render/nginx';
 import { allDirectives, FORWARDING_DIRECTIVES, NginxDirective, NginxLocation, locationsOf, parseNginxConf, serversListeningOn } from '../nginx-conf';
-import { attributesOf, Compliance, labelMap, PolicyRule } from '../rule';
+import { attributesOf, Compliance, filesOf, labelMap, PolicyRule } from '../rule';
 
 /** The platform stack's variable that holds LiteLLM's master key. */
 export const LITELLM_MASTER_KEY_VARIABLE = 'litellm_master_key';
@@ -63,7 +63,8 @@ export const aiGatewayClosed: PolicyRule = {
   check: (node) => {
     const c = attributesOf(node, 'docker_container');
     if (!c || labelMap(c)['webide.component'] !== 'nginx') return Compliance.NOT_APPLICABLE;
-    const uploads: { file: string; content: string }[] = c.upload ?? [];
+    // nginx's own files and those of the loader whose volume it mounts (ManagedFiles).
+    const uploads = filesOf(node);
     const env: string[] = c.env ?? [];
     const conf = uploads.find((u) => u.file === NGINX_PATHS.config);
     const violations = [...(conf ? gatewayViolations(conf.content) : []), ...masterKeyExposures(env, uploads)];

@@ -1,6 +1,6 @@
 import { TerraformResource } from 'cdktf';
 import { PIDS_LIMIT_LABEL } from '../../constructs/hardened-container';
-import { attributesOf, Compliance, labelMap, PolicyRule } from '../rule';
+import { attributesOf, Compliance, labelMap, neverStarts, PolicyRule } from '../rule';
 
 const CONTAINER = 'docker_container';
 
@@ -11,7 +11,7 @@ const CONTAINER = 'docker_container';
  */
 function runningContainer(node: Parameters<PolicyRule['check']>[0]): Record<string, any> | undefined {
   const c = attributesOf(node, CONTAINER);
-  return c && !(c.start === false && c.must_run === false) ? c : undefined;
+  return c && !neverStarts(c) ? c : undefined;
 }
 
 export const containerLimits: PolicyRule = {

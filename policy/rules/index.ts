@@ -12,6 +12,7 @@ import {
 } from './containers';
 import { otpRequired, realmEventsOn, realmHardened } from './identity';
 import { imagesPinned } from './images';
+import { listenersPlaced } from './listeners';
 import { noSecretLiterals } from './secrets';
 import { PolicyRule } from '../rule';
 
@@ -26,6 +27,7 @@ export const ESTATE_RULES: readonly PolicyRule[] = [
   pidsLimited,
   onlyNginxPublishes,
   workspacesInternalOnly,
+  listenersPlaced,
   imagesPinned,
   realmHardened,
   realmEventsOn,

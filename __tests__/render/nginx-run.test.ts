@@ -1,0 +1,293 @@
+import { ChildProcess, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as https from 'https';
+import * as net from 'net';
+import * as path from 'path';
+import { DEFAULT_RATE_LIMITS, SECURITY_HEADERS, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
+import { fixedAddressStandIns, listenPorts, nginxBinary, nginxSandbox, nginxTest, onLoopback, startDnsStandIn, withResolver } from '../helpers/nginx';
+import { freePort, spawnLogged, stopProcess, tail } from '../helpers/processes';
+
+// ---------------------------------------------------------------------------------------------
+// The entry point end to end, all real but the services behind it: the real nginx runs the
+// rendered nginx.conf (listeners moved to loopback: the fixed addresses to 127.0.0.2-4, the
+// gateway's wildcard to 127.0.0.1) in front of stand-ins for oauth2-proxy, Keycloak and an IDE
+// (small HTTP servers in this test that record what reaches them), with a DNS stand-in for
+// Docker's.
+// ---------------------------------------------------------------------------------------------
+
+const DOMAIN = 'ide.test.example';
+const PUBLIC_PORT = 18443;
+const EDGE = '10.202.0.14';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** A loopback server that records each request and answers with `answer`. */
+function standIn(answer: (req: http.IncomingMessage) => { status: number; headers?: Record<string, string | undefined>; body?: string }) {
+  const seen: Seen[] = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    const { status, headers, body } = answer(req);
+    res.writeHead(status, { 'content-type': 'text/plain', ...Object.fromEntries(Object.entries(headers ?? {}).filter(([, v]) => v !== undefined)) });
+    res.end(body ?? 'stand-in');
+  });
+  return new Promise<{ port: number; seen: Seen[]; close: () => Promise<void> }>((resolve) => {
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        seen,
+        close: () => new Promise<void>((done) => {
+          server.closeAllConnections();
+          server.close(() => done());
+        }),
+      }),
+    );
+  });
+}
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request, path sent as written; `tls` sends SNI `servername`. Rejects when nginx closes without an answer (444). */
+function call(opts: { tls: boolean; address: string; port: number; path: string; host: string; servername?: string; localAddress?: string; agent?: http.Agent }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const common = { host: opts.address, port: opts.port, path: opts.path, method: 'GET', headers: { host: opts.host }, localAddress: opts.localAddress, timeout: 10_000, agent: opts.agent };
+    const done = (res: http.IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    };
+    const req = opts.tls
+      ? https.request({ ...common, servername: opts.servername ?? DOMAIN, rejectUnauthorized: false }, done)
+      : http.request(common, done);
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${opts.path}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** curl's view of one request: the HTTP status (000 when there was no answer) and curl's exit code. */
+function curl(args: string[]): { code: string; exit: number } {
+  const result = spawnSync('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', ...args], { encoding: 'utf8' });
+  return { code: result.stdout.trim(), exit: result.status ?? -1 };
+}
+
+describe('the entry point: real nginx with the rendered nginx.conf, in front of stand-ins', () => {
+  let nginx: ChildProcess | undefined;
+  let sandboxDir = '';
+  let nginxLog = '';
+  let oauth2: Awaited<ReturnType<typeof standIn>>;
+  let keycloak: Awaited<ReturnType<typeof standIn>>;
+  let ide: Awaited<ReturnType<typeof standIn>>;
+  let ai: Awaited<ReturnType<typeof standIn>>;
+  let dns: Awaited<ReturnType<typeof startDnsStandIn>>;
+  let ports = new Map<number, number>();
+  let edge = '';
+  let fixed = new Map<string, string>();
+
+  const entry = (p: string, extra: Partial<Parameters<typeof call>[0]> = {}) =>
+    call({ tls: true, address: edge, port: ports.get(8443)!, path: p, host: `${DOMAIN}:${PUBLIC_PORT}`, ...extra });
+
+  beforeAll(async () => {
+    // oauth2-proxy stand-in: every user is alice; sign-in redirects to "Keycloak".
+    oauth2 = await standIn((req) =>
+      req.url?.startsWith('/oauth2/auth')
+        ? { status: 202, headers: { 'x-auth-request-preferred-username': 'alice' } }
+        : { status: 302, headers: { location: '/realms/webide/protocol/openid-connect/auth' } },
+    );
+    // Keycloak stand-in, with the headers Keycloak sends on its pages.
+    keycloak = await standIn(() => ({
+      status: 200,
+      headers: { 'strict-transport-security': 'max-age=31536000; includeSubDomains', 'x-frame-options': 'SAMEORIGIN', 'content-security-policy': "frame-src 'self'; frame-ancestors 'self'; object-src 'none';" },
+    }));
+    ide = await standIn(() => ({ status: 200, body: 'the IDE' }));
+    ai = await standIn(() => ({ status: 200, body: '{}' }));
+    dns = await startDnsStandIn();
+
+    const sandbox = nginxSandbox();
+    sandboxDir = sandbox.dir;
+    fs.chmodSync(sandbox.dir, 0o755);
+    const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
+    fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_GATEWAY_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
+    const rendered = renderNginxConf({
+      domain: DOMAIN,
+      httpsPort: PUBLIC_PORT,
+      tlsProtocols: ['TLSv1.2', 'TLSv1.3'],
+      tlsCurves: ['X25519', 'prime256v1'],
+      certificatePath: sandbox.cert,
+      keyPath: sandbox.key,
+      realm: 'webide',
+      adminAllowCidrs: [],
+      upstreams: { keycloak: `127.0.0.1:${keycloak.port}`, oauth2Proxy: `127.0.0.1:${oauth2.port}`, litellm: `127.0.0.1:${ai.port}`, tabby: `127.0.0.1:${ai.port}` },
+      workspaceHostPrefix: 'webide-ide-',
+      workspacePort: ide.port,
+      aiGatewayPort: 8081,
+      secretsIncludePath: secrets,
+      listenAddresses: { edge: EDGE, identity: '10.202.0.30', ai: '10.202.0.46' },
+      // Stands for keycloak.providerUrl's host: an IP literal, as in the e2e estate (its stand-in here).
+      extraServerNames: ['127.0.0.2'],
+    });
+    fixed = fixedAddressStandIns(rendered);
+    edge = fixed.get(EDGE)!;
+    expect(edge).toBe('127.0.0.2');
+    ports = new Map();
+    for (const port of listenPorts(rendered)) ports.set(port, await freePort());
+    const conf = path.join(sandbox.dir, 'nginx.conf');
+    fs.writeFileSync(conf, withResolver(onLoopback(rendered, ports, fixed), dns.port));
+    const check = nginxTest(conf, sandbox.dir);
+    if (check.status !== 0) throw new Error(`nginx -t failed:\n${check.output}`);
+    nginxLog = path.join(sandbox.dir, 'nginx.log');
+    nginx = spawnLogged(nginxBinary(), ['-e', 'stderr', '-p', sandbox.dir, '-c', conf, '-g', `daemon off; pid ${sandbox.dir}/nginx.pid;`], {
+      cwd: sandbox.dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      logPath: nginxLog,
+    });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await entry('/');
+        break;
+      } catch (error) {
+        if (attempt > 40) throw new Error(`nginx did not answer: ${(error as Error).message}\n${tail(nginxLog)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    if (nginx) await stopProcess(nginx);
+    await Promise.all([oauth2?.close(), keycloak?.close(), ide?.close(), ai?.close(), dns?.close()]);
+    if (sandboxDir) fs.rmSync(sandboxDir, { recursive: true, force: true });
+  }, 30_000);
+
+  /** Ours, each once; only the CSP may come twice (an upstream's own on top: browsers enforce both). */
+  const expectSecurityHeaders = (answer: Answer, what: string) => {
+    for (const { name, value } of SECURITY_HEADERS) {
+      const got = String(answer.headers[name.toLowerCase()] ?? '');
+      if (name === 'Content-Security-Policy') expect({ what, name, ours: got.includes(value) }).toEqual({ what, name, ours: true });
+      else expect({ what, name, got }).toEqual({ what, name, got: value });
+    }
+  };
+
+  it('sends the security headers on every answer: redirects, errors, the IDE, Keycloak, the HTTP redirect', async () => {
+    expectSecurityHeaders(await entry('/'), 'redirect to sign-in');
+    expectSecurityHeaders(await entry('/nothing-here'), '404');
+    const own = await entry('/u/alice/');
+    expect(own.body).toBe('the IDE');
+    expectSecurityHeaders(own, "the user's IDE");
+    const other = await entry('/u/bob/');
+    expect(other.status).toBe(403);
+    expectSecurityHeaders(other, "someone else's IDE");
+    const page = await entry('/realms/webide/account');
+    expect(page.status).toBe(200);
+    expectSecurityHeaders(page, "Keycloak's page");
+    expect(page.headers['strict-transport-security']).toBe('max-age=63072000');
+    const redirect = await call({ tls: false, address: edge, port: ports.get(8080)!, path: '/x', host: DOMAIN });
+    expect(redirect.status).toBe(301);
+    expect(redirect.headers.location).toBe(`https://${DOMAIN}:${PUBLIC_PORT}/x`);
+    expectSecurityHeaders(redirect, 'HTTP redirect');
+  }, 30_000);
+
+  it('gives the IDE the public authority as Host (its websocket origin check needs the port) and Keycloak $host', async () => {
+    const before = ide.seen.length;
+    await entry('/u/alice/some/path?q=1', { host: `IDE.test.example:${PUBLIC_PORT}` });
+    expect(ide.seen.slice(before).map((r) => [r.url, r.headers.host, r.headers['x-forwarded-host']])).toEqual([['/some/path?q=1', `${DOMAIN}:${PUBLIC_PORT}`, `${DOMAIN}:${PUBLIC_PORT}`]]);
+    const kcBefore = keycloak.seen.length;
+    await entry('/realms/webide/account', { host: `${DOMAIN}:${PUBLIC_PORT}` });
+    const seen = keycloak.seen.slice(kcBefore)[0];
+    expect([seen.headers.host, seen.headers['x-forwarded-host'], seen.headers['x-forwarded-port']]).toEqual([DOMAIN, DOMAIN, String(PUBLIC_PORT)]);
+  }, 30_000);
+
+  it.each([
+    '/u/alice/proxy/8080/',
+    '/u/alice/absproxy/8080/',
+    '/u/alice/proxy',
+    '/u/alice/PROXY/8080/',
+    '/u/alice/AbsProxy/8080/x',
+    '/u/alice/%70roxy/8080/',
+    '/u/alice/%61bsproxy/8080/',
+    '/u/alice//proxy/8080/',
+    '/u/alice/x/../proxy/8080/',
+    '/u/alice/x/%2e%2e/proxy/8080/',
+    '/u/alice/./absproxy/8080/',
+  ])("refuses code-server's port proxy %s at nginx: it never reaches the IDE", async (p) => {
+    const before = ide.seen.length;
+    const answer = await entry(p);
+    expect({ p, status: answer.status }).toEqual({ p, status: 404 });
+    expectSecurityHeaders(answer, p);
+    expect(ide.seen.length).toBe(before);
+  }, 30_000);
+
+  it('serves only the estate names: another Host gets no answer, on TLS (with or without SNI) and on HTTP', () => {
+    const tls = ports.get(8443)!;
+    const plain = ports.get(8080)!;
+    // Served: the domain (SNI and Host), and the providerUrl host by IP literal (no SNI, as Terraform connects).
+    expect(curl(['--resolve', `${DOMAIN}:${tls}:${edge}`, `https://${DOMAIN}:${tls}/`]).code).toBe('302');
+    expect(curl([`https://${edge}:${tls}/`]).code).toBe('302');
+    expect(curl(['--resolve', `${DOMAIN}:${plain}:${edge}`, `http://${DOMAIN}:${plain}/`]).code).toBe('301');
+    // Refused: an unknown name as SNI and Host, a known SNI with an unknown Host, an unknown Host without SNI, on HTTP.
+    for (const args of [
+      ['--resolve', `evil.example:${tls}:${edge}`, `https://evil.example:${tls}/`],
+      ['--resolve', `${DOMAIN}:${tls}:${edge}`, '-H', 'Host: evil.example', `https://${DOMAIN}:${tls}/`],
+      ['-H', 'Host: evil.example', `https://${edge}:${tls}/`],
+      ['--http1.1', '--resolve', `evil.example:${tls}:${edge}`, `https://evil.example:${tls}/u/alice/`],
+      ['--resolve', `evil.example:${plain}:${edge}`, `http://evil.example:${plain}/`],
+      ['-H', 'Host: evil.example', `http://${edge}:${plain}/`],
+    ]) {
+      expect({ args, result: curl(args) }).toEqual({ args, result: { code: '000', exit: expect.any(Number) } });
+    }
+  }, 30_000);
+
+  it('listens for the entry point on the edge address only, and refuses the gateway there and on the other fixed addresses', async () => {
+    for (const address of ['127.0.0.1', fixed.get('10.202.0.30')!, fixed.get('10.202.0.46')!]) {
+      await expect(entry('/', { address })).rejects.toThrow(/ECONNREFUSED/);
+    }
+    const gateway = ports.get(8081)!;
+    for (const address of [edge, fixed.get('10.202.0.30')!, fixed.get('10.202.0.46')!]) {
+      await expect(call({ tls: false, address, port: gateway, path: '/v1/models', host: 'x' })).rejects.toThrow(/socket hang up|ECONNRESET/);
+    }
+    // The wildcard (a workspace network's address): the gateway answers.
+    expect((await call({ tls: false, address: '127.0.0.1', port: gateway, path: '/', host: 'x' })).status).toBe(404);
+  }, 30_000);
+
+  /** `count` requests as fast as keep-alive allows; the statuses in order. Bounded: at most 100. */
+  const burst = async (count: number, send: (agent: http.Agent) => Promise<Answer>, tls: boolean): Promise<number[]> => {
+    expect(count).toBeLessThanOrEqual(100);
+    const agent = tls ? new https.Agent({ keepAlive: true, maxSockets: 4 }) : new http.Agent({ keepAlive: true, maxSockets: 4 });
+    try {
+      return (await Promise.all(Array.from({ length: count }, () => send(agent)))).map((a) => a.status);
+    } finally {
+      agent.destroy();
+    }
+  };
+
+  it('rate-limits sign-in per client address: a burst gets 429, another client is still served', async () => {
+    const limit = DEFAULT_RATE_LIMITS.signInBurst + 1;
+    const statuses = await burst(100, (agent) => entry('/oauth2/start?rd=/u/', { localAddress: '127.0.0.20', agent }), true);
+    expect(statuses.filter((s) => s === 302).length).toBeGreaterThanOrEqual(limit - 1);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    expect(statuses.every((s) => s === 302 || s === 429)).toBe(true);
+    const limited = await entry('/realms/webide/protocol/openid-connect/auth', { localAddress: '127.0.0.20' });
+    expect(limited.status).toBe(429);
+    expectSecurityHeaders(limited, '429');
+    expect((await entry('/oauth2/start?rd=/u/', { localAddress: '127.0.0.21' })).status).toBe(302);
+    expect((await entry('/realms/webide/login-actions/authenticate', { localAddress: '127.0.0.21' })).status).toBe(200);
+  }, 30_000);
+
+  it('rate-limits the AI gateway per IDE: a burst gets 429, another IDE is still served', async () => {
+    const gateway = ports.get(8081)!;
+    // An allow-listed route: the limit is checked before forwarding (nginx's own 404s come earlier, from `return`).
+    const health = (localAddress: string, agent?: http.Agent) => call({ tls: false, address: '127.0.0.1', port: gateway, path: '/tabby/v1/health', host: 'x', localAddress, agent });
+    const statuses = await burst(100, (agent) => health('127.0.0.30', agent), false);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(DEFAULT_RATE_LIMITS.aiGatewayBurst);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
+    expect((await health('127.0.0.31')).status).toBe(200);
+  }, 30_000);
+});
