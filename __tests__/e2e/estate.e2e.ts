@@ -1,4 +1,6 @@
 import * as fs from 'fs';
+import * as http from 'http';
+import * as https from 'https';
 import * as path from 'path';
 import { Browser, Page } from 'puppeteer-core';
 import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run, STACKS } from './harness';
@@ -7,6 +9,8 @@ import { Credentials, launchBrowser, screenshot, signIn, watchWebSockets } from 
 import { addresses, connectFrom, httpFrom, lookupFrom, processFacts, resolveFrom, routes } from './probes';
 import { UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
 import { USER_DATA_DIR } from '../../constructs/workspace';
+import { AI_GATEWAY_HOST } from '../../constructs/naming';
+import { SECURITY_HEADERS } from '../../render/nginx';
 
 /**
  * The estate, end to end: deployed from empty by real terraform with the real providers on
@@ -129,6 +133,11 @@ describe('the estate on a real Docker engine', () => {
     browser = await launchBrowser(estate.estate.domain);
     page = await browser.newPage();
     const sockets = await watchWebSockets(page);
+    // What the content security policy blocked, for the log (the workbench working is the test).
+    const blocked: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) blocked.push(message.text().slice(0, 200));
+    });
     const steps: string[] = [];
     const outcome = await signIn(page, `${estate.origin}/u/alice/`, alice, steps);
     log(`alice's sign-in: ${steps.join(' → ')}`);
@@ -142,6 +151,7 @@ describe('the estate on a real Docker engine', () => {
     for (let i = 0; i < 30 && !sockets.some((s) => s.status === 101); i++) await new Promise((r) => setTimeout(r, 1000));
     expect(sockets.filter((s) => s.status === 101).map((s) => new URL(s.url).pathname.startsWith('/u/alice/'))).toContain(true);
     await screenshot(page, ARTEFACTS, 'alice-workbench');
+    log(`CSP reports during sign-in and workbench load: ${blocked.length}${blocked.length ? `: ${JSON.stringify(blocked.slice(0, 5))}` : ''}`);
   });
 
   test("alice opening bob's IDE gets 403", async () => {
@@ -372,6 +382,69 @@ describe('the estate on a real Docker engine', () => {
     }
   });
 
+  test("from alice's IDE nginx answers only as the AI gateway: not as the entry point, Keycloak or oauth2-proxy, under any of its names or addresses", () => {
+    const from = ide('alice');
+    const own = estate.names.workspaceNetwork('alice');
+    const results: Record<string, string> = {};
+    for (const name of [AI_GATEWAY_HOST, service('nginx')]) {
+      for (const port of [8443, 8080, 443, 80, 4180]) results[`${name}:${port}`] = connectFrom(from, name, port);
+    }
+    for (const [network, address] of Object.entries(addresses(service('nginx')))) {
+      for (const port of [8443, 8080, 8081]) if (!(network === own && port === 8081)) results[`${address}:${port} (${network})`] = connectFrom(from, address, port);
+    }
+    log(`nginx from ${from}: ${JSON.stringify(results)}`);
+    for (const [probe, result] of Object.entries(results)) expect({ probe, result }).toEqual({ probe, result: expect.stringMatching(/^(refused|unreachable|timeout)$/) });
+    // The one thing it answers there: the gateway, which has nothing of Keycloak's or oauth2-proxy's.
+    expect(connectFrom(from, AI_GATEWAY_HOST, 8081)).toBe('connected');
+    for (const route of [`/realms/${estate.estate.keycloak.realm}/account`, '/oauth2/start', '/admin/', '/u/alice/']) {
+      expect({ route, status: httpFrom(from, `http://${AI_GATEWAY_HOST}:8081${route}`).status }).toEqual({ route, status: 404 });
+    }
+  });
+
+  test("every answer of the entry point carries the security headers, the IDE's included; a host the estate does not serve is refused", async () => {
+    const port = estate.estate.httpsPort;
+    const answers: Record<string, Record<string, unknown>> = {};
+    for (const route of ['/', '/u/alice/', '/oauth2/start', `/realms/${estate.estate.keycloak.realm}/account`, '/no-such-page']) {
+      const reply = await httpsRequest(`https://127.0.0.1:${port}${route}`, { host: estate.estate.domain });
+      answers[`${route} (${reply.status})`] = reply.headers;
+    }
+    // The IDE's own answers, in alice's signed-in session: the workbench page and a static file.
+    const workbench = await page.goto(`${estate.origin}/u/alice/`, { waitUntil: 'domcontentloaded' });
+    answers[`IDE /u/alice/ (${workbench?.status()})`] = workbench?.headers() ?? {};
+    const healthz = await page.evaluate(async () => {
+      const r = await fetch('/u/alice/healthz');
+      const headers: Record<string, string> = {};
+      r.headers.forEach((value, name) => (headers[name] = value));
+      return { status: r.status, headers };
+    });
+    answers[`IDE /u/alice/healthz (${healthz.status})`] = healthz.headers;
+    log(`answers checked for headers: ${Object.keys(answers).join(', ')}`);
+    for (const [answer, headers] of Object.entries(answers)) {
+      for (const header of SECURITY_HEADERS) {
+        // Keycloak adds a CSP of its own; the browser enforces both.
+        expect({ answer, header: header.name, value: String(headers[header.name.toLowerCase()] ?? '') }).toEqual({ answer, header: header.name, value: expect.stringContaining(header.value) });
+      }
+    }
+    // Another host name, on TLS (with its SNI) and on plain HTTP: nginx closes the connection without answering.
+    const refusedTls = await rawRequest('https', estate.estate.httpsPort, 'evil.example');
+    const refusedHttp = await rawRequest('http', estate.estate.httpPort, 'evil.example');
+    const servedHttp = await rawRequest('http', estate.estate.httpPort, estate.estate.domain);
+    log(`unknown host: https ${refusedTls}, http ${refusedHttp}; the estate's host on http: ${servedHttp}`);
+    expect(refusedTls).toMatch(/^closed/);
+    expect(refusedHttp).toMatch(/^closed/);
+    expect(servedHttp).toBe('301');
+  });
+
+  test("the AI gateway limits each IDE on its own: a burst from alice's IDE gets 429 while bob's IDE is served", () => {
+    const burst = run('docker', ['exec', ide('alice'), 'node', '-e', BURST_JS, `http://${AI_GATEWAY_HOST}:8081/v1/models`, '120'], { timeout: 120_000 }).out.trim();
+    const statuses = JSON.parse(burst.split('\n').pop() ?? '{}') as Record<string, number>;
+    const bob = httpFrom(ide('bob'), `http://${AI_GATEWAY_HOST}:8081/v1/models`).status;
+    log(`burst of 120 from alice's IDE: ${JSON.stringify(statuses)}; bob right after: ${bob}`);
+    expect(statuses['429']).toBeGreaterThan(0);
+    expect(statuses['200']).toBeGreaterThan(0);
+    expect(bob).toBe(200);
+  });
+
   test("alice's IDE has exactly the estate's extensions, from hash-checked VSIX files, and she cannot add another", () => {
     const from = ide('alice');
     const listed = docker('exec', '-u', '1000:1000', from, 'code-server', '--list-extensions', '--show-versions', '--extensions-dir', '/opt/code-server/extensions');
@@ -449,3 +522,27 @@ describe('the estate on a real Docker engine', () => {
     expect(docker('exec', ide('bob'), 'cat', '/home/coder/e2e-marker')).toBe('bob-data');
   });
 });
+
+/** Fires `count` GETs at once from inside a container (bounded: each times out after 20 s); prints the statuses counted. */
+const BURST_JS = `
+const [url, count] = process.argv.slice(1);
+Promise.all(Array.from({ length: Number(count) }, () => fetch(url, { signal: AbortSignal.timeout(20000) }).then((r) => r.status, () => 0)))
+  .then((statuses) => console.log(JSON.stringify(statuses.reduce((n, s) => ({ ...n, [s]: (n[s] ?? 0) + 1 }), {}))));
+`;
+
+/**
+ * One GET to nginx on loopback with a chosen Host (and, on TLS, the same SNI), the certificate
+ * not checked: the status, or `closed: <error>` when nginx drops the connection unanswered.
+ */
+function rawRequest(scheme: 'http' | 'https', port: number, host: string): Promise<string> {
+  return new Promise((resolve) => {
+    const options = { host: '127.0.0.1', port, path: '/', headers: { Host: `${host}:${port}` }, timeout: 10_000 };
+    const request =
+      scheme === 'https'
+        ? https.request({ ...options, servername: host, rejectUnauthorized: false }, (r) => { r.resume(); resolve(String(r.statusCode)); })
+        : http.request(options, (r) => { r.resume(); resolve(String(r.statusCode)); });
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.on('error', (error) => resolve(`closed: ${(error as NodeJS.ErrnoException).code ?? error.message}`));
+    request.end();
+  });
+}

@@ -88,8 +88,8 @@ describe('plan report on real plans', () => {
       ['workspaces', expect.any(Number), 0],
       ['edge', expect.any(Number), 0],
     ]);
-    // image + 4 × (network, IDE, nginx link) + the guard
-    expect(report.summary.find((s) => s.stack === 'workspaces')!.counts.create).toBe(14);
+    // image + 4 × (network, IDE, its pids limit, nginx link) + the guard + the managed files' volume and loader
+    expect(report.summary.find((s) => s.stack === 'workspaces')!.counts.create).toBe(20);
     expect(report.risks.filter((r) => r.category === 'network').map((r) => r.message)).toEqual([
       'new container webide-nginx publishes [{"external":443,"internal":8443,"ip":"0.0.0.0","protocol":"tcp"},{"external":80,"internal":8080,"ip":"0.0.0.0","protocol":"tcp"}]',
       'network webide-net-edge created (not internal: has a route out)',
@@ -103,8 +103,8 @@ describe('plan report on real plans', () => {
     const markdown = renderReportMarkdown(report, []);
     expect(markdown).toContain('--- /dev/null');
     expect(markdown).toContain('+++ b/etc/webide-nginx/nginx.conf');
-    // Four IDEs get the same settings file: one diff, not four.
-    expect(markdown).toContain('### `/var/lib/code-server/Machine/settings.json` (4 containers in workspaces)');
+    // Every IDE mounts the same settings file, which one loader receives: one diff.
+    expect(markdown).toMatch(/### `\/var\/lib\/code-server\/Machine\/settings\.json` \(workspaces: `docker_container\.ide-managed-files_loader_[0-9A-F]{8}`\)/);
     expect(markdown.match(/Machine\/settings\.json`/g)).toHaveLength(1);
     expect(markdown).toContain('+  ssl_protocols TLSv1.2 TLSv1.3;');
   });
@@ -130,7 +130,8 @@ describe('plan report on real plans', () => {
   describe('the AI gateway (WEBIDE-A1)', () => {
     /** The loader of nginx's files in the recorded first deploy. */
     const recorded = fixture('platform-create').plan.resource_changes!.find((c) => c.type === 'docker_container' && c.address.startsWith('docker_container.nginx_config_loader'))!;
-    const confOf = (values: Record<string, any>) => values.upload.find((u: { file: string }) => u.file === NGINX_PATHS.config).content as string;
+    /** The nginx.conf of an earlier release, whose gateway forwarded every /v1/ and /tabby/ path. */
+    const OPEN_GATEWAY_CONF = fs.readFileSync(path.join(__dirname, '../fixtures/plans/nginx-open-gateway.conf'), 'utf8');
     /** nginx.conf as this code renders it for the default estate. */
     const current = (() => {
       const estate = defaultEstate();
@@ -145,7 +146,7 @@ describe('plan report on real plans', () => {
     };
 
     it('flags closing the gateway with the endpoints removed and the rule id', () => {
-      const report = analysePlans([update(confOf(recorded.change.after!), current)]);
+      const report = analysePlans([update(OPEN_GATEWAY_CONF, current)]);
       const risks = report.risks.filter((r) => r.category === 'ai-gateway');
       expect(risks).toHaveLength(1);
       expect(risks[0].message).toBe(
