@@ -166,9 +166,9 @@ const tail = (text: string) => text.trim().split('\n').slice(-8).join('\n');
 
 // The program alone: main.ts compiled once, run by plain node (no CLI, no ts-node).
 const jsDir = path.join(tmp, 'js');
-const runProgram = (roster: string, outdir: string, stateDir: string, js = jsDir) =>
+const runProgram = (roster: string, outdir: string, stateDir: string, js = jsDir, estate = estateFile) =>
   // NODE_PATH: the compiled files live outside the repo; ESTATE_FILE: main.js's default is relative to its own dir.
-  measure('node', [path.join(js, 'main.js')], { env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), ESTATE_FILE: estateFile, ROSTER_FILE: roster, STATE_DIR: stateDir, CDKTF_OUTDIR: outdir } });
+  measure('node', [path.join(js, 'main.js')], { env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), ESTATE_FILE: estate, ROSTER_FILE: roster, STATE_DIR: stateDir, CDKTF_OUTDIR: outdir } });
 
 // ---------------------------------------------------------------- 1. synth
 /** BENCH_BASELINE's checkout (git archive, this checkout's node_modules and .gen) and its compiled program. */
@@ -205,10 +205,12 @@ async function benchSynth(): Promise<void> {
       const measured: [string, Measured][] = [['cli', cli], ['prog', prog]];
       if (baseline) {
         out = freshDir('synth-out');
-        const baseCli = await measure('npx', ['cdktf', 'synth', '--output', out], { cwd: baseline.dir, env: { ...env, STATE_DIR: freshDir('synth-state') } });
+        // The baseline reads its own estate config: the config's schema changes with the code.
+        const baseEstate = path.join(baseline.dir, 'assets', 'estate.yaml');
+        const baseCli = await measure('npx', ['cdktf', 'synth', '--output', out], { cwd: baseline.dir, env: { ...env, ESTATE_FILE: baseEstate, STATE_DIR: freshDir('synth-state') } });
         if (!baseCli.ok || !synthOk(out)) throw new Error(`baseline cdktf synth failed at ${size} users:\n${tail(baseCli.output)}`);
         out = freshDir('synth-out');
-        const baseProg = await runProgram(roster, out, freshDir('synth-state'), baseline.js);
+        const baseProg = await runProgram(roster, out, freshDir('synth-state'), baseline.js, baseEstate);
         if (!baseProg.ok || !synthOk(out)) throw new Error(`baseline node main.js failed at ${size} users:\n${tail(baseProg.output)}`);
         measured.push(['base.cli', baseCli], ['base.prog', baseProg]);
       }
