@@ -46,10 +46,24 @@ async function visible(page: Page, selector: string): Promise<boolean> {
   return (await page.$(selector)) !== null;
 }
 
-/** A TOTP code that is not about to expire (Keycloak refuses a code reused in the same window). */
+/** The last code given for each secret: Keycloak refuses a code that was used already. */
+const lastCode = new Map<string, string>();
+
+/**
+ * A TOTP code that is not about to expire and was not used before: a second sign-in within the
+ * same 30-second window as the first would otherwise send the same, spent code.
+ */
 async function freshCode(secret: string): Promise<string> {
-  if (authenticator.timeRemaining() < 5) await sleep((authenticator.timeRemaining() + 1) * 1000);
-  return authenticator.generate(secret);
+  for (let i = 0; i < 3; i++) {
+    if (authenticator.timeRemaining() < 5) await sleep((authenticator.timeRemaining() + 1) * 1000);
+    const code = authenticator.generate(secret);
+    if (code !== lastCode.get(secret)) {
+      lastCode.set(secret, code);
+      return code;
+    }
+    await sleep((authenticator.timeRemaining() + 1) * 1000);
+  }
+  throw new Error('no fresh TOTP code within three windows');
 }
 
 /**

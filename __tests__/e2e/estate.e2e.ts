@@ -401,6 +401,25 @@ describe('the estate on a real Docker engine', () => {
     }
   });
 
+  test('the AI gateway answers only on the user networks: on the edge, identity and ai networks its port gives no answer', async () => {
+    const fixed = addresses(service('nginx'));
+    const on = (purpose: 'edge' | 'identity' | 'ai') => fixed[estate.names.network(purpose)];
+    // From the host, on the edge network (the host is its gateway): the entry point answers, the gateway port does not.
+    const entry = await rawRequest('https', 8443, estate.estate.domain, on('edge'));
+    const gatewayOnEdge = await rawRequest('http', 8081, 'ai-gateway', on('edge'), '/v1/models');
+    // From LiteLLM's container, on the ai network; from Keycloak's, on the identity network (bash's /dev/tcp).
+    const ask = (container: string, address: string) =>
+      run('docker', ['exec', container, 'bash', '-c', `exec 3<>/dev/tcp/${address}/8081 && printf 'GET /v1/models HTTP/1.0\\r\\nHost: ai-gateway\\r\\n\\r\\n' >&3 && head -c 12 <&3; echo "[end]"`]).out.trim();
+    const gatewayOnAi = ask(service('litellm'), on('ai'));
+    const gatewayOnIdentity = ask(service('keycloak'), on('identity'));
+    log(`gateway port on fixed addresses: edge ${gatewayOnEdge}, ai ${JSON.stringify(gatewayOnAi)}, identity ${JSON.stringify(gatewayOnIdentity)}; entry on edge: ${entry}`);
+    expect(entry).toMatch(/^(200|302)$/);
+    expect(gatewayOnEdge).toMatch(/^closed/);
+    // nginx closes without a byte of answer (444); a served request would start "HTTP/1.1".
+    expect(gatewayOnAi).toBe('[end]');
+    expect(gatewayOnIdentity).toBe('[end]');
+  });
+
   test("every answer of the entry point carries the security headers, the IDE's included; a host the estate does not serve is refused", async () => {
     const port = estate.estate.httpsPort;
     const answers: Record<string, Record<string, unknown>> = {};
@@ -531,12 +550,12 @@ Promise.all(Array.from({ length: Number(count) }, () => fetch(url, { signal: Abo
 `;
 
 /**
- * One GET to nginx on loopback with a chosen Host (and, on TLS, the same SNI), the certificate
+ * One GET to nginx (on loopback unless another address is given) with a chosen Host (and, on TLS, the same SNI), the certificate
  * not checked: the status, or `closed: <error>` when nginx drops the connection unanswered.
  */
-function rawRequest(scheme: 'http' | 'https', port: number, host: string): Promise<string> {
+function rawRequest(scheme: 'http' | 'https', port: number, host: string, address = '127.0.0.1', route = '/'): Promise<string> {
   return new Promise((resolve) => {
-    const options = { host: '127.0.0.1', port, path: '/', headers: { Host: `${host}:${port}` }, timeout: 10_000 };
+    const options = { host: address, port, path: route, headers: { Host: `${host}:${port}` }, timeout: 10_000 };
     const request =
       scheme === 'https'
         ? https.request({ ...options, servername: host, rejectUnauthorized: false }, (r) => { r.resume(); resolve(String(r.statusCode)); })
