@@ -1,8 +1,9 @@
-import { execFileSync, spawnSync } from 'child_process';
+import { ChildProcess, execFileSync, spawnSync } from 'child_process';
 import * as dgram from 'dgram';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawnLogged } from './processes';
 
 /** Debian's nginx binary; `.ci/run` installs it, so the real check never skips in CI. */
 export function nginxBinary(): string {
@@ -116,4 +117,22 @@ export function startDnsStandIn(): Promise<{ port: number; queries: string[]; cl
 export function withResolver(conf: string, port: number): string {
   if (!conf.includes('resolver 127.0.0.11 ')) throw new Error('withResolver: the config no longer names Docker DNS');
   return conf.replace('resolver 127.0.0.11 ', `resolver 127.0.0.1:${port} `);
+}
+
+/**
+ * Writes `conf` into the sandbox, checks it with the real `nginx -t` and starts the real nginx
+ * on it in the foreground (end it with stopProcess). Throws with nginx's output when the check fails.
+ */
+export function startNginx(sandboxDir: string, conf: string): { nginx: ChildProcess; logPath: string } {
+  const confPath = path.join(sandboxDir, 'nginx.conf');
+  fs.writeFileSync(confPath, conf);
+  const check = nginxTest(confPath, sandboxDir);
+  if (check.status !== 0) throw new Error(`nginx -t failed:\n${check.output}`);
+  const logPath = path.join(sandboxDir, 'nginx.log');
+  const nginx = spawnLogged(nginxBinary(), ['-e', 'stderr', '-p', sandboxDir, '-c', confPath, '-g', `daemon off; pid ${sandboxDir}/nginx.pid;`], {
+    cwd: sandboxDir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    logPath,
+  });
+  return { nginx, logPath };
 }

@@ -6,8 +6,8 @@ import * as path from 'path';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
 import { LITELLM_STARTUP_TIMEOUT_MS, RunningLitellm, startLitellm } from '../helpers/litellm';
-import { listenPorts, nginxBinary, nginxSandbox, nginxTest, onLoopback } from '../helpers/nginx';
-import { freePort, request, spawnLogged, startRecordingServer, startVllmStandIn, stopProcess, tail, waitUntilAnswers } from '../helpers/processes';
+import { listenPorts, nginxSandbox, onLoopback, startNginx } from '../helpers/nginx';
+import { freePort, request, startRecordingServer, startVllmStandIn, stopProcess, tail, waitUntilAnswers } from '../helpers/processes';
 
 // ---------------------------------------------------------------------------------------------
 // The AI gateway end to end, all real but the model servers: the real nginx runs the rendered
@@ -122,17 +122,7 @@ describe('the AI gateway: real nginx with the rendered nginx.conf, in front of t
     });
     const ports = new Map<number, number>();
     for (const port of listenPorts(rendered)) ports.set(port, await freePort());
-    const conf = path.join(sandbox.dir, 'nginx.conf');
-    fs.writeFileSync(conf, onLoopback(rendered, ports));
-    const check = nginxTest(conf, sandbox.dir);
-    if (check.status !== 0) throw new Error(`nginx -t failed:\n${check.output}`);
-
-    nginxLog = path.join(sandbox.dir, 'nginx.log');
-    nginx = spawnLogged(nginxBinary(), ['-e', 'stderr', '-p', sandbox.dir, '-c', conf, '-g', `daemon off; pid ${sandbox.dir}/nginx.pid;`], {
-      cwd: sandbox.dir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      logPath: nginxLog,
-    });
+    ({ nginx, logPath: nginxLog } = startNginx(sandbox.dir, onLoopback(rendered, ports)));
     gateway = `http://127.0.0.1:${ports.get(aiGatewayPort)}`;
     // /tabby/v1/health is allow-listed: it answers once nginx and the Tabby stand-in are up.
     await waitUntilAnswers(`${gateway}/tabby/v1/health`, nginx, nginxLog, 20_000, 'nginx');

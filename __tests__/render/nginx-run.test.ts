@@ -5,8 +5,8 @@ import * as https from 'https';
 import * as net from 'net';
 import * as path from 'path';
 import { DEFAULT_RATE_LIMITS, SECURITY_HEADERS, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
-import { fixedAddressStandIns, listenPorts, nginxBinary, nginxSandbox, nginxTest, onLoopback, startDnsStandIn, withResolver } from '../helpers/nginx';
-import { freePort, spawnLogged, stopProcess, tail } from '../helpers/processes';
+import { fixedAddressStandIns, listenPorts, nginxSandbox, onLoopback, startDnsStandIn, startNginx, withResolver } from '../helpers/nginx';
+import { freePort, stopProcess, tail } from '../helpers/processes';
 
 // ---------------------------------------------------------------------------------------------
 // The entry point end to end, all real but the services behind it: the real nginx runs the
@@ -139,16 +139,7 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
     expect(edge).toBe('127.0.0.2');
     ports = new Map();
     for (const port of listenPorts(rendered)) ports.set(port, await freePort());
-    const conf = path.join(sandbox.dir, 'nginx.conf');
-    fs.writeFileSync(conf, withResolver(onLoopback(rendered, ports, fixed), dns.port));
-    const check = nginxTest(conf, sandbox.dir);
-    if (check.status !== 0) throw new Error(`nginx -t failed:\n${check.output}`);
-    nginxLog = path.join(sandbox.dir, 'nginx.log');
-    nginx = spawnLogged(nginxBinary(), ['-e', 'stderr', '-p', sandbox.dir, '-c', conf, '-g', `daemon off; pid ${sandbox.dir}/nginx.pid;`], {
-      cwd: sandbox.dir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      logPath: nginxLog,
-    });
+    ({ nginx, logPath: nginxLog } = startNginx(sandbox.dir, withResolver(onLoopback(rendered, ports, fixed), dns.port)));
     for (let attempt = 0; ; attempt++) {
       try {
         await entry('/');
