@@ -4,7 +4,6 @@ import { ITerraformDependable } from 'cdktf';
 import { Container, ContainerHealthcheck, ContainerMounts, ContainerPorts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
 import { Image } from '@cdktf/provider-docker/lib/image';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
-import type { ManagedFiles } from './managed-files';
 
 export interface NetworkAttachment {
   /** Network name: `network.name` for a network of the same stack, the plain name across stacks. */
@@ -20,6 +19,13 @@ export interface HealthcheckProps {
   readonly test: readonly string[];
   /** Grace period while starting, so slow services (Keycloak, vLLM) get time. @default 60 */
   readonly startPeriodSeconds?: number;
+}
+
+/** Files on a volume that a container mounts once their loader has received them (ManagedFiles). */
+export interface MountableFiles {
+  /** The container that receives the files; the mounting container is created after it. */
+  readonly loader: ITerraformDependable;
+  mount(): ContainerMounts;
 }
 
 export interface HardenedContainerProps {
@@ -46,8 +52,8 @@ export interface HardenedContainerProps {
   readonly readOnlyRootfs?: boolean;
   /** tmpfs mounts (path → options) for services with a read-only root. @default - none */
   readonly tmpfs?: Readonly<Record<string, string>>;
-  /** Files the estate writes for it, mounted read-only (see ManagedFiles). @default - none */
-  readonly managedFiles?: ManagedFiles;
+  /** Files the estate writes for it, mounted read-only (ManagedFiles). @default - none */
+  readonly managedFiles?: MountableFiles;
   /** Most processes (threads included) the container may hold: a fork bomb stops there. */
   readonly pidsLimit: number;
   /** Docker host the pids limit is applied through (the estate's `dockerHost`). */

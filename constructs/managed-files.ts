@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { Container, ContainerMounts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
 import { Image } from '@cdktf/provider-docker/lib/image';
 import { Volume } from '@cdktf/provider-docker/lib/volume';
-import { CONTAINER_LOG_OPTS } from './hardened-container';
+import { CONTAINER_LOG_OPTS, MountableFiles } from './hardened-container';
 
 export interface ManagedFilesProps {
   /** Docker name of the volume (plus a content digest) and of its loader (plus `-loader`). */
@@ -32,7 +32,7 @@ export const LOADER_LABEL = 'webide.loader';
  * loader and new containers mounting it (the replacement that applies the change); the plan shows
  * the files as the loader's `upload` (the change-approval report diffs them).
  */
-export class ManagedFiles extends Construct {
+export class ManagedFiles extends Construct implements MountableFiles {
   public readonly volume: Volume;
   public readonly loader: Container;
   private readonly directory: string;
