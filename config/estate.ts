@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cpuCount, duration, sizeMiB } from './units';
+import { cpuCount, duration, durationSeconds, sizeMiB } from './units';
 import { asList as list, asRecord as record, RuleIssue } from './raw';
 import { cidrsOverlap, isNetworkAddress, MAX_SUBNET_PREFIX, parseCidr } from './subnets';
 
@@ -45,6 +45,23 @@ const fixedSubnet = z
   .cidrv4()
   .refine((cidr) => !isCidr(cidr) || isNetworkAddress(cidr), 'must be a network address: no host bits set (e.g. 10.202.0.0/28, not 10.202.0.5/28)')
   .refine((cidr) => !isCidr(cidr) || parseCidr(cidr).prefix <= MAX_SUBNET_PREFIX, `must be /${MAX_SUBNET_PREFIX} or larger (Docker hands out the lower half, nginx has a fixed address in the upper)`);
+
+/** LDAP/AD user federation; the bind password is the sensitive variable `directory_bind_password`. */
+const directory = z.strictObject({
+  /** `ldaps://host:636`, or `ldap://host:389` with `startTls: true` (plain LDAP only in the local profile). */
+  url: z.url({ protocol: /^ldaps?$/ }),
+  startTls: z.boolean().default(false),
+  /** The account Keycloak binds as: read access to the users below `usersDn` is enough. */
+  bindDn: z.string().min(3),
+  usersDn: z.string().min(3),
+  vendor: z.enum(['other', 'ad']).default('other'),
+  /** Attribute holding the roster's username (`uid`; `sAMAccountName` on Active Directory). */
+  usernameAttribute: z.string().regex(/^[A-Za-z][\w-]*$/).default('uid'),
+  /** Stable id of an entry (`entryUUID`; `objectGUID` on Active Directory). */
+  uuidAttribute: z.string().regex(/^[A-Za-z][\w-]*$/).default('entryUUID'),
+  userObjectClasses: z.array(z.string().regex(/^[A-Za-z][\w-]*$/)).min(1).default(['inetOrgPerson']),
+});
+export type DirectorySettings = z.output<typeof directory>;
 
 const resources = z.strictObject({
   cpus: cpuCount,
@@ -192,7 +209,7 @@ export const estateSchema = z
      */
     extensions: extensionList,
     keycloak: z.strictObject({
-      realm: z.string().regex(/^[a-z][a-z0-9-]{1,35}$/),
+      realm: z.string().regex(/^[a-z][a-z0-9-]{1,35}$/).refine((name) => name !== 'master', "must not be 'master': that realm administers Keycloak itself"),
       displayName: z.string().min(1),
       /** URL the Terraform runner uses to reach Keycloak's admin API (through nginx). */
       providerUrl: z.url({ protocol: /^https?$/ }),
@@ -201,6 +218,14 @@ export const estateSchema = z
       session: z.strictObject({
         idleTimeout: duration,
         maxLifespan: duration,
+        /**
+         * Longest a suspended or signed-out user keeps access: the lifetime of an access token,
+         * which oauth2-proxy must refresh (and Keycloak then refuses) before it runs out.
+         */
+        revocationWindow: duration
+          .refine((text) => durationSeconds(text) >= 30, 'must be at least 30s (oauth2-proxy refreshes at half of it)')
+          .refine((text) => durationSeconds(text) <= 900, 'must be 15m or less: it is how long a suspended user keeps access')
+          .default('5m'),
       }),
       passwordPolicy: z.strictObject({
         minLength: z.number().int().min(8).max(128),
@@ -232,6 +257,12 @@ export const estateSchema = z
         /** Login and admin events are kept this many days, then expire. */
         expirationDays: z.number().int().min(1).max(3650),
       }),
+      /**
+       * The bank's LDAP or Active Directory: users sign in with its password (read-only, never
+       * written back). The roster still decides who may sign in. @default - no directory: Keycloak
+       * keeps the passwords (`npm run user:first-password` gives a new user their first one)
+       */
+      directory: directory.optional(),
     }),
     litellm: z
       .strictObject({
@@ -278,6 +309,10 @@ export function estateRules(raw: unknown): RuleIssue[] {
     }
   }
   issues.push(...extensionRules(doc.extensions));
+  const ldap = record(record(doc.keycloak).directory);
+  if (doc.profile !== 'local' && typeof ldap.url === 'string' && ldap.url.startsWith('ldap://') && ldap.startTls !== true) {
+    issues.push({ path: ['keycloak', 'directory', 'url'], message: 'plain LDAP sends the directory passwords in clear: use ldaps:// or set startTls: true (plain ldap:// only in the local profile)' });
+  }
   const subnets = FIXED_SUBNET_FIELDS.map((field) => ({ field, given: doc[field] !== undefined, cidr: doc[field] ?? DEFAULT_SUBNETS[field] }));
   subnets.forEach((a, index) => {
     if (typeof a.cidr !== 'string' || !fixedSubnet.safeParse(a.cidr).success) return;

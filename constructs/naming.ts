@@ -44,6 +44,11 @@ export class EstateNames {
     return `${this.prefix}-data-${service}`;
   }
 
+  /** The master-realm client Terraform administers the estate's realm as (never the bootstrap admin). */
+  terraformClient(): string {
+    return `${this.prefix}-terraform`;
+  }
+
   /** Labels on every container: who owns it, which part it is, which profile made it. */
   labels(estate: EstateConfig, component: string, extra: Record<string, string> = {}): Record<string, string> {
     return {

@@ -60,6 +60,9 @@ export class SecureRealm extends Construct {
       passwordPolicy: passwordPolicyString(settings.passwordPolicy),
       ssoSessionIdleTimeout: settings.session.idleTimeout,
       ssoSessionMaxLifespan: settings.session.maxLifespan,
+      // oauth2-proxy refreshes its session at half this; once Keycloak refuses the refresh (user
+      // suspended, signed out, idle), the session ends when this token runs out.
+      accessTokenLifespan: settings.session.revocationWindow,
       revokeRefreshToken: true,
       otpPolicy: {
         type: 'totp',

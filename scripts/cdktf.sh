@@ -67,4 +67,19 @@ if [ -z "${TERRAFORM_BINARY_NAME:-}" ] && ! command -v terraform >/dev/null 2>&1
   export TERRAFORM_BINARY_NAME="$ROOT/providers/bin/terraform"
 fi
 cd "$ROOT"
+# Terraform reaches Keycloak as its own service-account client, which the bootstrap admin creates
+# (and is then deleted) once Keycloak runs: between the platform stack and the identity stack.
+if [ "$command" = deploy ]; then
+  [ "${stacks[*]}" = '*' ] && stacks=("${STACKS[@]}")
+  if [[ " ${stacks[*]} " == *" identity "* ]]; then
+    rest=()
+    for stack in "${stacks[@]}"; do [ "$stack" = platform ] || rest+=("$stack"); done
+    if [ ${#rest[@]} -lt ${#stacks[@]} ]; then
+      npx cdktf deploy platform "${options[@]}"
+      options+=(--ignore-missing-stack-dependencies)
+    fi
+    node scripts/ts-run.js scripts/keycloak/bootstrap.ts
+    exec npx cdktf deploy "${rest[@]}" "${options[@]}"
+  fi
+fi
 exec npx cdktf "$command" "${stacks[@]}" "${options[@]}"

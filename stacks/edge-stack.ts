@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { durationSeconds } from '../config/units';
 import { TerraformStack } from 'cdktf';
 import { publicOrigin } from '../render/nginx';
 import { HardenedContainer } from '../constructs/hardened-container';
@@ -49,6 +50,9 @@ export class EdgeStack extends TerraformStack {
         OAUTH2_PROXY_COOKIE_SECURE: 'true',
         OAUTH2_PROXY_COOKIE_SAMESITE: 'lax',
         OAUTH2_PROXY_COOKIE_EXPIRE: `${estate.keycloak.session.maxLifespan}`,
+        // Refreshed well inside the access token's life (the revocation window): a suspended,
+        // signed-out or idle user's refresh is refused, and the session ends with the token.
+        OAUTH2_PROXY_COOKIE_REFRESH: `${Math.floor(durationSeconds(estate.keycloak.session.revocationWindow) / 2)}s`,
         OAUTH2_PROXY_REDIRECT_URL: `${origin}/oauth2/callback`,
         // Browsers use the public issuer; tokens and keys are fetched inside the identity network.
         OAUTH2_PROXY_OIDC_ISSUER_URL: realmUrl(origin),

@@ -5,8 +5,9 @@ import { publicOrigin } from '../render/nginx';
 import { IdeOidcClient } from '../constructs/ide-oidc-client';
 import { RosterIdentities } from '../constructs/roster-identities';
 import { SecureRealm } from '../constructs/secure-realm';
-import { EstateStackProps, secretVariable } from './common';
-import { KEYCLOAK_ADMIN_USER } from './platform-stack';
+import { DirectoryFederation } from '../constructs/directory-federation';
+import { MfaBrowserFlow } from '../constructs/mfa-browser-flow';
+import { EstateStackProps, estateNames, secretVariable } from './common';
 
 /**
  * Who may sign in, and how: the realm, its security controls, the OIDC client for
@@ -22,13 +23,14 @@ export class IdentityStack extends TerraformStack {
     new LocalBackend(this, { path: props.stateFile });
     const { estate } = props;
 
-    const adminPassword = secretVariable(this, 'keycloak_admin_password', 'Password of the Keycloak bootstrap admin Terraform signs in as.', 12);
+    // A service-account client of the master realm, made by `npm run keycloak:bootstrap`: admin
+    // events name it, and it holds only create-realm plus the management of the realm it made.
+    const clientSecret = secretVariable(this, 'keycloak_terraform_client_secret', 'Secret of the Keycloak client Terraform signs in as (set by `npm run keycloak:bootstrap`).', 32);
     new KeycloakProvider(this, 'keycloak', {
       url: estate.keycloak.providerUrl,
       realm: 'master',
-      clientId: 'admin-cli',
-      username: KEYCLOAK_ADMIN_USER,
-      password: adminPassword.stringValue,
+      clientId: estateNames(estate).terraformClient(),
+      clientSecret: clientSecret.stringValue,
       // Keycloak may be created in the same deploy; sign in only when a call needs it.
       initialLogin: false,
       clientTimeout: 30,
@@ -41,7 +43,14 @@ export class IdentityStack extends TerraformStack {
       clientId,
       origin: publicOrigin(estate.domain, estate.httpsPort),
     });
-    new RosterIdentities(this, 'roster', { realm, roster: props.roster });
+    new MfaBrowserFlow(this, 'browser-flow', { realm });
+    const directory = estate.keycloak.directory && new DirectoryFederation(this, 'directory', {
+      realm,
+      settings: estate.keycloak.directory,
+      bindCredential: secretVariable(this, 'directory_bind_password', "Password of the directory account Keycloak binds as (keycloak.directory.bindDn).", 8).stringValue,
+      allowedUsernames: props.roster.users.filter((user) => user.state === 'active').map((user) => user.username),
+    });
+    new RosterIdentities(this, 'roster', { realm, roster: props.roster, directory });
 
     // The id is known at synth; only the secret needs to cross stacks (as a sensitive value).
     this.oidcClientId = clientId;

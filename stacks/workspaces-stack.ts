@@ -69,7 +69,8 @@ export class WorkspacesStack extends TerraformStack {
         nginxId: props.nginxContainerId,
         networkName: workspace.network?.name ?? names.workspaceNetwork(user.username),
         dockerHost: estate.dockerHost,
-        linked: workspace.network !== undefined,
+        // A suspended user's IDE keeps running but is cut off: no entry point, no AI gateway.
+        linked: workspace.network !== undefined && user.state === 'active',
       });
     }
     // Retired users keep an empty link block too, so retiring an active user still disconnects nginx.

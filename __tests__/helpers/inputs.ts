@@ -11,8 +11,9 @@ export function assetText(name: string): string {
 }
 
 /** The embedded default estate config, validated. */
-export function defaultEstate(): EstateConfig {
-  return loadEstate({ file: 'assets/estate.yaml', text: assetText('estate.yaml') });
+/** The sample estate, optionally with its text edited first. */
+export function defaultEstate(edit: (text: string) => string = (text) => text): EstateConfig {
+  return loadEstate({ file: 'assets/estate.yaml', text: edit(assetText('estate.yaml')) });
 }
 
 export function defaultRoster(estate: EstateConfig = defaultEstate()): Roster {

@@ -103,15 +103,61 @@ users:
     ]);
   });
 
-  it('signs in with a sensitive admin password variable, lazily (no live Keycloak needed at synth or first plan)', () => {
+  it('signs in as its own service-account client of the master realm (never the bootstrap admin), lazily', () => {
     const { json } = synthIdentity();
-    expect(json.variable.keycloak_admin_password).toMatchObject({ sensitive: true, type: 'string' });
-    expect(json.provider.keycloak[0]).toMatchObject({
+    expect(json.variable.keycloak_admin_password).toBeUndefined();
+    expect(json.variable.keycloak_terraform_client_secret).toMatchObject({ sensitive: true, type: 'string' });
+    expect(json.provider.keycloak[0]).toEqual({
       url: 'https://ide.corp.example',
-      username: 'estate-admin',
-      password: '${var.keycloak_admin_password}',
+      realm: 'master',
+      client_id: 'webide-terraform',
+      client_secret: '${var.keycloak_terraform_client_secret}',
       initial_login: false,
+      client_timeout: 30,
     });
+  });
+
+  it('binds its own browser flow: the SSO cookie, or password and TOTP, both REQUIRED (never conditional)', () => {
+    const { json } = synthIdentity();
+    const flows = Object.values(json.resource.keycloak_authentication_flow) as Array<Record<string, any>>;
+    expect(flows.map((flow) => flow.alias)).toEqual(['webide-browser-mfa']);
+    const subflows = Object.values(json.resource.keycloak_authentication_subflow) as Array<Record<string, any>>;
+    expect(subflows).toEqual([expect.objectContaining({ alias: 'webide-browser-mfa-forms', requirement: 'ALTERNATIVE', provider_id: 'basic-flow' })]);
+    const executions = (Object.values(json.resource.keycloak_authentication_execution) as Array<Record<string, any>>).map((e) => [e.parent_flow_alias, e.authenticator, e.requirement, e.priority]).sort((a, b) => String(a[0]).localeCompare(String(b[0])) || a[3] - b[3]);
+    expect(executions).toEqual([
+      [expect.stringContaining('keycloak_authentication_flow.'), 'auth-cookie', 'ALTERNATIVE', 10],
+      [expect.stringContaining('keycloak_authentication_subflow.'), 'auth-username-password-form', 'REQUIRED', 10],
+      [expect.stringContaining('keycloak_authentication_subflow.'), 'auth-otp-form', 'REQUIRED', 20],
+    ]);
+    const bindings = Object.values(json.resource.keycloak_authentication_bindings) as Array<Record<string, any>>;
+    expect(bindings).toEqual([expect.objectContaining({ browser_flow: expect.stringContaining('keycloak_authentication_flow.') })]);
+  });
+
+  it('makes access tokens live the revocation window, which oauth2-proxy refreshes inside', () => {
+    expect(synthIdentity().synthesized).toHaveResourceWithProperties(Realm, { access_token_lifespan: '5m' });
+  });
+
+  it('with a directory: no Keycloak accounts, a read-only LDAP federation that sees only active roster users, groups by username', () => {
+    const estate = defaultEstate((text) =>
+      text.replace('  events: { expirationDays: 90 }\n', '  events: { expirationDays: 90 }\n  directory: { url: "ldaps://ldap.corp.example:636", bindDn: "cn=kc,dc=corp", usersDn: "ou=people,dc=corp" }\n'),
+    );
+    const stack = new IdentityStack(Testing.app(), 'identity', { estate, roster: defaultRoster(estate), stateFile: 'terraform.identity.tfstate' });
+    const json = JSON.parse(Testing.synth(stack));
+    expect(json.resource.keycloak_user).toBeUndefined();
+    expect(json.variable.directory_bind_password).toMatchObject({ sensitive: true });
+    const [ldap] = Object.values(json.resource.keycloak_ldap_user_federation) as Array<Record<string, any>>;
+    expect(ldap).toMatchObject({
+      connection_url: 'ldaps://ldap.corp.example:636',
+      edit_mode: 'READ_ONLY',
+      import_enabled: true,
+      sync_registrations: false,
+      bind_credential: '${var.directory_bind_password}',
+      custom_user_search_filter: '(|(uid=alice)(uid=bob)(uid=carol))',
+      cache: { policy: 'NO_CACHE' },
+    });
+    const memberships = Object.values(json.resource.keycloak_group_memberships) as Array<Record<string, any>>;
+    expect(memberships.map((m) => m.members)).toEqual([['alice', 'bob', 'carol'], ['carol']]);
+    expect(JSON.stringify(json)).not.toContain('dave');
   });
 
   it('writes the password policy in the form Keycloak stores', () => {

@@ -94,11 +94,11 @@ describe('WorkspacesStack', () => {
     for (const key of perUser) expect(key).toMatch(/users_(alice|bob)_|^null_resource\.users_erin_nginx-link_/);
   });
 
-  it('links nginx to each running IDE network with one resource per user (suspended users keep their IDE; archived users keep an empty link block)', () => {
+  it('links nginx to each active user\'s IDE network with one resource per user (a suspended user keeps the IDE but is unlinked: no entry point, no AI gateway; archived users keep an empty link block)', () => {
     const links = [...resourcesOf(synthWorkspaces().json)].filter(([key]) => /^null_resource\.users_.*_nginx-link_/.test(key));
     expect(links.map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), (body.triggers as Record<string, string>).network, body.count])).toEqual([
       ['null_resource.users_alice_nginx-link', '${docker_network.users_alice_network_295142C3.name}', undefined],
-      ['null_resource.users_bob_nginx-link', '${docker_network.users_bob_network_AAC3AB7F.name}', undefined],
+      ['null_resource.users_bob_nginx-link', '${docker_network.users_bob_network_AAC3AB7F.name}', 0],
       // Terraform runs a destroy-time provisioner only while its block is configured: this one disconnects nginx when erin is archived.
       ['null_resource.users_erin_nginx-link', 'webide-ws-erin', 0],
     ]);
