@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine: Debian's nginx (for the real
-# `nginx -t` check), the npm packages, the generated Keycloak bindings, the LiteLLM
+# `nginx -t` check), OpenLDAP's slapd and ldap-utils (the directory the Keycloak tier signs in
+# against), Chromium (the browser tests), the npm packages, the generated Keycloak bindings, the LiteLLM
 # venv (for the real config-loading check) and the gixy-ng venv (the outside checker of
 # nginx.conf). Idempotent; seconds when all is present.
 #
@@ -34,8 +35,8 @@ step() {
   fi
 }
 
-install_nginx() {
-  # Only the binary is needed; the packaged service must not start and hold ports.
+install_packages() {
+  # Only the binaries are needed; the packaged services must not start and hold ports.
   # policy-rc.d (exit 101) is Debian's way to forbid service starts during an install;
   # an administrator's own policy-rc.d is left alone.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -47,7 +48,7 @@ install_nginx() {
   [ -e /run/nginx.pid ] && had_pid_file=1
   # (set -e does not apply inside a function called from `if`: every failure returns explicitly.)
   apt-get update -qq || return 1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light openssl || return 1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl "${missing[@]}" || return 1
   if [ -n "$policy_rc" ]; then rm -f "$policy_rc"; policy_rc=''; fi
   # If the service started anyway (an existing policy allowed it), stop exactly the
   # process this install started, by the pid file it wrote; never by name.
@@ -56,12 +57,17 @@ install_nginx() {
   fi
 }
 
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+# command -> Debian package, installed when the command is missing.
+missing=()
+for pair in nginx:nginx-light slapd:slapd ldapadd:ldap-utils chromium:chromium; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: nginx is missing and this is not root; install Debian's nginx-light (apt-get install nginx-light) and retry" >&2
+    echo "setup: missing Debian packages and this is not root: apt-get install ${missing[*]}, then retry" >&2
     exit 1
   fi
-  step "installing Debian's nginx-light (for nginx -t)" install_nginx
+  step "installing Debian's ${missing[*]}" install_packages
 fi
 
 if [ -L node_modules ]; then

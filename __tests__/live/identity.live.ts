@@ -4,7 +4,7 @@ import * as path from 'path';
 import { EstateConfig } from '../../config/estate';
 import { loadEstate, loadRoster } from '../../config/load';
 import { assetText } from '../helpers/inputs';
-import { KeycloakAdmin, keycloakServer } from './keycloak-admin';
+import { bootstrapTerraformClient, KeycloakAdmin, keycloakServer } from './keycloak-admin';
 import { analysePlans, exitCodeOf } from '../../report/analyse';
 import { mustTerraform, planJson, plannedChanges, synthStackInto, terraform, terraformEnv, withoutHash } from './terraform';
 
@@ -22,12 +22,12 @@ describe('identity stack on a real Keycloak', () => {
   const stackDir = path.join(work, 'identity');
   const stateDir = path.join(work, 'state');
   fs.mkdirSync(stateDir);
-  const env = terraformEnv({ TF_VAR_keycloak_admin_password: server.adminPassword });
-
   // The default estate, pointed at the test server, with a realm name of its own.
   const estateText = assetText('estate.yaml')
     .replace('providerUrl: https://ide.corp.example', `providerUrl: ${server.url}`)
     .replace('realm: webide', 'realm: webide-live');
+  let env: NodeJS.ProcessEnv;
+  const startedAt = Date.now();
   const estate: EstateConfig = loadEstate({ file: 'estate.yaml', text: estateText });
   const rosterText = assetText('roster.yaml');
   const deploy = (text: string) => synthStackInto(stackDir, 'identity', estate, loadRoster({ file: 'roster.yaml', text }, estate), stateDir);
@@ -36,6 +36,7 @@ describe('identity stack on a real Keycloak', () => {
   beforeAll(async () => {
     // A clean slate if an earlier run left the realm behind.
     await admin.delete(realm);
+    env = terraformEnv({ TF_VAR_keycloak_terraform_client_secret: bootstrapTerraformClient(server, estateText) });
     deploy(rosterText);
     mustTerraform(stackDir, ['init', '-input=false'], env);
     mustTerraform(stackDir, ['apply', '-auto-approve', '-input=false'], env);
@@ -74,6 +75,37 @@ describe('identity stack on a real Keycloak', () => {
     expect(events).toMatchObject({ eventsEnabled: true, eventsExpiration: 90 * 86400, adminEventsEnabled: true, adminEventsDetailsEnabled: true, eventsListeners: ['jboss-logging'] });
     const totp = await admin.get(`${realm}/authentication/required-actions/CONFIGURE_TOTP`);
     expect(totp).toMatchObject({ enabled: true, defaultAction: true });
+  });
+
+  it("signs users in with the estate's own flow: the SSO cookie, or password and then TOTP, both REQUIRED", async () => {
+    expect((await admin.get(realm)).browserFlow).toBe('webide-browser-mfa');
+    const executions = await admin.get<{ providerId?: string; displayName: string; requirement: string; level: number }[]>(`${realm}/authentication/flows/webide-browser-mfa/executions`);
+    expect(executions.map((e) => [e.level, e.providerId ?? e.displayName, e.requirement])).toEqual([
+      [0, 'auth-cookie', 'ALTERNATIVE'],
+      [0, 'webide-browser-mfa-forms', 'ALTERNATIVE'],
+      [1, 'auth-username-password-form', 'REQUIRED'],
+      [1, 'auth-otp-form', 'REQUIRED'],
+    ]);
+    // Access tokens live the revocation window (5m): what a suspended user keeps at most.
+    expect((await admin.get(realm)).accessTokenLifespan).toBe(300);
+  });
+
+  it('was changed by the Terraform client alone, which holds create-realm and its realm, and is no admin; master is hardened', async () => {
+    const [client] = await admin.get<{ id: string }[]>('/master/clients?clientId=webide-terraform');
+    const account = await admin.get<{ id: string; username: string }>(`/master/clients/${client.id}/service-account-user`);
+    const realmRoles = (await admin.get<{ name: string }[]>(`/master/users/${account.id}/role-mappings/realm/composite`)).map((r) => r.name);
+    expect(realmRoles).toContain('create-realm');
+    expect(realmRoles).not.toContain('admin');
+    const [management] = await admin.get<{ id: string }[]>('/master/clients?clientId=webide-live-realm');
+    const realmAdmin = (await admin.get<{ name: string }[]>(`/master/users/${account.id}/role-mappings/clients/${management.id}`)).map((r) => r.name);
+    expect(realmAdmin).toEqual(expect.arrayContaining(['manage-realm', 'manage-users', 'manage-clients']));
+    // Every admin event of the deploy names the Terraform client's service account.
+    // (Events of an earlier run's realm of the same name outlive it: only this run's count.)
+    const events = (await admin.get<{ time: number; authDetails: { userId: string } }[]>(`${realm}/admin-events?max=1000`)).filter((e) => e.time >= startedAt);
+    expect(events.length).toBeGreaterThan(10);
+    expect(new Set(events.map((e) => e.authDetails.userId))).toEqual(new Set([account.id]));
+    const master = await admin.get('/master');
+    expect(master).toMatchObject({ bruteForceProtected: true, failureFactor: 5, adminEventsEnabled: true, adminEventsDetailsEnabled: true, eventsEnabled: true });
   });
 
   it('has the OIDC client with exactly the redirect URI, PKCE and no password grant', async () => {

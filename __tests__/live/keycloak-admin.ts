@@ -1,4 +1,7 @@
+import { spawnSync } from 'child_process';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { ROOT } from './terraform';
 
@@ -53,4 +56,25 @@ export class KeycloakAdmin {
     this.token = { value: ((await response.json()) as { access_token: string }).access_token, fetchedAt: Date.now() };
     return this.token.value;
   }
+}
+
+/**
+ * Runs `npm run keycloak:bootstrap` for real (its CLI, as `npm run deploy` does) against the test
+ * server for this estate text, keeping the server's bootstrap admin (the other live tests read the
+ * server's state as that admin; the e2e tier shows the admin retired). Returns the Terraform
+ * client's new secret, for TF_VAR_keycloak_terraform_client_secret.
+ */
+export function bootstrapTerraformClient(server: KeycloakServer, estateText: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-bootstrap-'));
+  const estateFile = path.join(dir, 'estate.yaml');
+  fs.writeFileSync(estateFile, estateText);
+  const clientSecret = crypto.randomBytes(24).toString('hex');
+  const result = spawnSync('node', [path.join(ROOT, 'scripts', 'ts-run.js'), path.join(ROOT, 'scripts', 'keycloak', 'bootstrap.ts'), '--estate', estateFile, '--keep-bootstrap-admin'], {
+    encoding: 'utf8',
+    env: { ...process.env, TF_VAR_keycloak_admin_password: server.adminPassword, TF_VAR_keycloak_terraform_client_secret: clientSecret },
+    timeout: 120_000,
+  });
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (result.status !== 0) throw new Error(`keycloak:bootstrap failed (${result.status}): ${result.stdout}${result.stderr}`);
+  return clientSecret;
 }
