@@ -43,13 +43,15 @@ export class RosterIdentities extends Construct {
     if (props.directory) {
       const active = props.roster.users.filter((user) => user.state === 'active');
       const membershipScope = new Construct(this, 'memberships');
+      // Naming a user imports them from the directory; the filter must admit them first. One group
+      // after another: two imports of the same new user at once make one of them miss the user.
+      let previous: GroupMemberships | undefined;
       for (const [name, group] of groups) {
-        // Naming a user imports them from the directory; the filter must admit them first.
-        new GroupMemberships(membershipScope, name, {
+        previous = new GroupMemberships(membershipScope, name, {
           realmId,
           groupId: group.id,
           members: active.filter((user) => user.groups.includes(name)).map((user) => user.username),
-          dependsOn: [props.directory.federation],
+          dependsOn: [previous ?? props.directory.federation],
         });
       }
     }
