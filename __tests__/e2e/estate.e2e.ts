@@ -80,16 +80,38 @@ describe('the estate on a real Docker engine', () => {
     return credentials;
   }
 
-  /** The bootstrap admin's token, fetched through nginx from the allow-listed host address. */
+  /** The Terraform client's token (the bootstrap admin is retired), fetched through nginx from the allow-listed host address. */
   async function adminToken(): Promise<string> {
     const reply = await httpsRequest(`https://127.0.0.1:${estate.estate.httpsPort}/realms/master/protocol/openid-connect/token`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username: 'estate-admin', password: estate.secrets.keycloak_admin_password }).toString(),
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: estate.names.terraformClient(), client_secret: estate.secrets.keycloak_terraform_client_secret }).toString(),
       host: estate.estate.domain,
     });
     if (reply.status !== 200) throw new Error(`admin token: ${reply.status} ${reply.body}`);
     return (JSON.parse(reply.body) as { access_token: string }).access_token;
+  }
+
+  /** GET/DELETE on the realm's admin API as the Terraform client. */
+  async function realmApi(method: 'GET' | 'DELETE', route: string): Promise<{ status: number; json: any }> {
+    const reply = await httpsRequest(`https://127.0.0.1:${estate.estate.httpsPort}/admin/realms/${estate.estate.keycloak.realm}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${await adminToken()}` },
+      host: estate.estate.domain,
+    });
+    return { status: reply.status, json: reply.body ? JSON.parse(reply.body) : undefined };
+  }
+
+  async function userId(username: string): Promise<string> {
+    const { json } = await realmApi('GET', `/users?exact=true&username=${username}`);
+    expect(json).toHaveLength(1);
+    return json[0].id as string;
+  }
+
+  /** Where /u/<user>/ takes this page now: the IDE, or (signed out, refused) somewhere else. */
+  async function reachesIde(target: Page, user: string): Promise<boolean> {
+    const response = await target.goto(`${estate.origin}/u/${user}/`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
+    return response?.status() === 200 && new URL(target.url()).pathname === `/u/${user}/` && !(await target.$('#username, #kc-error-message, #kc-page-title'));
   }
 
   test('deploys from empty: platform, identity, workspaces, edge', async () => {
@@ -97,6 +119,7 @@ describe('the estate on a real Docker engine', () => {
     estate.apply('platform');
     await estate.waitHealthy(service('postgres'), 120);
     await estate.waitHealthy(service('keycloak'), 300);
+    log(estate.bootstrapKeycloak().trim());
     estate.apply('identity');
     estate.apply('workspaces');
     estate.apply('edge');
@@ -160,7 +183,11 @@ describe('the estate on a real Docker engine', () => {
   });
 
   test('signed out, alice signs in again and is asked for her TOTP code', async () => {
+    const { json: sessionsBefore } = await realmApi('GET', `/users/${await userId('alice')}/sessions`);
+    expect(sessionsBefore.length).toBeGreaterThan(0);
     await page.goto(`${estate.origin}/oauth2/sign_out`, { waitUntil: 'domcontentloaded' });
+    // Signing out of the estate ends the Keycloak session too (oauth2-proxy's back-channel logout).
+    expect((await realmApi('GET', `/users/${await userId('alice')}/sessions`)).json).toEqual([]);
     const steps: string[] = [];
     const outcome = await signIn(page, `${estate.origin}/u/alice/`, passwords.get('alice')!, steps);
     log(`alice's second sign-in: ${steps.join(' → ')}`);
@@ -168,6 +195,100 @@ describe('the estate on a real Docker engine', () => {
     expect(steps).toContain('otp');
     expect(steps).not.toContain('totp-enrol');
     expect(outcome).toBe('ide');
+  });
+
+  test('no shared admin: the bootstrap admin is retired by the first deploy, and every change to the realm names the Terraform client', async () => {
+    const bootstrap = await httpsRequest(`https://127.0.0.1:${estate.estate.httpsPort}/realms/master/protocol/openid-connect/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username: 'estate-admin', password: estate.secrets.keycloak_admin_password }).toString(),
+      host: estate.estate.domain,
+    });
+    expect(bootstrap.status).toBe(401);
+    const { json: events } = await realmApi('GET', '/admin-events?max=2000');
+    expect(events.length).toBeGreaterThan(10);
+    const actors = new Set((events as { authDetails: { userId: string } }[]).map((e) => e.authDetails.userId));
+    expect(actors.size).toBe(1);
+    // The one actor is the Terraform client's service account (its id is not in the realm: look it up by name in the token).
+    const token = JSON.parse(Buffer.from((await adminToken()).split('.')[1], 'base64url').toString());
+    expect(token.azp).toBe(estate.names.terraformClient());
+    expect([...actors]).toEqual([token.sub]);
+  });
+
+  test('a wrong TOTP code is refused and counts toward the brute-force lockout', async () => {
+    const context = await browser!.createBrowserContext();
+    const wrong = await context.newPage();
+    const alice = passwords.get('alice')!;
+    const id = await userId('alice');
+    const before = (await realmApi('GET', `/attack-detection/brute-force/users/${id}`)).json.numFailures as number;
+    expect(await signIn(wrong, `${estate.origin}/u/alice/`, { username: alice.username, password: alice.password }, [])).toBe('otp-asked');
+    await wrong.type('#otp', '000000');
+    await Promise.all([wrong.waitForNavigation({ timeout: 60_000 }).catch(() => undefined), wrong.click('#kc-login')]);
+    expect(await wrong.$('#otp')).not.toBeNull();
+    expect(await wrong.evaluate(() => document.body.innerText)).toMatch(/invalid authenticator code/i);
+    expect((await realmApi('GET', `/attack-detection/brute-force/users/${id}`)).json.numFailures).toBe(before + 1);
+    await context.close();
+  });
+
+  test("an admin deletes alice's TOTP device: her next sign-in must enrol a new one, and nothing gets her in without a code", async () => {
+    const id = await userId('alice');
+    const { json: credentials } = await realmApi('GET', `/users/${id}/credentials`);
+    const otp = (credentials as { id: string; type: string }[]).filter((c) => c.type === 'otp');
+    expect(otp).toHaveLength(1);
+    expect((await realmApi('DELETE', `/users/${id}/credentials/${otp[0].id}`)).status).toBe(204);
+    await page.goto(`${estate.origin}/oauth2/sign_out`, { waitUntil: 'domcontentloaded' });
+
+    // Password only: Keycloak shows the enrolment page, a wrong code is refused, and the IDE stays shut.
+    await page.goto(`${estate.origin}/u/alice/`, { waitUntil: 'domcontentloaded' });
+    await page.type('#username', 'alice');
+    await page.type('#password', passwords.get('alice')!.password);
+    await Promise.all([page.waitForNavigation({ timeout: 60_000 }).catch(() => undefined), page.click('#kc-login')]);
+    if (!(await page.$('#kc-totp-secret-key'))) await Promise.all([page.waitForNavigation({ timeout: 30_000 }).catch(() => undefined), page.click('#mode-manual')]);
+    expect(await page.$('#kc-totp-secret-key')).not.toBeNull();
+    await page.type('#totp', '000000');
+    await Promise.all([page.waitForNavigation({ timeout: 60_000 }).catch(() => undefined), page.click('#saveTOTPBtn, [type=submit]')]);
+    expect(await page.$('#totp')).not.toBeNull();
+    expect(await reachesIde(page, 'alice')).toBe(false);
+
+    const steps: string[] = [];
+    const alice = passwords.get('alice')!;
+    const oldSecret = alice.totpSecret;
+    expect(await signIn(page, `${estate.origin}/u/alice/`, alice, steps)).toBe('ide');
+    expect(steps).toContain('totp-enrol');
+    expect(alice.totpSecret).not.toBe(oldSecret);
+  });
+
+  test("suspended while signed in: alice's browser loses her IDE within the revocation window with nothing restarted, and her IDE loses the AI gateway", async () => {
+    expect(await reachesIde(page, 'alice')).toBe(true);
+    expect(httpFrom(ide('alice'), `http://${AI_GATEWAY_HOST}:8081/v1/models`).status).toBe(200);
+    const containersBefore = docker('inspect', '-f', '{{.Id}} {{.State.StartedAt}}', service('oauth2-proxy'), service('nginx'), service('keycloak'), ide('alice'));
+    estate.setRoster(rosterYaml([{ name: 'alice', state: 'suspended' }, { name: 'bob' }, { name: 'dave', state: 'suspended' }]));
+    // The identity stack alone first: what cuts the browser off is Keycloak refusing oauth2-proxy's refresh.
+    estate.apply('identity');
+    const suspendedAt = Date.now();
+    const windowMs = 60_000;
+    let cutAfterMs: number | undefined;
+    while (Date.now() - suspendedAt < windowMs + 45_000) {
+      if (!(await reachesIde(page, 'alice'))) {
+        cutAfterMs = Date.now() - suspendedAt;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5_000));
+    }
+    log(`alice's signed-in browser was refused ${cutAfterMs === undefined ? 'never' : `${(cutAfterMs / 1000).toFixed(0)} s`} after her suspension (window ${windowMs / 1000} s)`);
+    expect(cutAfterMs).toBeDefined();
+    // Within the window, plus the refresh that notices it and one poll.
+    expect(cutAfterMs!).toBeLessThanOrEqual(windowMs + 15_000);
+    expect(docker('inspect', '-f', '{{.Id}} {{.State.StartedAt}}', service('oauth2-proxy'), service('nginx'), service('keycloak'), ide('alice'))).toBe(containersBefore);
+    // The workspaces stack unlinks nginx from her network: her still-running IDE has no gateway.
+    estate.apply('workspaces');
+    expect(httpFrom(ide('alice'), `http://${AI_GATEWAY_HOST}:8081/v1/models`).status).not.toBe(200);
+    expect(docker('inspect', '-f', '{{.State.Running}}', ide('alice'))).toBe('true');
+
+    estate.setRoster(ROSTER);
+    estate.apply('identity');
+    estate.apply('workspaces');
+    expect(httpFrom(ide('alice'), `http://${AI_GATEWAY_HOST}:8081/v1/models`).status).toBe(200);
   });
 
   test('a suspended user cannot sign in', async () => {
@@ -523,6 +644,7 @@ describe('the estate on a real Docker engine', () => {
     expect(failed.output).toMatch(/Error: .*(502|Bad Gateway|connection refused|error sending|timeout)/is);
     docker('start', service('keycloak'));
     await estate.waitHealthy(service('keycloak'), 300);
+    log(estate.bootstrapKeycloak().trim());
     estate.apply('identity');
     expect(estate.changes('identity')).toEqual([]);
   });

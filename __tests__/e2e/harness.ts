@@ -57,6 +57,7 @@ function secrets(): Record<string, string> {
     tabby_jwt_secret: crypto.randomUUID(),
     oauth2_proxy_cookie_secret: hex(16),
     litellm_gateway_key: `sk-gw-${hex(16)}`,
+    keycloak_terraform_client_secret: hex(24),
     // Kept values win: the data volumes were initialised with them.
     ...kept,
   };
@@ -106,6 +107,7 @@ export class E2EEstate {
   readonly estate: EstateConfig;
   readonly names: EstateNames;
   readonly secrets = secrets();
+  private readonly estateText: string;
   private roster: Roster;
   private readonly env: NodeJS.ProcessEnv;
   /** Seconds each named phase took, printed at the end. */
@@ -113,8 +115,8 @@ export class E2EEstate {
 
   constructor(rosterText: string) {
     const template = fs.readFileSync(path.join(__dirname, 'estate.local.yaml'), 'utf8');
-    const estateText = template.split('__E2E__').join(E2E_DIR);
-    this.estate = loadEstate({ file: '__tests__/e2e/estate.local.yaml', text: estateText });
+    this.estateText = template.split('__E2E__').join(E2E_DIR);
+    this.estate = loadEstate({ file: '__tests__/e2e/estate.local.yaml', text: this.estateText });
     this.names = new EstateNames(this.estate.name);
     this.roster = loadRoster({ file: 'e2e-roster.yaml', text: rosterText }, this.estate);
     tls(this.estate.domain);
@@ -147,6 +149,21 @@ export class E2EEstate {
     const result = terraform(this.stackDir(id), args, this.env, timeoutMs);
     if (result.status !== 0) throw new Error(`terraform ${args[0]} of stack ${id} failed:\n${result.output.slice(-6000)}`);
     return result.output;
+  }
+
+  /**
+   * `npm run keycloak:bootstrap` for real, as `npm run deploy` runs it between the platform and
+   * identity stacks: the Terraform client is made and the bootstrap admin retired. Returns its output.
+   */
+  bootstrapKeycloak(): string {
+    const started = Date.now();
+    const estateFile = path.join(E2E_DIR, 'estate.yaml');
+    fs.writeFileSync(estateFile, this.estateText);
+    const out = mustRun('node', [path.join(ROOT, 'scripts', 'ts-run.js'), path.join(ROOT, 'scripts', 'keycloak', 'bootstrap.ts'), '--estate', estateFile], {
+      env: { ...this.env, NODE_EXTRA_CA_CERTS: CA_FILE },
+    });
+    this.timings.push(['keycloak bootstrap', (Date.now() - started) / 1000]);
+    return out;
   }
 
   /** terraform apply of one stack with the current roster; returns its output. */
