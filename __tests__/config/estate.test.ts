@@ -77,6 +77,32 @@ describe('estate config validation', () => {
     ]);
   });
 
+  describe('identity settings', () => {
+    const events = '  events: { expirationDays: 90 }\n';
+    const withDirectory = (directory: string, profile = 'production') =>
+      estateWith(events, `${events}  directory: ${directory}\n`).replace('profile: production', `profile: ${profile}`);
+
+    it('bounds the revocation window (default 5m, at most 15m) and refuses the master realm', () => {
+      expect(loadEstate({ file: 'estate.yaml', text: estateWith('revocationWindow: 5m', 'revocationWindow: 2m') }).keycloak.session.revocationWindow).toBe('2m');
+      expect(loadEstate({ file: 'estate.yaml', text: estateWith(', revocationWindow: 5m', '') }).keycloak.session.revocationWindow).toBe('5m');
+      expect(estateErrors(estateWith('revocationWindow: 5m', 'revocationWindow: 1h'))).toEqual([expect.stringMatching(/:\d+:\d+: keycloak\.session\.revocationWindow: must be 15m or less/)]);
+      expect(estateErrors(estateWith('revocationWindow: 5m', 'revocationWindow: 10s'))).toEqual([expect.stringMatching(/keycloak\.session\.revocationWindow: must be at least 30s/)]);
+      expect(estateErrors(estateWith('realm: webide', 'realm: master'))).toEqual([expect.stringMatching(/keycloak\.realm: must not be 'master'/)]);
+    });
+
+    it('takes a directory with defaults; plain LDAP only in the local profile, and says why at the url', () => {
+      const plain = '{ url: "ldap://ldap.corp.example", bindDn: "cn=kc,dc=corp", usersDn: "ou=people,dc=corp" }';
+      const estate = loadEstate({ file: 'estate.yaml', text: withDirectory(plain.replace('ldap://', 'ldaps://')) });
+      expect(estate.keycloak.directory).toMatchObject({ startTls: false, vendor: 'other', usernameAttribute: 'uid', uuidAttribute: 'entryUUID', userObjectClasses: ['inetOrgPerson'] });
+      const text = withDirectory(plain);
+      const line = text.slice(0, text.indexOf('directory:')).split('\n').length;
+      expect(estateErrors(text)).toEqual([expect.stringMatching(new RegExp(`^estate.yaml:${line}:\\d+: keycloak\\.directory\\.url: plain LDAP sends the directory passwords in clear`))]);
+      expect(estateErrors(withDirectory(plain.replace(' }', ', startTls: true }')))).toEqual([]);
+      expect(estateErrors(withDirectory(plain, 'local'))).toEqual([]);
+      expect(estateErrors(withDirectory('{ url: "http://x", bindDn: "cn=kc", usersDn: "ou=p" }'))).toEqual([expect.stringMatching(/keycloak\.directory\.url/)]);
+    });
+  });
+
   it('reports estate and roster errors together when both files are wrong', () => {
     const badEstate = { file: 'estate.yaml', text: estateWith('vllm: ["1", "2"]', 'vllm: ["9"]') };
     const badRoster = { file: 'roster.yaml', text: 'users:\n  - { username: Bob, email: b@corp.example, name: B }\n' };

@@ -29,6 +29,7 @@ describe('signing in without and with a directory, in a real browser', () => {
   let browser: Browser;
   let directory: TestDirectory;
   let clientSecret: string;
+  let firstRealmAlice: Credentials | undefined;
 
   const estateText = (realm: string, extra = '') =>
     assetText('estate.yaml')
@@ -46,6 +47,11 @@ describe('signing in without and with a directory, in a real browser', () => {
 
   /** Keycloak's sign-in for the IDE's client; the redirect back to the estate is answered here. */
   async function signInAt(realm: string, user: Credentials, steps: string[]): Promise<string> {
+    return (await signInWithCode(realm, user, steps)).outcome;
+  }
+
+  /** signInAt, also giving the authorization code and its PKCE verifier when sign-in succeeded. */
+  async function signInWithCode(realm: string, user: Credentials, steps: string[]): Promise<{ outcome: string; code?: string; verifier: string }> {
     const context = await browser.createBrowserContext();
     const page: Page = await context.newPage();
     await page.setRequestInterception(true);
@@ -61,8 +67,21 @@ describe('signing in without and with a directory, in a real browser', () => {
       code_challenge_method: 'S256',
     });
     const outcome = await signIn(page, `${server.url}/realms/${realm}/protocol/openid-connect/auth?${query}`, user, steps, (url) => url.startsWith(`${ORIGIN}/oauth2/callback?`) && url.includes('code='));
+    const code = new URL(page.url()).searchParams.get('code') ?? undefined;
     await context.close();
-    return outcome;
+    return { outcome, code, verifier };
+  }
+
+  /** The token endpoint of a realm, as oauth2-proxy calls it (confidential client, PKCE). */
+  async function tokenCall(realm: string, form: Record<string, string>): Promise<{ status: number; body: any }> {
+    const [client] = await admin.get<{ id: string }[]>(`/${realm}/clients?clientId=webide-ide`);
+    const { value: secret } = await admin.get<{ value: string }>(`/${realm}/clients/${client.id}/client-secret`);
+    const response = await fetch(`${server.url}/realms/${realm}/protocol/openid-connect/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: 'webide-ide', client_secret: secret, ...form }),
+    });
+    return { status: response.status, body: await response.json() };
   }
 
   beforeAll(async () => {
@@ -84,7 +103,8 @@ describe('signing in without and with a directory, in a real browser', () => {
   });
 
   it('without a directory: `npm run user:first-password` prints a one-time password that gets alice in once she sets her own and enrols TOTP', async () => {
-    const text = estateText('webide-first');
+    // A short idle timeout, for the idle test below.
+    const text = estateText('webide-first').replace('idleTimeout: 30m', 'idleTimeout: 30s');
     deploy('webide-first', text, rosterText, terraformEnv({ TF_VAR_keycloak_terraform_client_secret: clientSecret }));
     const estateFile = path.join(work, 'estate-first.yaml');
     fs.writeFileSync(estateFile, text);
@@ -110,6 +130,21 @@ describe('signing in without and with a directory, in a real browser', () => {
     const again: string[] = [];
     expect(await signInAt('webide-first', alice, again)).toBe('signed-in');
     expect(again).toEqual(['password', 'otp', 'signed-in']);
+    firstRealmAlice = alice;
+  });
+
+  it("an idle session ends after the realm's idle timeout: the refresh oauth2-proxy would make is refused", async () => {
+    const alice = firstRealmAlice!;
+    const { outcome, code, verifier } = await signInWithCode('webide-first', alice, []);
+    expect(outcome).toBe('signed-in');
+    const tokens = await tokenCall('webide-first', { grant_type: 'authorization_code', code: code!, code_verifier: verifier, redirect_uri: `${ORIGIN}/oauth2/callback` });
+    expect(tokens.status).toBe(200);
+    // Active: a refresh works (and, with revokeRefreshToken, hands out the next refresh token).
+    const active = await tokenCall('webide-first', { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token });
+    expect(active.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 35_000));
+    const idle = await tokenCall('webide-first', { grant_type: 'refresh_token', refresh_token: active.body.refresh_token });
+    expect(idle).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
   });
 
   describe('with a directory (OpenLDAP on loopback)', () => {

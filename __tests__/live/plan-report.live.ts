@@ -9,6 +9,7 @@ jest.setTimeout(600_000);
 /** Fake secrets that pass the variables' validation; never real ones. */
 const FAKE_SECRETS = {
   TF_VAR_keycloak_admin_password: 'fake-admin-password-not-a-secret',
+  TF_VAR_keycloak_terraform_client_secret: 'fake-terraform-client-secret-not-a-secret',
   TF_VAR_keycloak_db_password: 'fake-db-password-not-a-secret',
   TF_VAR_litellm_master_key: 'sk-fake-master-key-not-a-secret',
   TF_VAR_litellm_gateway_key: 'sk-fake-gateway-key-not-a-secret-0000',
