@@ -1,9 +1,10 @@
 import { NGINX_PATHS } from '../constructs/nginx-entry';
 import { LOADER_LABEL } from '../constructs/managed-files';
+import { MFA_BROWSER_FLOW_ALIAS } from '../constructs/mfa-browser-flow';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations } from '../policy/rules/ai-gateway';
 import { actionOf, Action, containsSensitive, labelsOf, maskAt, ResourceChange, shown, StackPlan, UnplannedStack } from './plan';
 
-export type RiskCategory = 'data' | 'network' | 'privilege' | 'ai-gateway' | 'realm-security' | 'client' | 'gpu' | 'image';
+export type RiskCategory = 'data' | 'network' | 'privilege' | 'ai-gateway' | 'realm-security' | 'directory' | 'client' | 'gpu' | 'image';
 
 export interface Risk {
   readonly category: RiskCategory;
@@ -85,10 +86,10 @@ export function analysePlans(outcomes: readonly (StackPlan | UnplannedStack)[]):
     people.push(...peopleOf(change, groupNames, removedIdes));
     files.push(...filesOf(stack, change));
   }
-  const order: RiskCategory[] = ['data', 'realm-security', 'privilege', 'ai-gateway', 'network', 'client', 'gpu', 'image'];
+  const order: RiskCategory[] = ['data', 'realm-security', 'directory', 'privilege', 'ai-gateway', 'network', 'client', 'gpu', 'image'];
   risks.sort((a, b) => order.indexOf(a.category) - order.indexOf(b.category) || a.address.localeCompare(b.address));
   people.sort((a, b) => a.username.localeCompare(b.username) || a.change.localeCompare(b.change));
-  return { summary, unplanned, people, risks, files };
+  return { summary, unplanned, people: mergeGroupChanges(people), risks, files };
 }
 
 /**
@@ -154,10 +155,20 @@ function risksOf(stack: string, change: ResourceChange): Risk[] {
         out.push(risk('network', `new container ${after.name} publishes ${value('after', 'ports')}`));
       }
       if (component === 'nginx') out.push(...gatewayRisks(change).map((message) => risk('ai-gateway', message)));
+      if (component === 'oauth2-proxy') out.push(...cookieRefreshRisks(change).map((message) => risk('realm-security', message)));
       break;
     }
     case 'keycloak_realm':
       out.push(...realmRisks(change).map((message) => risk('realm-security', message)));
+      break;
+    case 'keycloak_authentication_flow':
+    case 'keycloak_authentication_subflow':
+    case 'keycloak_authentication_execution':
+    case 'keycloak_authentication_bindings':
+      out.push(...mfaRisks(change).map((message) => risk('realm-security', message)));
+      break;
+    case 'keycloak_ldap_user_federation':
+      out.push(...directoryRisks(change).map((message) => risk('directory', message)));
       break;
     case 'keycloak_realm_events':
       for (const key of ['events_enabled', 'admin_events_enabled', 'admin_events_details_enabled']) {
@@ -232,6 +243,110 @@ function realmRisks(change: ResourceChange): string[] {
   return out;
 }
 
+/** The executions of the estate's browser flow that make sign-in take a password and a TOTP code. */
+const MFA_STEPS: Record<string, string> = { 'auth-username-password-form': 'password', 'auth-otp-form': 'TOTP code' };
+
+/**
+ * Changes that let someone into the realm without both a password and a TOTP code: a
+ * required step of the estate's browser flow no longer required or removed, the flow removed,
+ * or the realm's browser binding pointed elsewhere (Keycloak's built-in `browser` flow asks
+ * for OTP only from users who have enrolled a device). Creating any of them is not a weakening.
+ */
+function mfaRisks(change: ResourceChange): string[] {
+  const action = actionOf(change)!;
+  const { before, after } = change.change;
+  if (!before) return [];
+  switch (change.type) {
+    case 'keycloak_authentication_flow':
+    case 'keycloak_authentication_subflow': {
+      const ours = before.alias === MFA_BROWSER_FLOW_ALIAS || before.alias === `${MFA_BROWSER_FLOW_ALIAS}-forms`;
+      return ours && action === 'delete' ? [`MFA: ${change.type === 'keycloak_authentication_flow' ? 'browser flow' : 'subflow'} ${before.alias} removed`] : [];
+    }
+    case 'keycloak_authentication_execution': {
+      const step = MFA_STEPS[before.authenticator];
+      if (step === undefined || before.requirement !== 'REQUIRED') return [];
+      if (!after) return [`MFA: ${before.authenticator} (${step}) removed from ${before.parent_flow_alias}`];
+      if (after.requirement !== 'REQUIRED' && maskAt(change.change.after_unknown, 'requirement') !== true) return [`MFA: ${before.authenticator} (${step}) in ${before.parent_flow_alias}: REQUIRED → ${shown(after.requirement, undefined)} (weaker)`];
+      return [];
+    }
+    case 'keycloak_authentication_bindings': {
+      const builtIn = "Keycloak's built-in flow, which asks for OTP only from users who enrolled a device";
+      // Deleting the bindings resets the realm to Keycloak's built-in flows.
+      if (!after) return [`MFA: browser flow binding removed (the realm falls back to browser, ${builtIn})`];
+      // Unknown until apply (the flow is replaced in the same plan): the flow's own changes say what happens.
+      if (maskAt(change.change.after_unknown, 'browser_flow') === true || after.browser_flow === before.browser_flow || after.browser_flow === MFA_BROWSER_FLOW_ALIAS) return [];
+      const why = after.browser_flow === 'browser' ? builtIn : `not the estate's flow ${MFA_BROWSER_FLOW_ALIAS}`;
+      return [`MFA: browser flow ${shown(before.browser_flow, undefined)} → ${shown(after.browser_flow, undefined)} (${why})`];
+    }
+    default:
+      return [];
+  }
+}
+
+/**
+ * oauth2-proxy's cookie refresh getting longer or removed: it bounds how long a suspended user
+ * keeps a signed-in browser. Only that env entry is read: the others hold secrets.
+ */
+function cookieRefreshRisks(change: ResourceChange): string[] {
+  const { before, after } = change.change;
+  const refresh = (values: Record<string, any> | null): string | undefined => {
+    const entry = ((values?.env ?? []) as unknown[]).find((e): e is string => typeof e === 'string' && e.startsWith('OAUTH2_PROXY_COOKIE_REFRESH='));
+    return entry?.slice('OAUTH2_PROXY_COOKIE_REFRESH='.length);
+  };
+  const was = refresh(before);
+  if (!before || !after || was === undefined) return [];
+  const now = refresh(after);
+  // env can be sensitive as a whole: print the value only in the shape of a duration.
+  const display = (value: string) => (isDuration(value) ? value : '(not a duration)');
+  if (now === undefined) {
+    // An unknown env (known at apply) says nothing about the entry.
+    if (containsSensitive(maskAt(change.change.after_unknown, 'env'))) return [];
+    return [`oauth2-proxy cookie refresh ${display(was)} → (removed) (a suspended user keeps a signed-in browser until the cookie expires)`];
+  }
+  if (now === was) return [];
+  if (!isDuration(now)) return [`oauth2-proxy cookie refresh ${display(was)} → ${display(now)} (check it: it bounds how long a suspended user keeps a signed-in browser)`];
+  if (isDuration(was) && seconds(now) > seconds(was)) return [`oauth2-proxy cookie refresh ${was} → ${now} (longer: a suspended user keeps a signed-in browser longer)`];
+  return [];
+}
+
+/**
+ * The directory federation getting weaker: switched off, passwords over plain LDAP, Keycloak
+ * allowed to write to the directory, a user cache (a cached user outlives a roster suspension),
+ * no import (the TOTP devices are kept on the imported users), or a replacement (Keycloak deletes
+ * the imported users with their TOTP devices). Its search filter changing is roster churn, shown
+ * under People. Creating a federation is not a weakening (the estate config refuses plain LDAP
+ * outside the local profile).
+ */
+function directoryRisks(change: ResourceChange): string[] {
+  const action = actionOf(change)!;
+  const { before, after } = change.change;
+  if (!before) return [];
+  const name = before.name;
+  if (!after) return [`federation ${name} removed: directory sign-in switched off`];
+  const out: string[] = [];
+  if (action === 'replace') out.push(`federation ${name} replaced: Keycloak deletes the imported users with their TOTP devices, so each enrols a new one with the directory password alone`);
+  if (before.enabled === true && after.enabled !== true) out.push(`federation ${name} disabled: directory sign-in switched off`);
+  const plain = (values: Record<string, any>) => String(values.connection_url ?? '').split(/\s+/).some((url) => url.toLowerCase().startsWith('ldap://')) && values.start_tls !== true;
+  const connection = (side: 'before' | 'after') => {
+    const values = change.change[side]!;
+    return `${shown(values.connection_url, maskAt(side === 'before' ? change.change.before_sensitive : change.change.after_sensitive, 'connection_url'))}${values.start_tls === true ? ' with StartTLS' : ''}`;
+  };
+  if (plain(after) && !plain(before)) out.push(`federation ${name}: ${connection('before')} → ${connection('after')} (plain LDAP: directory passwords in clear)`);
+  if (before.edit_mode === 'READ_ONLY' && after.edit_mode !== 'READ_ONLY') out.push(`federation ${name}: edit_mode READ_ONLY → ${shown(after.edit_mode, undefined)} (Keycloak may write to the directory)`);
+  const policy = (values: Record<string, any>): string => {
+    const cache = Array.isArray(values.cache) ? values.cache[0] : values.cache;
+    return cache?.policy ?? 'DEFAULT';
+  };
+  if (policy(before) === 'NO_CACHE' && policy(after) !== 'NO_CACHE') out.push(`federation ${name}: cache policy NO_CACHE → ${policy(after)} (a cached user outlives a roster suspension)`);
+  if (before.import_enabled === true && after.import_enabled === false) out.push(`federation ${name}: import_enabled true → false (the TOTP devices of directory users are kept on Keycloak's imported copy)`);
+  return out;
+}
+
+/** A Go duration as Terraform and oauth2-proxy write it (`150s`, `5m0s`, `1h`). */
+function isDuration(value: string): boolean {
+  return value !== '' && /^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/.test(value);
+}
+
 function seconds(duration: string): number {
   const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration ?? '');
   return match ? Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0) : 0;
@@ -266,6 +381,40 @@ function peopleOf(change: ResourceChange, groupNames: Map<string, string>, remov
     if (added.length + removed.length === 0) return [];
     return [{ username, change: 'groups', detail: [...added.map((g) => `+${g}`), ...removed.map((g) => `-${g}`)].join(' ') }];
   }
+  if (change.type === 'keycloak_group_memberships') {
+    // Directory mode: one resource per group listing its members by username.
+    if (maskAt(change.change.after_unknown, 'members') === true) return [];
+    const group = groupNames.get(before?.group_id) ?? /roster_memberships_(.+)_[0-9A-F]{8}$/.exec(change.address)?.[1] ?? change.address;
+    const was: string[] = before?.members ?? [];
+    const now: string[] = after?.members ?? [];
+    return [
+      ...now.filter((u) => !was.includes(u)).map((username): PersonChange => ({ username, change: 'groups', detail: `+${group}` })),
+      ...was.filter((u) => !now.includes(u)).map((username): PersonChange => ({ username, change: 'groups', detail: `-${group}` })),
+    ];
+  }
+  if (change.type === 'keycloak_ldap_user_federation') {
+    // Directory mode: the search filter admits the active roster users, so a change to it is who may sign in.
+    const admitted = (side: 'before' | 'after'): string[] | undefined => {
+      const values = change.change[side];
+      const mask = side === 'before' ? change.change.before_sensitive : change.change.after_sensitive;
+      if (values === null) return [];
+      if (containsSensitive(maskAt(mask, 'custom_user_search_filter')) || (side === 'after' && maskAt(change.change.after_unknown, 'custom_user_search_filter') === true)) return undefined;
+      return filterUsernames(values.custom_user_search_filter, values.username_ldap_attribute);
+    };
+    const was = admitted('before');
+    const now = admitted('after');
+    if (was === undefined || now === undefined) return [];
+    return [
+      ...now.filter((u) => !was.includes(u)).map((username): PersonChange => ({ username, change: 'added', detail: 'directory sign-in allowed (the roster filter admits them)' })),
+      ...was
+        .filter((u) => !now.includes(u))
+        .map((username): PersonChange =>
+          removedIdes.has(username)
+            ? { username, change: 'archived', detail: 'directory sign-in blocked, IDE removed, home volume kept' }
+            : { username, change: 'suspended', detail: 'directory sign-in blocked (the roster filter no longer admits them)' },
+        ),
+    ];
+  }
   if (change.type === 'docker_container' && before && after && labelsOf(after)['webide.component'] === 'workspace') {
     const username = labelsOf(after)['webide.user'];
     const parts: string[] = [];
@@ -279,6 +428,33 @@ function peopleOf(change: ResourceChange, groupNames: Map<string, string>, remov
     return parts.length > 0 ? [{ username, change: 'quota', detail: parts.join(', ') }] : [];
   }
   return [];
+}
+
+/** The usernames an LDAP filter made by `rosterFilter` admits: its `(attribute=name)` terms. */
+function filterUsernames(filter: unknown, usernameAttribute: unknown): string[] {
+  if (typeof filter !== 'string') return [];
+  const attribute = typeof usernameAttribute === 'string' ? usernameAttribute.toLowerCase() : undefined;
+  return [...filter.matchAll(/\(([^()=!&|]+)=([^()*]+)\)/g)]
+    .filter((m) => attribute === undefined || m[1].toLowerCase() === attribute)
+    .map((m) => m[2])
+    .sort();
+}
+
+/** One `groups` row per user: directory mode changes a user's groups in one resource per group. */
+function mergeGroupChanges(people: readonly PersonChange[]): PersonChange[] {
+  const out: PersonChange[] = [];
+  for (const p of people) {
+    const last = out[out.length - 1];
+    if (!(last && p.change === 'groups' && last.change === 'groups' && last.username === p.username)) {
+      out.push(p);
+      continue;
+    }
+    const parts = [...last.detail.split(' '), ...p.detail.split(' ')];
+    // Additions first, then removals, each by group name (as for a user's keycloak_user_groups).
+    const ordered = parts.every((part) => /^[+-]\S+$/.test(part)) ? parts.sort((x, y) => (x[0] === y[0] ? x.localeCompare(y) : x[0] === '+' ? -1 : 1)) : parts;
+    out[out.length - 1] = { ...last, detail: ordered.join(' ') };
+  }
+  return out;
 }
 
 function filesOf(stack: string, change: ResourceChange): FileChange[] {

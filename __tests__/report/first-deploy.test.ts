@@ -11,8 +11,17 @@ import {
 } from '../../report/first-deploy';
 import { analysePlans, exitCodeOf } from '../../report/analyse';
 import { renderReportJson, renderReportMarkdown } from '../../report/render';
+import { StackPlan } from '../../report/plan';
 import { defaultEstate, defaultRoster } from '../helpers/inputs';
 import { synthEstate } from '../helpers/synth';
+
+/** A first deploy of a synthesized stack as a plan: every resource it declares created with its configured values. */
+function createEverything(stack: string, config: StackConfig): StackPlan {
+  const resource_changes = Object.entries(config.resource ?? {}).flatMap(([type, byName]) =>
+    Object.entries(byName).map(([name, values]) => ({ address: `${type}.${name}`, type, change: { actions: ['create'], before: null, after: values as Record<string, any> } })),
+  );
+  return { stack, plan: { resource_changes } };
+}
 
 describe('planning a first deployment', () => {
   const estate = defaultEstate();
@@ -61,6 +70,18 @@ describe('planning a first deployment', () => {
     expect(firstDeploymentNote(['platform'])).toBe(
       'first deployment, planned before platform is applied: values read from platform show as "(known after platform is applied)"; plan again after applying platform',
     );
+  });
+
+  it('raises no identity risk for a first deploy: the MFA flow, the revocation window, the directory federation and its group memberships', () => {
+    const directoryEstate = defaultEstate((text) =>
+      text.replace('  events: { expirationDays: 90 }\n', '  events: { expirationDays: 90 }\n  directory: { url: "ldaps://ldap.corp.example:636", bindDn: "cn=kc,dc=corp", usersDn: "ou=people,dc=corp" }\n'),
+    );
+    const directory = synthEstate(directoryEstate, defaultRoster(directoryEstate)) as unknown as Record<'identity', StackConfig>;
+    expect(Object.keys(stacks.identity.resource!)).toEqual(expect.arrayContaining(['keycloak_authentication_flow', 'keycloak_authentication_execution', 'keycloak_authentication_bindings']));
+    expect(Object.keys(directory.identity.resource!)).toEqual(expect.arrayContaining(['keycloak_ldap_user_federation', 'keycloak_group_memberships']));
+    const report = analysePlans([createEverything('identity', stacks.identity), createEverything('edge', stacks.edge), createEverything('identity', directory.identity)]);
+    expect(report.risks.filter((r) => r.category === 'realm-security' || r.category === 'directory')).toEqual([]);
+    expect(report.risks.filter((r) => r.stack === 'identity')).toEqual([]);
   });
 
   it('explains a terraform failure in one line, naming the service a plan needs', () => {
