@@ -35,7 +35,7 @@ export class PlatformStack extends TerraformStack {
     const names = estateNames(estate);
 
     const secrets = {
-      keycloakAdminPassword: secretVariable(this, 'keycloak_admin_password', 'Password of the Keycloak bootstrap admin Terraform signs in as.', 12),
+      keycloakAdminPassword: secretVariable(this, 'keycloak_admin_password', 'Password of the bootstrap admin Keycloak creates at its first start; npm run keycloak:bootstrap uses it once, then deletes that admin.', 12),
       keycloakDbPassword: secretVariable(this, 'keycloak_db_password', "Password of Keycloak's PostgreSQL role.", 16),
       litellmMasterKey: secretVariable(this, 'litellm_master_key', "LiteLLM's master key; must start with sk-.", 20, {
         condition: '${startswith(var.litellm_master_key, "sk-")}',
