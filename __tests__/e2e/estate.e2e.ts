@@ -50,6 +50,8 @@ describe('the estate on a real Docker engine', () => {
       log(`  secrets (TF_VAR_*): ${path.join(E2E_DIR, 'secrets.json')}; user passwords: ${path.join(E2E_DIR, 'passwords.json')}`);
       log('  tear it down: npm run test:e2e:down');
     } else {
+      // The test directory sits on the identity network, which the platform stack's destroy removes.
+      estate.stopDirectory();
       for (const id of [...STACKS].reverse()) {
         try {
           estate.destroy(id);
@@ -62,19 +64,13 @@ describe('the estate on a real Docker engine', () => {
     for (const [phase, seconds] of estate.timings) log(`phase ${phase.padEnd(28)} ${seconds.toFixed(1)}s`);
   });
 
-  async function setPassword(username: string): Promise<Credentials> {
-    const password = `E2e-${Math.random().toString(36).slice(2, 10)}-Pw9!`;
-    const token = await adminToken();
-    const users = JSON.parse((await httpsRequest(`https://127.0.0.1:${estate.estate.httpsPort}/admin/realms/${estate.estate.keycloak.realm}/users?exact=true&username=${username}`, { headers: { Authorization: `Bearer ${token}` }, host: estate.estate.domain })).body) as { id: string }[];
-    expect(users).toHaveLength(1);
-    const reply = await httpsRequest(`https://127.0.0.1:${estate.estate.httpsPort}/admin/realms/${estate.estate.keycloak.realm}/users/${users[0].id}/reset-password`, {
-      method: 'PUT',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ type: 'password', value: password, temporary: false }),
-      host: estate.estate.domain,
-    });
-    expect(reply.status).toBe(204);
-    const credentials = { username, password };
+  /** Everyone in the bank's directory (the test's OpenLDAP): the roster's users, erin added later, and mallory, who is in no roster. */
+  const DIRECTORY_PEOPLE = ['alice', 'bob', 'carol', 'dave', 'erin', 'mallory'];
+  let directory: ReadonlyMap<string, { uid: string; password: string }>;
+
+  /** A user's directory password (Keycloak never holds it), kept for E2E_KEEP runs. */
+  function credentialsOf(username: string): Credentials {
+    const credentials = passwords.get(username) ?? { username, password: directory.get(username)!.password };
     passwords.set(username, credentials);
     fs.writeFileSync(path.join(E2E_DIR, 'passwords.json'), JSON.stringify(Object.fromEntries(passwords), null, 2), { mode: 0o600 });
     return credentials;
@@ -119,6 +115,7 @@ describe('the estate on a real Docker engine', () => {
     estate.apply('platform');
     await estate.waitHealthy(service('postgres'), 120);
     await estate.waitHealthy(service('keycloak'), 300);
+    directory = estate.startDirectory(DIRECTORY_PEOPLE);
     log(estate.bootstrapKeycloak().trim());
     estate.apply('identity');
     estate.apply('workspaces');
@@ -151,8 +148,8 @@ describe('the estate on a real Docker engine', () => {
     ]);
   });
 
-  test('browser: alice signs in with her password, enrols TOTP, and lands in her VS Code with its websocket connected', async () => {
-    const alice = await setPassword('alice');
+  test('browser: alice signs in with her directory password, enrols TOTP, and lands in her VS Code with its websocket connected', async () => {
+    const alice = credentialsOf('alice');
     browser = await launchBrowser(estate.estate.domain);
     page = await browser.newPage();
     const sockets = await watchWebSockets(page);
@@ -293,8 +290,24 @@ describe('the estate on a real Docker engine', () => {
     expect(httpFrom(ide('alice'), `http://${AI_GATEWAY_HOST}:8081/v1/models`).status).toBe(200);
   });
 
+  test('a directory user who is not in the roster cannot sign in, and Keycloak never holds their account', async () => {
+    const context = await browser!.createBrowserContext();
+    const steps: string[] = [];
+    expect(await signIn(await context.newPage(), `${estate.origin}/u/mallory/`, credentialsOf('mallory'), steps)).toBe('refused');
+    log(`mallory's sign-in: ${steps.join(' → ')}`);
+    expect(steps.join(' ')).toMatch(/invalid username or password/i);
+    expect((await realmApi('GET', '/users?exact=true&username=mallory')).json).toEqual([]);
+    // The realm's users are exactly the active roster users, imported from the directory.
+    const { json: users } = await realmApi('GET', '/users?max=100');
+    expect((users as { username: string; federationLink?: string }[]).map((u) => [u.username, u.federationLink !== undefined]).sort()).toEqual([
+      ['alice', true],
+      ['bob', true],
+    ]);
+    await context.close();
+  });
+
   test('a suspended user cannot sign in', async () => {
-    const dave = await setPassword('dave');
+    const dave = credentialsOf('dave');
     const context = await browser!.createBrowserContext();
     const davePage = await context.newPage();
     const steps: string[] = [];

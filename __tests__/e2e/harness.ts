@@ -8,6 +8,7 @@ import { loadEstate, loadRoster } from '../../config/load';
 import { Roster } from '../../config/roster';
 import { EstateNames } from '../../constructs/naming';
 import { planJson, ROOT, synthStackInto, terraform, terraformEnv } from '../live/terraform';
+import { DirectoryPerson, directoryFiles } from '../helpers/slapd';
 
 /**
  * The e2e tier's harness: the estate of `estate.local.yaml` deployed by real terraform with
@@ -20,6 +21,9 @@ const STATE_DIR = path.join(E2E_DIR, 'state');
 const TLS_DIR = path.join(E2E_DIR, 'tls');
 
 /** Deploy order; destroy runs it backwards. */
+/** The test directory's image: images/directory, tagged with the slapd version build-images.sh pins. */
+const DIRECTORY_IMAGE = `webide-local/directory:${/^SLAPD_VERSION=(\S+)/m.exec(fs.readFileSync(path.join(ROOT, 'scripts', 'docker', 'build-images.sh'), 'utf8'))![1]}`;
+
 export const STACKS = ['platform', 'identity', 'workspaces', 'edge'] as const;
 export type StackId = (typeof STACKS)[number];
 
@@ -58,6 +62,7 @@ function secrets(): Record<string, string> {
     oauth2_proxy_cookie_secret: hex(16),
     litellm_gateway_key: `sk-gw-${hex(16)}`,
     keycloak_terraform_client_secret: hex(24),
+    directory_bind_password: `Bind-${hex(12)}`,
     // Kept values win: the data volumes were initialised with them.
     ...kept,
   };
@@ -121,7 +126,7 @@ export class E2EEstate {
     this.roster = loadRoster({ file: 'e2e-roster.yaml', text: rosterText }, this.estate);
     tls(this.estate.domain);
     for (const dir of [this.estate.models.chat.hostPath, this.estate.models.completion.hostPath, STATE_DIR, ARTEFACTS]) fs.mkdirSync(dir, { recursive: true });
-    const tfVars = Object.fromEntries(Object.entries(this.secrets).map(([k, v]) => [`TF_VAR_${k}`, v]));
+    const tfVars = Object.fromEntries(Object.entries(this.secrets).filter(([k]) => !k.startsWith('directory_person_')).map(([k, v]) => [`TF_VAR_${k}`, v]));
     // Go's TLS (the keycloak provider) reads its trusted roots from SSL_CERT_FILE.
     this.env = terraformEnv({ ...tfVars, SSL_CERT_FILE: CA_FILE });
   }
@@ -164,6 +169,49 @@ export class E2EEstate {
     });
     this.timings.push(['keycloak bootstrap', (Date.now() - started) / 1000]);
     return out;
+  }
+
+  /** The bank's directory in this test: a real OpenLDAP container on the identity network (never part of the estate). */
+  get directoryContainer(): string {
+    return `${this.estate.name}-test-directory`;
+  }
+
+  /**
+   * Starts the test directory (images/directory) with these people, each with a random
+   * password (kept with the secrets, mode 600, so an E2E_KEEP run can be resumed). Keycloak
+   * reaches it as keycloak.directory.url says; nothing else joins that network for it.
+   */
+  startDirectory(uids: readonly string[]): ReadonlyMap<string, DirectoryPerson> {
+    this.stopDirectory();
+    const known = new Map(Object.entries(this.secrets).filter(([k]) => k.startsWith('directory_person_')).map(([k, v]) => [k.slice('directory_person_'.length), v]));
+    known.set('__bind__', this.secrets.directory_bind_password);
+    const files = directoryFiles(uids, '/var/lib/webide-directory', '/var/lib/webide-directory/slapd.pid', known);
+    const dir = path.join(E2E_DIR, 'directory');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'slapd.conf'), files.conf, { mode: 0o644 });
+    fs.writeFileSync(path.join(dir, 'data.ldif'), files.ldif, { mode: 0o644 });
+    for (const person of files.people.values()) this.secrets[`directory_person_${person.uid}`] = person.password;
+    fs.writeFileSync(path.join(E2E_DIR, 'secrets.json'), JSON.stringify(this.secrets), { mode: 0o600 });
+    docker(
+      'run', '-d', '--name', this.directoryContainer,
+      '--label', `webide.test-directory=${this.estate.name}`,
+      '--network', this.names.network('identity'),
+      '--user', '1000:1000', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+      '--tmpfs', '/var/lib/webide-directory:rw,size=64m,uid=1000,gid=1000,mode=0700',
+      '-v', `${dir}:/directory:ro`,
+      DIRECTORY_IMAGE,
+    );
+    for (let i = 0; ; i++) {
+      const probe = run('docker', ['exec', this.directoryContainer, 'ldapsearch', '-x', '-H', 'ldap://127.0.0.1:3389', '-b', '', '-s', 'base', 'namingContexts']);
+      if (probe.status === 0) break;
+      if (i >= 60) throw new Error(`the test directory did not come up: ${run('docker', ['logs', this.directoryContainer]).out.slice(-2000)}`);
+      spawnSync('sleep', ['0.5']);
+    }
+    return files.people;
+  }
+
+  stopDirectory(): void {
+    run('docker', ['rm', '-f', this.directoryContainer]);
   }
 
   /** terraform apply of one stack with the current roster; returns its output. */
@@ -258,6 +306,7 @@ export class E2EEstate {
 
   /** Removes what destroy keeps on purpose (the retained volumes) and the work dir: the test's own objects only. */
   purge(): void {
+    this.stopDirectory();
     for (const id of this.containers()) run('docker', ['rm', '-f', id]);
     for (const v of this.volumes()) run('docker', ['volume', 'rm', v]);
     for (const n of this.networks()) run('docker', ['network', 'rm', n]);

@@ -43,39 +43,42 @@ function hash(password: string): string {
 
 const randomPassword = () => `Ldap-${crypto.randomBytes(9).toString('base64url')}-7!`;
 
+/** A test directory's files and facts: slapd.conf, the LDIF to load (hashed passwords only), and who is in it. */
+export interface DirectoryFiles {
+  readonly conf: string;
+  readonly ldif: string;
+  readonly bindDn: string;
+  readonly bindPassword: string;
+  readonly usersDn: string;
+  readonly people: ReadonlyMap<string, DirectoryPerson>;
+}
+
 /**
- * A real OpenLDAP (Debian's slapd) on 127.0.0.1, in a temporary directory: a bind account with
- * read access (and nothing else) and one person per uid, each with a random password. Plain LDAP,
- * as the `local` profile allows. Stopped by its pid.
+ * slapd.conf and the entries of a test directory: a bind account with read access (and nothing
+ * else) and one person per uid, each with a random password (kept in memory, only its hash is
+ * in the LDIF). `dataDir` and `pidFile` are where slapd will run: the host or a container.
  */
-export async function startDirectory(uids: readonly string[]): Promise<TestDirectory> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-slapd-'));
-  const port = await freePort();
+export function directoryFiles(uids: readonly string[], dataDir: string, pidFile: string, known: ReadonlyMap<string, string> = new Map()): DirectoryFiles {
   const bindDn = `cn=keycloak,ou=services,${SUFFIX}`;
-  const bindPassword = randomPassword();
+  const bindPassword = known.get('__bind__') ?? randomPassword();
   const usersDn = `ou=people,${SUFFIX}`;
-  fs.mkdirSync(path.join(dir, 'data'));
-  const conf = path.join(dir, 'slapd.conf');
-  fs.writeFileSync(
-    conf,
-    [
-      'include /etc/ldap/schema/core.schema',
-      'include /etc/ldap/schema/cosine.schema',
-      'include /etc/ldap/schema/inetorgperson.schema',
-      `pidfile ${dir}/slapd.pid`,
-      'modulepath /usr/lib/ldap',
-      'moduleload back_mdb',
-      'database mdb',
-      `suffix "${SUFFIX}"`,
-      `rootdn "cn=admin,${SUFFIX}"`,
-      `directory ${dir}/data`,
-      // Passwords only for binding; the bind account reads, nobody else reads anything.
-      'access to attrs=userPassword by anonymous auth by * none',
-      `access to * by dn.exact="${bindDn}" read by self read by * none`,
-      '',
-    ].join('\n'),
-  );
-  const people = new Map(uids.map((uid) => [uid, { uid, password: randomPassword() }]));
+  const conf = [
+    'include /etc/ldap/schema/core.schema',
+    'include /etc/ldap/schema/cosine.schema',
+    'include /etc/ldap/schema/inetorgperson.schema',
+    `pidfile ${pidFile}`,
+    'modulepath /usr/lib/ldap',
+    'moduleload back_mdb',
+    'database mdb',
+    `suffix "${SUFFIX}"`,
+    `rootdn "cn=admin,${SUFFIX}"`,
+    `directory ${dataDir}`,
+    // Passwords only for binding; the bind account reads, nobody else reads anything.
+    'access to attrs=userPassword by anonymous auth by * none',
+    `access to * by dn.exact="${bindDn}" read by self read by * none`,
+    '',
+  ].join('\n');
+  const people = new Map(uids.map((uid) => [uid, { uid, password: known.get(uid) ?? randomPassword() }]));
   const entries = [
     `dn: ${SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Test bank\ndc: bank`,
     `dn: ou=services,${SUFFIX}\nobjectClass: organizationalUnit\nou: services`,
@@ -85,8 +88,20 @@ export async function startDirectory(uids: readonly string[]): Promise<TestDirec
       (p) => `dn: uid=${p.uid},${usersDn}\nobjectClass: inetOrgPerson\nuid: ${p.uid}\ncn: ${p.uid}\nsn: ${p.uid}\ngivenName: ${p.uid}\nmail: ${p.uid}@bank.test\nuserPassword: ${hash(p.password)}`,
     ),
   ];
+  return { conf, ldif: `${entries.join('\n\n')}\n`, bindDn, bindPassword, usersDn, people };
+}
+
+/** A real OpenLDAP (Debian's slapd) on 127.0.0.1, in a temporary directory; plain LDAP, as the `local` profile allows. Stopped by its pid. */
+export async function startDirectory(uids: readonly string[]): Promise<TestDirectory> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-slapd-'));
+  const port = await freePort();
+  fs.mkdirSync(path.join(dir, 'data'));
+  const files = directoryFiles(uids, path.join(dir, 'data'), path.join(dir, 'slapd.pid'));
+  const { bindDn, bindPassword, usersDn, people } = files;
+  const conf = path.join(dir, 'slapd.conf');
+  fs.writeFileSync(conf, files.conf);
   const ldif = path.join(dir, 'data.ldif');
-  fs.writeFileSync(ldif, `${entries.join('\n\n')}\n`);
+  fs.writeFileSync(ldif, files.ldif);
   const load = spawnSync('slapadd', ['-f', conf, '-l', ldif], { encoding: 'utf8' });
   if (load.status !== 0) throw new Error(`slapadd: ${load.stderr}`);
   fs.rmSync(ldif);

