@@ -85,7 +85,7 @@ describe('signing in without and with a directory, in a real browser', () => {
   }
 
   beforeAll(async () => {
-    for (const realm of ['webide-first', 'webide-dir']) await admin.delete(`/${realm}`);
+    for (const realm of ['webide-first', 'webide-dir']) await admin.remove(`/${realm}`);
     clientSecret = bootstrapTerraformClient(server, estateText('webide-first'));
     directory = await startDirectory(['alice', 'bob', 'carol', 'dave', 'mallory']);
     browser = await launchBrowser();
@@ -96,7 +96,7 @@ describe('signing in without and with a directory, in a real browser', () => {
     const env = terraformEnv({ TF_VAR_keycloak_terraform_client_secret: clientSecret, TF_VAR_directory_bind_password: directory?.bindPassword ?? '' });
     for (const realm of ['webide-first', 'webide-dir']) {
       if (fs.existsSync(path.join(work, realm))) terraform(path.join(work, realm), ['destroy', '-auto-approve', '-input=false'], env);
-      await admin.delete(`/${realm}`);
+      await admin.remove(`/${realm}`);
     }
     await directory?.stop();
     fs.rmSync(work, { recursive: true, force: true });

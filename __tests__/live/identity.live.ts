@@ -35,7 +35,7 @@ describe('identity stack on a real Keycloak', () => {
 
   beforeAll(async () => {
     // A clean slate if an earlier run left the realm behind.
-    await admin.delete(realm);
+    await admin.remove(realm);
     env = terraformEnv({ TF_VAR_keycloak_terraform_client_secret: bootstrapTerraformClient(server, estateText) });
     deploy(rosterText);
     mustTerraform(stackDir, ['init', '-input=false'], env);
@@ -44,7 +44,7 @@ describe('identity stack on a real Keycloak', () => {
 
   afterAll(async () => {
     terraform(stackDir, ['destroy', '-auto-approve', '-input=false'], env);
-    await admin.delete(realm);
+    await admin.remove(realm);
     fs.rmSync(work, { recursive: true, force: true });
   });
 

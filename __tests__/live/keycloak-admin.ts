@@ -3,6 +3,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { KeycloakApi, KeycloakApiError } from '../../scripts/keycloak/api';
 import { ROOT } from './terraform';
 
 export interface KeycloakServer {
@@ -27,34 +28,19 @@ export function keycloakServer(): KeycloakServer {
   return { url: env.KEYCLOAK_URL, adminUser: env.KEYCLOAK_ADMIN_USER, adminPassword: env.KEYCLOAK_ADMIN_PASSWORD, version: env.KEYCLOAK_VERSION };
 }
 
-/** A small client for Keycloak's admin REST API (the server's own view, not Terraform's). */
-export class KeycloakAdmin {
-  private token?: { value: string; fetchedAt: number };
-
-  constructor(private readonly server: KeycloakServer) {}
-
-  async get<T = any>(pathName: string): Promise<T> {
-    const response = await fetch(`${this.server.url}/admin/realms${pathName}`, { headers: { Authorization: `Bearer ${await this.accessToken()}` } });
-    if (!response.ok) throw new Error(`GET ${pathName}: ${response.status} ${await response.text()}`);
-    return (await response.json()) as T;
+/** The operator scripts' admin API client, signed in as the test server's bootstrap admin (the server's own view, not Terraform's). */
+export class KeycloakAdmin extends KeycloakApi {
+  constructor(server: KeycloakServer) {
+    super(server.url, { kind: 'user', username: server.adminUser, password: server.adminPassword });
   }
 
-  async delete(pathName: string): Promise<number> {
-    const response = await fetch(`${this.server.url}/admin/realms${pathName}`, { method: 'DELETE', headers: { Authorization: `Bearer ${await this.accessToken()}` } });
-    return response.status;
-  }
-
-  private async accessToken(): Promise<string> {
-    // master's access tokens live 60 s by default; fetch a fresh one well before that.
-    if (this.token && Date.now() - this.token.fetchedAt < 30_000) return this.token.value;
-    const response = await fetch(`${this.server.url}/realms/master/protocol/openid-connect/token`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username: this.server.adminUser, password: this.server.adminPassword }),
-    });
-    if (!response.ok) throw new Error(`admin token: ${response.status} ${await response.text()}`);
-    this.token = { value: ((await response.json()) as { access_token: string }).access_token, fetchedAt: Date.now() };
-    return this.token.value;
+  /** Deletes, and is content when there was nothing to delete (a clean slate before a test). */
+  async remove(pathName: string): Promise<void> {
+    try {
+      await this.delete(pathName);
+    } catch (error) {
+      if (!(error instanceof KeycloakApiError && error.status === 404)) throw error;
+    }
   }
 }
 
