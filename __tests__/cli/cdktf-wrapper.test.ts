@@ -52,4 +52,40 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/^usage: npm run diff -- <stack> {2}\| {2}npm run deploy -- \[<stack>…\]/);
   });
+
+  describe('deploy runs the Keycloak bootstrap between the platform and identity stacks', () => {
+    /** A checkout whose `npx` and `node` only record how they were called; `node` exits with `nodeExit`. */
+    function recorded(args: string[], nodeExit = 0): { status: number | null; calls: string[] } {
+      const dir = checkout((d) => filesystemMirror(path.join(d, 'providers', 'mirror')));
+      const bin = path.join(dir, 'bin');
+      fs.mkdirSync(bin);
+      const calls = path.join(dir, 'calls.log');
+      for (const [name, exit] of [['npx', 0], ['node', nodeExit]] as const) {
+        fs.writeFileSync(path.join(bin, name), `#!/bin/sh\necho "${name} $*" >>"${calls}"\nexit ${exit}\n`, { mode: 0o755 });
+      }
+      const result = spawnSync('bash', [path.join(dir, 'scripts', 'cdktf.sh'), ...args], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
+      return { status: result.status, calls: fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : [] };
+    }
+    const options = '--terraform-parallelism 50 --skip-provider-lock';
+
+    it('all stacks: platform, then the bootstrap, then the rest', () => {
+      expect(recorded(['deploy'])).toEqual({
+        status: 0,
+        calls: [`npx cdktf deploy platform ${options}`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts', `npx cdktf deploy identity workspaces edge ${options} --ignore-missing-stack-dependencies`],
+      });
+    });
+
+    it('identity alone: the bootstrap first; a stack without identity: no bootstrap', () => {
+      expect(recorded(['deploy', 'identity']).calls).toEqual(['node scripts/ts-run.js scripts/keycloak/bootstrap.ts', `npx cdktf deploy identity ${options}`]);
+      expect(recorded(['deploy', 'workspaces']).calls).toEqual([`npx cdktf deploy workspaces ${options}`]);
+    });
+
+    it('a failed bootstrap stops the deploy before the identity stack', () => {
+      expect(recorded(['deploy'], 1)).toEqual({ status: 1, calls: [`npx cdktf deploy platform ${options}`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts'] });
+    });
+  });
 });
