@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import * as fs from 'fs';
 import * as path from 'path';
-import puppeteer, { Browser, Page } from 'puppeteer-core';
+import puppeteer, { Browser, HTTPResponse, Page } from 'puppeteer-core';
 import { authenticator } from 'otplib';
 import { leafSpki, log, sleep } from './harness';
 
@@ -40,6 +40,23 @@ export interface Credentials {
   totpSecret?: string;
 }
 
+/**
+ * page.goto, again when Chromium drops the navigation with ERR_NETWORK_CHANGED: Docker adds and
+ * removes host interfaces (veths) whenever a deploy connects a network, and Chromium aborts
+ * navigations in flight when it sees that. Any other failure is thrown at once.
+ */
+export async function visit(page: Page, url: string, timeout = 60_000): Promise<HTTPResponse | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.goto(url, { waitUntil: 'domcontentloaded', timeout });
+    } catch (error) {
+      if (attempt >= 3 || !/ERR_NETWORK_CHANGED/.test(String(error))) throw error;
+      log(`navigation to ${url} dropped by a host network change; again (${attempt})`);
+      await sleep(1000);
+    }
+  }
+}
+
 /** What the browser was shown after signing in. */
 export type SignInOutcome = 'ide' | 'signed-in' | 'otp-asked' | 'refused';
 
@@ -73,7 +90,7 @@ async function freshCode(secret: string): Promise<string> {
  * the browser ended up. `steps` records each page met, for the assertions.
  */
 export async function signIn(page: Page, url: string, user: Credentials, steps: string[], signedIn?: (url: string) => boolean): Promise<SignInOutcome> {
-  await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 60_000 });
+  await visit(page, url);
   for (let i = 0; i < 8; i++) {
     await page.waitForNetworkIdle({ idleTime: 500, timeout: 30_000 }).catch(() => undefined);
     if (signedIn?.(page.url())) {

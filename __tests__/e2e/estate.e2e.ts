@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Browser, Page } from 'puppeteer-core';
 import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run, STACKS } from './harness';
 import { ROOT } from '../live/terraform';
-import { Credentials, launchBrowser, screenshot, signIn, watchWebSockets } from './browser';
+import { Credentials, launchBrowser, screenshot, signIn, visit, watchWebSockets } from './browser';
 import { addresses, connectFrom, httpFrom, lookupFrom, processFacts, resolveFrom, routes } from './probes';
 import { UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
 import { USER_DATA_DIR } from '../../constructs/workspace';
@@ -106,7 +106,7 @@ describe('the estate on a real Docker engine', () => {
 
   /** Where /u/<user>/ takes this page now: the IDE, or (signed out, refused) somewhere else. */
   async function reachesIde(target: Page, user: string): Promise<boolean> {
-    const response = await target.goto(`${estate.origin}/u/${user}/`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
+    const response = await visit(target, `${estate.origin}/u/${user}/`);
     return response?.status() === 200 && new URL(target.url()).pathname === `/u/${user}/` && !(await target.$('#username, #kc-error-message, #kc-page-title'));
   }
 
@@ -175,14 +175,14 @@ describe('the estate on a real Docker engine', () => {
   });
 
   test("alice opening bob's IDE gets 403", async () => {
-    const response = await page.goto(`${estate.origin}/u/bob/`, { waitUntil: 'domcontentloaded' });
+    const response = await visit(page, `${estate.origin}/u/bob/`);
     expect(response?.status()).toBe(403);
   });
 
   test('signed out, alice signs in again and is asked for her TOTP code', async () => {
     const { json: sessionsBefore } = await realmApi('GET', `/users/${await userId('alice')}/sessions`);
     expect(sessionsBefore.length).toBeGreaterThan(0);
-    await page.goto(`${estate.origin}/oauth2/sign_out`, { waitUntil: 'domcontentloaded' });
+    await visit(page, `${estate.origin}/oauth2/sign_out`);
     // Signing out of the estate ends the Keycloak session too (oauth2-proxy's back-channel logout).
     expect((await realmApi('GET', `/users/${await userId('alice')}/sessions`)).json).toEqual([]);
     const steps: string[] = [];
@@ -235,10 +235,10 @@ describe('the estate on a real Docker engine', () => {
     const otp = (credentials as { id: string; type: string }[]).filter((c) => c.type === 'otp');
     expect(otp).toHaveLength(1);
     expect((await realmApi('DELETE', `/users/${id}/credentials/${otp[0].id}`)).status).toBe(204);
-    await page.goto(`${estate.origin}/oauth2/sign_out`, { waitUntil: 'domcontentloaded' });
+    await visit(page, `${estate.origin}/oauth2/sign_out`);
 
     // Password only: Keycloak shows the enrolment page, a wrong code is refused, and the IDE stays shut.
-    await page.goto(`${estate.origin}/u/alice/`, { waitUntil: 'domcontentloaded' });
+    await visit(page, `${estate.origin}/u/alice/`);
     await page.type('#username', 'alice');
     await page.type('#password', passwords.get('alice')!.password);
     await Promise.all([page.waitForNavigation({ timeout: 60_000 }).catch(() => undefined), page.click('#kc-login')]);
@@ -502,7 +502,7 @@ describe('the estate on a real Docker engine', () => {
       expect({ route, leaked: direct.body.includes(marker) }).toEqual({ route, leaked: false });
     }
     // … and through nginx, in alice's signed-in browser session, nothing comes back either.
-    await page.goto(`${estate.origin}/u/alice/`, { waitUntil: 'domcontentloaded' });
+    await visit(page, `${estate.origin}/u/alice/`);
     const fetched = await page.evaluate(async (paths: string[]) => {
       const out: Record<string, { status: number; text: string }> = {};
       for (const p of paths) {
@@ -564,7 +564,7 @@ describe('the estate on a real Docker engine', () => {
       answers[`${route} (${reply.status})`] = reply.headers;
     }
     // The IDE's own answers, in alice's signed-in session: the workbench page and a static file.
-    const workbench = await page.goto(`${estate.origin}/u/alice/`, { waitUntil: 'domcontentloaded' });
+    const workbench = await visit(page, `${estate.origin}/u/alice/`);
     answers[`IDE /u/alice/ (${workbench?.status()})`] = workbench?.headers() ?? {};
     const healthz = await page.evaluate(async () => {
       const r = await fetch('/u/alice/healthz');
