@@ -4,6 +4,7 @@ import * as path from 'path';
 import { EstateConfig } from '../../config/estate';
 import { loadEstate, loadRoster } from '../../config/load';
 import { assetText } from '../helpers/inputs';
+import { KeycloakApi } from '../../scripts/keycloak/api';
 import { bootstrapTerraformClient, KeycloakAdmin, keycloakServer } from './keycloak-admin';
 import { analysePlans, exitCodeOf } from '../../report/analyse';
 import { mustTerraform, planJson, plannedChanges, synthStackInto, terraform, terraformEnv, withoutHash } from './terraform';
@@ -106,6 +107,27 @@ describe('identity stack on a real Keycloak', () => {
     expect(new Set(events.map((e) => e.authDetails.userId))).toEqual(new Set([account.id]));
     const master = await admin.get('/master');
     expect(master).toMatchObject({ bruteForceProtected: true, failureFactor: 5, adminEventsEnabled: true, adminEventsDetailsEnabled: true, eventsEnabled: true });
+  });
+
+  it('an estate whose realm exists already (made by the bootstrap admin before): the bootstrap grants the Terraform client its management, not impersonation', async () => {
+    const upgrade = '/webide-upgrade';
+    await admin.remove(upgrade);
+    await admin.post('', { realm: 'webide-upgrade', enabled: true });
+    try {
+      const secret = bootstrapTerraformClient(server, estateText.replace('realm: webide-live', 'realm: webide-upgrade'));
+      const [client] = await admin.get<{ id: string }[]>('/master/clients?clientId=webide-terraform');
+      const account = await admin.get<{ id: string }>(`/master/clients/${client.id}/service-account-user`);
+      const [management] = await admin.get<{ id: string }[]>('/master/clients?clientId=webide-upgrade-realm');
+      const granted = (await admin.get<{ name: string }[]>(`/master/users/${account.id}/role-mappings/clients/${management.id}`)).map((r) => r.name);
+      expect(granted).toEqual(expect.arrayContaining(['manage-realm', 'manage-users', 'manage-clients', 'view-events']));
+      expect(granted).not.toContain('impersonation');
+      // The client itself can now read the realm it will manage.
+      const asClient = new KeycloakApi(server.url, { kind: 'client', clientId: 'webide-terraform', clientSecret: secret });
+      expect((await asClient.get(upgrade)).realm).toBe('webide-upgrade');
+      env = terraformEnv({ TF_VAR_keycloak_terraform_client_secret: secret });
+    } finally {
+      await admin.remove(upgrade);
+    }
   });
 
   it('has the OIDC client with exactly the redirect URI, PKCE and no password grant', async () => {

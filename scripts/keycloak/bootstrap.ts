@@ -59,12 +59,13 @@ export async function bootstrapKeycloak(options: BootstrapOptions): Promise<void
   const serviceAccount = await admin.get<{ id: string; username: string }>(`/master/clients/${uuid}/service-account-user`);
   const createRealm = await admin.get(`/master/roles/create-realm`);
   await admin.post(`/master/users/${serviceAccount.id}/role-mappings/realm`, [createRealm]);
-  if (await admin.find(`/${estate.keycloak.realm}`)) {
+  const realmExists = (await admin.find(`/${estate.keycloak.realm}`)) !== undefined;
+  if (realmExists) {
     const [management] = await admin.get<{ id: string }[]>(`/master/clients?clientId=${encodeURIComponent(`${estate.keycloak.realm}-realm`)}`);
     const roles = (await admin.get<{ name: string }[]>(`/master/clients/${management.id}/roles`)).filter((role) => !NOT_GRANTED.has(role.name));
     await admin.post(`/master/users/${serviceAccount.id}/role-mappings/clients/${management.id}`, roles);
   }
-  log(`keycloak:bootstrap: ${clientId} (service account ${serviceAccount.username}) has create-realm${(await admin.find(`/${estate.keycloak.realm}`)) ? ` and manages realm ${estate.keycloak.realm}` : ''}`);
+  log(`keycloak:bootstrap: ${clientId} (service account ${serviceAccount.username}) has create-realm${realmExists ? ` and manages realm ${estate.keycloak.realm}` : ''}`);
 
   await hardenMaster(admin, estate);
   log('keycloak:bootstrap: master realm: brute-force protection, login and admin events on');
