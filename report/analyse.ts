@@ -1,3 +1,4 @@
+import { duration, durationSeconds } from '../config/units';
 import { NGINX_PATHS } from '../constructs/nginx-entry';
 import { LOADER_LABEL } from '../constructs/managed-files';
 import { MFA_BROWSER_FLOW_ALIAS } from '../constructs/mfa-browser-flow';
@@ -343,13 +344,14 @@ function directoryRisks(change: ResourceChange): string[] {
 }
 
 /** A Go duration as Terraform and oauth2-proxy write it (`150s`, `5m0s`, `1h`). */
+/** A Go-style duration as the estate config writes them (the config's own schema decides). */
 function isDuration(value: string): boolean {
-  return value !== '' && /^(?:\d+h)?(?:\d+m)?(?:\d+s)?$/.test(value);
+  return duration.safeParse(value).success;
 }
 
-function seconds(duration: string): number {
-  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration ?? '');
-  return match ? Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0) : 0;
+/** Seconds of a duration; 0 for anything else (a plan may hold a value the provider wrote). */
+function seconds(value: string): number {
+  return isDuration(value ?? '') ? durationSeconds(value) : 0;
 }
 
 function peopleOf(change: ResourceChange, groupNames: Map<string, string>, removedIdes: Set<string>): PersonChange[] {
