@@ -59,8 +59,11 @@ install_packages() {
 
 # command -> Debian package, installed when the command is missing.
 missing=()
-for pair in nginx:nginx-light slapd:slapd ldapadd:ldap-utils chromium:chromium; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
+# promtool, rsyslogd (with its TLS driver), mtail and restic check the estate's operations files
+# (monitoring rules, audit sink, log-derived metrics, backups) with the real tools.
+for pair in nginx:nginx-light slapd:slapd ldapadd:ldap-utils chromium:chromium promtool:prometheus \
+  rsyslogd:rsyslog /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so:rsyslog-gnutls mtail:mtail restic:restic; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || [ -e "${pair%%:*}" ] || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
