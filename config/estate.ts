@@ -102,6 +102,74 @@ export function vsixFileName(ext: { readonly id: string; readonly version: strin
   return ext.vsix ?? `${ext.id}-${ext.version}.vsix`;
 }
 
+/** Requests per minute one user's IDE may send to one kind of AI endpoint, and the burst above it served at once. */
+const perUserRate = z.strictObject({
+  perMinute: z.number().int().min(1).max(60_000),
+  burst: z.number().int().min(0).max(10_000),
+});
+
+/** Where the audit sink forwards every record: the bank's SIEM, syslog over TLS (RFC 5425). */
+const siemForward = z.strictObject({
+  host: z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a DNS name such as siem.corp.example (its certificate must name it)'),
+  port: z.number().int().min(1).max(65535).default(6514),
+  /** CA certificate (PEM) that signs the SIEM's certificate, on the Docker host; mounted read-only into the sink. */
+  caFile: z.string().startsWith('/', 'must be an absolute path on the Docker host'),
+});
+
+/** A time of day, UTC: `HH:MM`. */
+const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day such as 02:30 (UTC)');
+
+/** Encrypted backups (restic) of Keycloak's database and every home volume; the password is TF_VAR_backup_repository_password. */
+const backup = z.strictObject({
+  /** An absolute directory on the Docker host (bind-mounted), or a restic REST server URL (`rest:https://…`). */
+  repository: z.string().regex(/^(\/\S*|rest:https:\/\/\S+)$/, 'must be an absolute path on the Docker host or a rest:https://… URL'),
+  /** Daily, at this time of day (UTC). */
+  schedule: timeOfDay.default('02:00'),
+  /** Snapshots kept by restic's `forget`: the newest of each of this many days, weeks, months. */
+  keep: z
+    .strictObject({
+      daily: z.number().int().min(1).max(3650).default(7),
+      weekly: z.number().int().min(0).max(520).default(4),
+      monthly: z.number().int().min(0).max(240).default(12),
+    })
+    .prefault({}),
+});
+export type BackupSettings = z.output<typeof backup>;
+
+/** The estate's operations: audit trail, per-user AI limits, backups, monitoring. */
+const operations = z.strictObject({
+  audit: z
+    .strictObject({
+      /** Days the sink keeps its records (one directory per day), then deletes them. */
+      retentionDays: z.number().int().min(1).max(3650).default(400),
+      /** @default - not forwarded: the records stay in the sink's volume only */
+      forward: siemForward.optional(),
+    })
+    .prefault({}),
+  /** Per user (the gateway knows a request's user from the network it came from), at the AI gateway; over it: 429. */
+  aiLimits: z
+    .strictObject({
+      /** Continue: chat, edit and completions through LiteLLM. */
+      chat: perUserRate.default({ perMinute: 30, burst: 10 }),
+      /** Tabby: autocomplete, fired on typing pauses. */
+      completion: perUserRate.default({ perMinute: 600, burst: 40 }),
+    })
+    .prefault({}),
+  /** @default - no backups (the change-approval report flags it) */
+  backup: backup.optional(),
+  monitoring: z
+    .strictObject({
+      /** The design documents' target: autocomplete P95 at the gateway at most this (150–250 ms). */
+      autocompleteP95Ms: z.number().int().min(50).max(5000).default(250),
+      /** DiskFilling fires when a filesystem of the host has less than this percentage free. */
+      diskFreePercent: z.number().int().min(1).max(50).default(10),
+      /** Alertmanager posts alerts here (the bank's alert router). @default - alerts show in Alertmanager only */
+      alertWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+    })
+    .prefault({}),
+});
+export type OperationsSettings = z.output<typeof operations>;
+
 const suppression = z.strictObject({
   rule: z.string().min(1),
   /** Construct path (or its prefix) the suppression applies to, e.g. `platform/vllm`. */
@@ -271,6 +339,8 @@ export const estateSchema = z
         numWorkers: z.number().int().min(1).max(64).default(2),
       })
       .default({ logPrompts: false, numWorkers: 2 }),
+    /** Audit trail, per-user AI limits, backups and monitoring (README, Operations). */
+    operations: operations.prefault({}),
     /** Policy rules waived for one resource, each with a reason (listed in the plan report). */
     suppressions: z.array(suppression).default([]),
   });

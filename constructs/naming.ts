@@ -44,6 +44,11 @@ export class EstateNames {
     return `${this.prefix}-data-${service}`;
   }
 
+  /** The AI gateway's user map (nginx's address on each user network → username). */
+  gatewayUsersVolume(): string {
+    return `${this.prefix}-gateway-users`;
+  }
+
   /** The master-realm client Terraform administers the estate's realm as (never the bootstrap admin). */
   terraformClient(): string {
     return `${this.prefix}-terraform`;

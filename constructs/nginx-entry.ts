@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import { Image } from '@cdktf/provider-docker/lib/image';
+import { Volume } from '@cdktf/provider-docker/lib/volume';
 import { EstateConfig } from '../config/estate';
 import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate, servedNames } from '../render/nginx';
 import { AI_GATEWAY_ROUTES } from '../render/ai-gateway';
@@ -24,6 +25,8 @@ export interface NginxEntryProps {
    */
   readonly litellmGatewayKey: string;
   readonly tabbyApiToken: string;
+  /** The audit sink's syslog address (`ip:port`, UDP). @default - access records to stdout only */
+  readonly auditSyslog?: string;
 }
 
 /** A network nginx joins and its fixed address on it. */
@@ -43,6 +46,11 @@ export const NGINX_PATHS = {
   secretsTemplate: '/etc/webide-nginx/templates/ai-gateway.conf.template',
   secretsDir: '/etc/nginx/secrets',
   secrets: '/etc/nginx/secrets/ai-gateway.conf',
+  /**
+   * The gateway's user map: one `<address>.conf` per linked user network, written by the link
+   * (docker cp, root-owned: nginx itself cannot change it). A volume: the root is read-only.
+   */
+  gatewayUsersDir: '/etc/nginx/gateway-users',
   certificate: '/etc/nginx/tls/fullchain.pem',
   key: '/etc/nginx/tls/privkey.pem',
 } as const;
@@ -53,6 +61,8 @@ export const NGINX_PATHS = {
  */
 export class NginxEntry extends Construct {
   public readonly proxy: HardenedContainer;
+  /** Holds the gateway's user map; the workspaces stack's links write into it. */
+  public readonly gatewayUsers: Volume;
 
   constructor(scope: Construct, id: string, props: NginxEntryProps) {
     super(scope, id);
@@ -80,7 +90,12 @@ export class NginxEntry extends Construct {
       listenAddresses: { edge: props.networks.edge.ipv4Address, identity: props.networks.identity.ipv4Address, ai: props.networks.ai.ipv4Address },
       // Terraform reaches Keycloak's admin API at providerUrl, through nginx: its host is served too.
       extraServerNames: servedNames(estate.domain, [estate.keycloak.providerUrl]),
+      aiLimits: estate.operations.aiLimits,
+      gatewayUsersInclude: `${NGINX_PATHS.gatewayUsersDir}/*.conf`,
+      auditSyslog: props.auditSyslog,
     });
+    // Owned by Terraform: nothing in it outlives the links that write it.
+    this.gatewayUsers = new Volume(this, 'gateway-users', { name: names.gatewayUsersVolume(), labels: [{ label: 'webide.estate', value: estate.name }] });
 
     this.proxy = new HardenedContainer(this, 'proxy', {
       containerName: names.service('nginx'),
@@ -115,6 +130,8 @@ export class NginxEntry extends Construct {
       mounts: [
         { type: 'bind', source: estate.tls.certificateFile, target: NGINX_PATHS.certificate, readOnly: true },
         { type: 'bind', source: estate.tls.keyFile, target: NGINX_PATHS.key, readOnly: true },
+        // Writable only for root (docker cp); nginx runs as 101.
+        { type: 'volume', source: this.gatewayUsers.name, target: NGINX_PATHS.gatewayUsersDir },
       ],
       managedFiles: new ManagedFiles(this, 'config', {
         name: names.managedFiles('nginx'),

@@ -49,30 +49,63 @@ export interface NginxConfigInput {
    * reaches Keycloak's admin API through). Every other Host is refused. @default - none
    */
   readonly extraServerNames?: readonly string[];
-  /** Request rates per client address. @default DEFAULT_RATE_LIMITS */
+  /** Sign-in request rates per client address. @default DEFAULT_RATE_LIMITS */
   readonly rateLimits?: Partial<RateLimits>;
+  /** The AI gateway's limits per user (operations.aiLimits). */
+  readonly aiLimits: AiLimits;
+  /**
+   * Files (a glob) that map nginx's own address on each user's network to that user:
+   * `"<address>" <username>;` lines, written by the workspaces stack when it links nginx to the
+   * network (constructs/workspace-link.ts). The gateway answers only requests that arrived on
+   * one of these addresses, and attributes them to its user.
+   */
+  readonly gatewayUsersInclude: string;
+  /**
+   * The audit sink's syslog address (`ip:port`, UDP): every access record goes there as well as
+   * to stdout. @default - stdout only
+   */
+  readonly auditSyslog?: string;
+}
+
+/** Requests per minute and burst of one user at one kind of AI endpoint. */
+export interface UserRate {
+  readonly perMinute: number;
+  readonly burst: number;
+}
+
+/** Per-user limits of the AI gateway: chat (LiteLLM) and completion (Tabby) count apart. */
+export interface AiLimits {
+  readonly chat: UserRate;
+  readonly completion: UserRate;
 }
 
 /**
- * `limit_req` rates (requests per second, per client address) and bursts (requests over the
- * rate served at once before nginx answers 429).
+ * `limit_req` rate (requests per second, per client address) and burst (requests over the rate
+ * served at once before nginx answers 429) of the sign-in endpoints: oauth2-proxy's /oauth2/
+ * (start, callback) and Keycloak's auth, token and login-actions endpoints.
  */
 export interface RateLimits {
-  /** Sign-in: oauth2-proxy's /oauth2/ (start, callback) and Keycloak's auth, token and login-actions endpoints. */
   readonly signInPerSecond: number;
   readonly signInBurst: number;
-  /** The AI gateway, per IDE (each IDE is alone on its network, so its address is one user's IDE). */
-  readonly aiGatewayPerSecond: number;
-  readonly aiGatewayBurst: number;
 }
 
 /**
- * Generous enough for normal use. Sign-in: one sign-in is about six limited requests, and users
- * behind one shared desktop host (a VDI farm) share an address; Keycloak's brute-force detection
- * guards the passwords, this only floods. AI gateway: autocomplete fires on typing pauses (plus
- * its events), a few requests a second at most.
+ * Generous enough for normal use: one sign-in is about six limited requests, and users behind
+ * one shared desktop host (a VDI farm) share an address; Keycloak's brute-force detection guards
+ * the passwords, this only floods.
  */
-export const DEFAULT_RATE_LIMITS: RateLimits = { signInPerSecond: 5, signInBurst: 50, aiGatewayPerSecond: 10, aiGatewayBurst: 40 };
+export const DEFAULT_RATE_LIMITS: RateLimits = { signInPerSecond: 5, signInBurst: 50 };
+
+/** The fields of the access records, in order: the audit sink and monitoring read them as JSON. */
+const ENTRY_LOG_FORMAT =
+  '{"time":"$time_iso8601","server":"entry","client":"$remote_addr","user":"$auth_user","ide":"$ide_owner",' +
+  '"method":"$request_method","uri":"$uri","status":$status,"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr"}';
+const GATEWAY_LOG_FORMAT =
+  '{"time":"$time_iso8601","server":"ai-gateway","client":"$remote_addr","user":"$gateway_user",' +
+  '"method":"$request_method","uri":"$uri","status":$status,"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr","upstream_time":"$upstream_response_time"}';
+
+/** The gateway's per-user limit zone of each upstream. */
+const GATEWAY_LIMIT_ZONE: Record<AiGatewayRoute['upstream'], 'ai_chat' | 'ai_completion'> = { litellm: 'ai_chat', tabby: 'ai_completion' };
 
 /**
  * The Content-Security-Policy nginx adds to every answer. What VS Code web (code-server 4.117)
@@ -180,16 +213,27 @@ http {
   resolver 127.0.0.11 valid=10s ipv6=off;
   resolver_timeout 5s;
 
-  log_format audit escape=json '{"time":"$time_iso8601","client":"$remote_addr","user":"$auth_user",'
-                               '"method":"$request_method","uri":"$uri","status":$status,'
-                               '"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr"}';
-  access_log /dev/stdout audit;
+  # Access records as JSON (no request bodies, headers or query strings: no prompt, no secret),
+  # to stdout and to the audit sink. The entry's name the signed-in user and the IDE asked for;
+  # the gateway's the user whose network the request came from.
+  log_format entry escape=json '${ENTRY_LOG_FORMAT}';
+  log_format gateway escape=json '${GATEWAY_LOG_FORMAT}';
+${accessLogs('entry', input.auditSyslog, '  ')}
   error_log /dev/stderr warn;
 
-  # Request rates per client address: sign-in endpoints, and the AI gateway per IDE (each IDE
-  # is alone on its own network). Over the rate and burst: 429.
+  # The user whose IDE sent an AI request: nginx's own address on that user's network, as the
+  # workspaces stack recorded it when it linked nginx to the network. Each IDE is alone on its
+  # network, so the address a request arrived on names its user; nothing the IDE sends counts.
+  map $server_addr $gateway_user {
+    default "";
+    include ${input.gatewayUsersInclude};
+  }
+
+  # Sign-in: per client address. The AI gateway: per user, chat and completion apart.
+  # Over the rate and burst: 429.
   limit_req_zone $binary_remote_addr zone=signin:10m rate=${rates.signInPerSecond}r/s;
-  limit_req_zone $binary_remote_addr zone=ai_gateway:10m rate=${rates.aiGatewayPerSecond}r/s;
+  limit_req_zone $gateway_user zone=${GATEWAY_LIMIT_ZONE.litellm}:10m rate=${input.aiLimits.chat.perMinute}r/m;
+  limit_req_zone $gateway_user zone=${GATEWAY_LIMIT_ZONE.tabby}:10m rate=${input.aiLimits.completion.perMinute}r/m;
   limit_req_status 429;
 
   map $http_upgrade $connection_upgrade {
@@ -271,8 +315,9 @@ ${SECURITY_HEADERS.filter((h) => h.name !== 'Content-Security-Policy')
   .map((h) => `    proxy_hide_header ${h.name};`)
   .join('\n')}
 
-    # Overwritten by auth_request_set in protected locations; logged as the user.
+    # Overwritten by auth_request_set in protected locations; logged as the user (and the IDE).
     set $auth_user "";
+    set $ide_owner "";
 
     location = / {
       return 302 /oauth2/start?rd=/u/;
@@ -348,6 +393,7 @@ ${forwarded}
 
     # One IDE per user, reachable only by that user.
     location ~ ^/u/${USERNAME_CAPTURE}/ {
+      set $ide_owner $ws_user;
       auth_request /oauth2/auth;
       error_page 401 = @oauth2_signin;
       auth_request_set $auth_user $upstream_http_x_auth_request_preferred_username;
@@ -413,15 +459,28 @@ ${addHeaderLines('      ')}
     listen ${input.aiGatewayPort};
     include ${input.secretsIncludePath};
     client_max_body_size 16m;
-    limit_req zone=ai_gateway burst=${rates.aiGatewayBurst} nodelay;
+${accessLogs('gateway', input.auditSyslog, '    ')}
+    # An address no user's network was recorded for: nobody to attribute the request to.
+    if ($gateway_user = "") {
+      return 403;
+    }
 
-${gatewayLocations(input.aiGatewayRoutes ?? AI_GATEWAY_ROUTES)}
+${gatewayLocations(input.aiGatewayRoutes ?? AI_GATEWAY_ROUTES, input.aiLimits)}
     location / {
       return 404;
     }
   }
 }
 `;
+}
+
+/** The header the gateway names the requesting user in, to LiteLLM and Tabby. */
+export const GATEWAY_USER_HEADER = 'X-Webide-User';
+
+/** `access_log` lines of one format: stdout, and the audit sink when there is one. */
+function accessLogs(format: 'entry' | 'gateway', auditSyslog: string | undefined, indent: string): string {
+  const sinks = ['/dev/stdout', ...(auditSyslog ? [`syslog:server=${auditSyslog},facility=local5,tag=nginx,nohostname`] : [])];
+  return sinks.map((sink) => `${indent}access_log ${sink} ${format};`).join('\n');
 }
 
 /** The variable that carries the upstream address, per upstream. */
@@ -447,13 +506,14 @@ export function gatewayProxyPassTarget(route: AiGatewayRoute): string {
  * itself (plus the query string), never the client's spelling of it, so nginx and the
  * upstream cannot disagree about which endpoint was asked for.
  */
-function gatewayLocations(routes: readonly AiGatewayRoute[]): string {
+function gatewayLocations(routes: readonly AiGatewayRoute[], limits: AiLimits): string {
   return [...routes]
     .sort((a, b) => a.path.localeCompare(b.path))
     .map((route) =>
       [
         `    # ${route.usedBy}`,
         `    location = ${route.path} {`,
+        `      limit_req zone=${GATEWAY_LIMIT_ZONE[route.upstream]} burst=${limits[route.upstream === 'litellm' ? 'chat' : 'completion'].burst} nodelay;`,
         `      if ($request_method !~ ${gatewayMethodPattern(route)}) {`,
         '        return 404;',
         '      }',
@@ -461,6 +521,8 @@ function gatewayLocations(routes: readonly AiGatewayRoute[]): string {
         '      proxy_http_version 1.1;',
         `      proxy_set_header Authorization ${AUTHORIZATION_VARIABLE[route.upstream]};`,
         ...(route.upstream === 'litellm' ? CLEARED_KEY_HEADERS.map((header) => `      proxy_set_header ${header} "";`) : []),
+        // Who asked, as the gateway knows it (LiteLLM records it); the IDE's own value is replaced.
+        `      proxy_set_header ${GATEWAY_USER_HEADER} $gateway_user;`,
         '      proxy_set_header Connection "";',
         '      proxy_buffering off;',
         `      proxy_read_timeout ${READ_TIMEOUT[route.upstream]};`,

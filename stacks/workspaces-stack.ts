@@ -68,6 +68,7 @@ export class WorkspacesStack extends TerraformStack {
         nginxName: names.service('nginx'),
         nginxId: props.nginxContainerId,
         networkName: workspace.network?.name ?? names.workspaceNetwork(user.username),
+        username: user.username,
         dockerHost: estate.dockerHost,
         // A suspended user's IDE keeps running but is cut off: no entry point, no AI gateway.
         linked: workspace.network !== undefined && user.state === 'active',
@@ -79,6 +80,7 @@ export class WorkspacesStack extends TerraformStack {
         nginxName: names.service('nginx'),
         nginxId: props.nginxContainerId,
         networkName: names.workspaceNetwork(username),
+        username,
         dockerHost: estate.dockerHost,
         linked: false,
       });

@@ -31,6 +31,33 @@ describe('estate config validation', () => {
     expect(estate.litellm.logPrompts).toBe(false);
   });
 
+  it('takes the operations settings with their defaults: audit retention, per-user AI limits, no backups unless configured, the latency target', () => {
+    const estate = loadEstate({ file: 'assets/estate.yaml', text: ESTATE });
+    expect(estate.operations).toEqual({
+      audit: { retentionDays: 400 },
+      aiLimits: { chat: { perMinute: 30, burst: 10 }, completion: { perMinute: 600, burst: 40 } },
+      monitoring: { autocompleteP95Ms: 250, diskFreePercent: 10 },
+    });
+    const withBackup = loadEstate({ file: 'estate.yaml', text: `${ESTATE}\n` .replace('operations:\n', 'operations:\n  backup: { repository: /srv/webide-backups }\n') });
+    expect(withBackup.operations.backup).toEqual({ repository: '/srv/webide-backups', schedule: '02:00', keep: { daily: 7, weekly: 4, monthly: 12 } });
+  });
+
+  it('fails on bad operations settings, naming the file, line and field of each, all at once', () => {
+    const text = estateWith('    chat: { perMinute: 30, burst: 10 }', '    chat: { perMinute: 0, burst: 10 }').replace(
+      'operations:\n',
+      'operations:\n  audit: { retentionDays: 0, forward: { host: "not a host", caFile: siem.pem } }\n  backup: { repository: s3:bucket, schedule: "25:00" }\n',
+    );
+    const line = text.slice(0, text.indexOf('operations:')).split('\n').length;
+    expect(estateErrors(text)).toEqual([
+      `estate.yaml:${line + 1}:12: operations.audit.retentionDays: Too small: expected number to be >=1`,
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.audit\\.forward\\.host: must be a DNS name`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.audit\\.forward\\.caFile: must be an absolute path`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 2}:\\d+: operations\\.backup\\.repository: must be an absolute path on the Docker host or a rest:https`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 2}:\\d+: operations\\.backup\\.schedule: must be a time of day`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 5}:\\d+: operations\\.aiLimits\\.chat\\.perMinute: Too small`)),
+    ]);
+  });
+
   it('fails on a GPU id that is not in the inventory', () => {
     const errors = estateErrors(estateWith('vllm: ["1", "2"]', 'vllm: ["1", "7"]'));
     expect(errors).toHaveLength(1);

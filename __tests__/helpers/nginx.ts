@@ -23,6 +23,20 @@ export function nginxSandbox(): { dir: string; cert: string; key: string } {
   return { dir, cert, key };
 }
 
+/** Per-user AI limits for tests that do not test them: high enough never to be reached. */
+export const UNREACHED_AI_LIMITS = { chat: { perMinute: 6000, burst: 1000 }, completion: { perMinute: 6000, burst: 1000 } } as const;
+
+/**
+ * The AI gateway's user map in a sandbox, as the workspace links write it in production: one
+ * `<address>.conf` per address (`"<address>" <username>;`). Returns the glob nginx includes.
+ */
+export function gatewayUsers(sandboxDir: string, users: Readonly<Record<string, string>>): string {
+  const dir = path.join(sandboxDir, 'gateway-users');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (const [address, username] of Object.entries(users)) fs.writeFileSync(path.join(dir, `${address}.conf`), `"${address}" ${username};\n`, { mode: 0o644 });
+  return path.join(dir, '*.conf');
+}
+
 /** Runs `nginx -t` on a config file; returns nginx's exit status and its output. */
 export function nginxTest(confPath: string, prefix: string): { status: number; output: string } {
   // A file, not a pipe: node's pipes are sockets, which nginx cannot open as /dev/stdout.

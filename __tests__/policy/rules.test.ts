@@ -99,6 +99,8 @@ function nginxInput(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput
     aiGatewayPort: 8081,
     secretsIncludePath: '/etc/nginx/secrets/ai-gateway.conf',
     listenAddresses: { edge: '10.202.0.14', identity: '10.202.0.30', ai: '10.202.0.46' },
+    aiLimits: { chat: { perMinute: 30, burst: 10 }, completion: { perMinute: 600, burst: 40 } },
+    gatewayUsersInclude: '/etc/nginx/gateway-users/*.conf',
     ...overrides,
   };
 }
@@ -190,7 +192,7 @@ describe('WEBIDE-A1: the AI gateway stays closed', () => {
       withLocation(`    location = /v1/model/info {\n      if ($request_method !~ ^(GET)$) {\n        return 404;\n      }\n      proxy_pass http://$litellm_upstream/v1/model/info$is_args$args;\n    }`),
       withLocation('    location ~ ^/v1/ {\n      proxy_pass http://$litellm_upstream;\n    }'),
       withLocation('    location ^~ /tabby/ {\n      proxy_pass http://$tabby_upstream;\n    }'),
-      renderNginxConf(nginxInput()).replace('location = /v1/models {\n      if ($request_method !~ ^(GET)$)', 'location = /v1/models {\n      if ($request_method !~ ^(GET|POST)$)'),
+      renderNginxConf(nginxInput()).replace('location = /v1/models {\n      limit_req zone=ai_chat burst=10 nodelay;\n      if ($request_method !~ ^(GET)$)', 'location = /v1/models {\n      if ($request_method !~ ^(GET|POST)$)'),
       renderNginxConf(nginxInput()).replace(litellmPass, 'proxy_pass http://$litellm_upstream$request_uri;'),
       renderNginxConf(nginxInput()).replace('    include /etc/nginx/secrets/ai-gateway.conf;', '    include /etc/nginx/secrets/ai-gateway.conf;\n    proxy_pass http://$litellm_upstream;'),
       renderNginxConf(nginxInput({ aiGatewayRoutes: [...AI_GATEWAY_ROUTES, { path: '/v1/files', upstream: 'litellm', upstreamPath: '/v1/files', methods: ['GET'], usedBy: 'x' }] })),

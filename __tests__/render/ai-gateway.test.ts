@@ -6,7 +6,7 @@ import * as path from 'path';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
 import { LITELLM_STARTUP_TIMEOUT_MS, RunningLitellm, startLitellm } from '../helpers/litellm';
-import { listenPorts, nginxSandbox, onLoopback, startNginx } from '../helpers/nginx';
+import { gatewayUsers, listenPorts, nginxSandbox, onLoopback, startNginx, UNREACHED_AI_LIMITS } from '../helpers/nginx';
 import { freePort, request, startRecordingServer, startVllmStandIn, stopProcess, tail, waitUntilAnswers } from '../helpers/processes';
 
 // ---------------------------------------------------------------------------------------------
@@ -119,6 +119,9 @@ describe('the AI gateway: real nginx with the rendered nginx.conf, in front of t
       secretsIncludePath: secrets,
       aiGatewayRoutes: AI_GATEWAY_ROUTES,
       listenAddresses: { edge: '10.202.0.14', identity: '10.202.0.30', ai: '10.202.0.46' },
+      aiLimits: UNREACHED_AI_LIMITS,
+      // The gateway's wildcard listener moves to 127.0.0.1 (onLoopback): that address is alice's network here.
+      gatewayUsersInclude: gatewayUsers(sandbox.dir, { '127.0.0.1': 'alice' }),
     });
     const ports = new Map<number, number>();
     for (const port of listenPorts(rendered)) ports.set(port, await freePort());

@@ -4,8 +4,8 @@ import * as http from 'http';
 import * as https from 'https';
 import * as net from 'net';
 import * as path from 'path';
-import { DEFAULT_RATE_LIMITS, SECURITY_HEADERS, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
-import { fixedAddressStandIns, listenPorts, nginxSandbox, onLoopback, startDnsStandIn, startNginx, withResolver } from '../helpers/nginx';
+import { DEFAULT_RATE_LIMITS, GATEWAY_USER_HEADER, SECURITY_HEADERS, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
+import { fixedAddressStandIns, gatewayUsers, listenPorts, nginxSandbox, onLoopback, startDnsStandIn, startNginx, withResolver } from '../helpers/nginx';
 import { freePort, stopProcess, tail } from '../helpers/processes';
 
 // ---------------------------------------------------------------------------------------------
@@ -19,6 +19,13 @@ import { freePort, stopProcess, tail } from '../helpers/processes';
 const DOMAIN = 'ide.test.example';
 const PUBLIC_PORT = 18443;
 const EDGE = '10.202.0.14';
+/**
+ * Stand-ins for nginx's addresses on two users' networks: the gateway's wildcard listener also
+ * listens on these, and the user map names them (127.0.0.1 stays unmapped: an unknown network).
+ */
+const ALICE_NETWORK = '127.0.0.5';
+const BOB_NETWORK = '127.0.0.6';
+const AI_LIMITS = { chat: { perMinute: 60, burst: 5 }, completion: { perMinute: 60, burst: 8 } };
 
 interface Seen {
   method: string;
@@ -56,9 +63,9 @@ interface Answer {
 }
 
 /** One request, path sent as written; `tls` sends SNI `servername`. Rejects when nginx closes without an answer (444). */
-function call(opts: { tls: boolean; address: string; port: number; path: string; host: string; servername?: string; localAddress?: string; agent?: http.Agent }): Promise<Answer> {
+function call(opts: { tls: boolean; address: string; port: number; path: string; host: string; servername?: string; localAddress?: string; agent?: http.Agent; headers?: Record<string, string> }): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const common = { host: opts.address, port: opts.port, path: opts.path, method: 'GET', headers: { host: opts.host }, localAddress: opts.localAddress, timeout: 10_000, agent: opts.agent };
+    const common = { host: opts.address, port: opts.port, path: opts.path, method: 'GET', headers: { ...opts.headers, host: opts.host }, localAddress: opts.localAddress, timeout: 10_000, agent: opts.agent };
     const done = (res: http.IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -131,6 +138,8 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
       aiGatewayPort: 8081,
       secretsIncludePath: secrets,
       listenAddresses: { edge: EDGE, identity: '10.202.0.30', ai: '10.202.0.46' },
+      aiLimits: AI_LIMITS,
+      gatewayUsersInclude: gatewayUsers(sandbox.dir, { [ALICE_NETWORK]: 'alice', [BOB_NETWORK]: 'bob' }),
       // Stands for keycloak.providerUrl's host: an IP literal, as in the e2e estate (its stand-in here).
       extraServerNames: ['127.0.0.2'],
     });
@@ -139,7 +148,11 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
     expect(edge).toBe('127.0.0.2');
     ports = new Map();
     for (const port of listenPorts(rendered)) ports.set(port, await freePort());
-    ({ nginx, logPath: nginxLog } = startNginx(sandbox.dir, withResolver(onLoopback(rendered, ports, fixed), dns.port)));
+    const gatewayListen = `listen 127.0.0.1:${ports.get(8081)};`;
+    const onUserNetworks = [gatewayListen, ...[ALICE_NETWORK, BOB_NETWORK].map((a) => `    listen ${a}:${ports.get(8081)};`)].join('\n');
+    const conf = onLoopback(rendered, ports, fixed);
+    expect(conf.split(gatewayListen).length).toBe(2);
+    ({ nginx, logPath: nginxLog } = startNginx(sandbox.dir, withResolver(conf.replace(gatewayListen, onUserNetworks), dns.port)));
     for (let attempt = 0; ; attempt++) {
       try {
         await entry('/');
@@ -243,8 +256,8 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
     for (const address of [edge, fixed.get('10.202.0.30')!, fixed.get('10.202.0.46')!]) {
       await expect(call({ tls: false, address, port: gateway, path: '/v1/models', host: 'x' })).rejects.toThrow(/socket hang up|ECONNRESET/);
     }
-    // The wildcard (a workspace network's address): the gateway answers.
-    expect((await call({ tls: false, address: '127.0.0.1', port: gateway, path: '/', host: 'x' })).status).toBe(404);
+    // A user network's address: the gateway answers.
+    expect((await call({ tls: false, address: ALICE_NETWORK, port: gateway, path: '/', host: 'x' })).status).toBe(404);
   }, 30_000);
 
   /** `count` requests as fast as keep-alive allows; the statuses in order. Bounded: at most 100. */
@@ -271,14 +284,45 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
     expect((await entry('/realms/webide/login-actions/authenticate', { localAddress: '127.0.0.21' })).status).toBe(200);
   }, 30_000);
 
-  it('rate-limits the AI gateway per IDE: a burst gets 429, another IDE is still served', async () => {
-    const gateway = ports.get(8081)!;
-    // An allow-listed route: the limit is checked before forwarding (nginx's own 404s come earlier, from `return`).
-    const health = (localAddress: string, agent?: http.Agent) => call({ tls: false, address: '127.0.0.1', port: gateway, path: '/tabby/v1/health', host: 'x', localAddress, agent });
-    const statuses = await burst(100, (agent) => health('127.0.0.30', agent), false);
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(DEFAULT_RATE_LIMITS.aiGatewayBurst);
+  const gatewayCall = (address: string, p: string, extra: Partial<Parameters<typeof call>[0]> = {}) =>
+    call({ tls: false, address, port: ports.get(8081)!, path: p, host: 'ai-gateway', ...extra });
+
+  it('answers the AI gateway only on a user network it has a user for, and names that user to the AI services and in its log', async () => {
+    // Unmapped address: no user to attribute the request to.
+    const before = ai.seen.length;
+    expect((await gatewayCall('127.0.0.1', '/tabby/v1/health')).status).toBe(403);
+    expect(ai.seen.length).toBe(before);
+    // alice's network, whatever the IDE says about itself.
+    const answer = await gatewayCall(ALICE_NETWORK, '/tabby/v1/health', { headers: { [GATEWAY_USER_HEADER]: 'bob' } });
+    expect(answer.status).toBe(200);
+    expect(ai.seen.slice(before).map((r) => r.headers[GATEWAY_USER_HEADER.toLowerCase()])).toEqual(['alice']);
+    expect((await gatewayCall(BOB_NETWORK, '/v1/models')).status).toBe(200);
+    expect(ai.seen.at(-1)!.headers[GATEWAY_USER_HEADER.toLowerCase()]).toBe('bob');
+    // The access records, as the audit sink receives them.
+    await new Promise((r) => setTimeout(r, 200));
+    const records = fs
+      .readFileSync(nginxLog, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((r) => r.server === 'ai-gateway');
+    expect(records.slice(-3).map((r) => [r.user, r.uri, r.status])).toEqual([
+      ['', '/tabby/v1/health', 403],
+      ['alice', '/tabby/v1/health', 200],
+      ['bob', '/v1/models', 200],
+    ]);
+  }, 30_000);
+
+  it('rate-limits the AI gateway per user: a burst over her limit gets 429 from any of her sources, another user is still served', async () => {
+    const statuses = await burst(40, (agent) => gatewayCall(ALICE_NETWORK, '/tabby/v1/health', { localAddress: '127.0.0.30', agent }), false);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(AI_LIMITS.completion.burst);
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(AI_LIMITS.completion.burst + 2);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
     expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
-    expect((await health('127.0.0.31')).status).toBe(200);
+    // Still alice from another source address: the limit is hers, not her address's.
+    expect((await gatewayCall(ALICE_NETWORK, '/tabby/v1/health', { localAddress: '127.0.0.31' })).status).toBe(429);
+    // Chat counts apart from completion; bob is served.
+    expect((await gatewayCall(ALICE_NETWORK, '/v1/models')).status).toBe(200);
+    expect((await gatewayCall(BOB_NETWORK, '/tabby/v1/health')).status).toBe(200);
   }, 30_000);
 });

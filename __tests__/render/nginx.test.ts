@@ -23,6 +23,8 @@ function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
     aiGatewayPort: 8081,
     secretsIncludePath: '/etc/nginx/secrets/ai-gateway.conf',
     listenAddresses: { edge: '10.202.0.14', identity: '10.202.0.30', ai: '10.202.0.46' },
+    aiLimits: { chat: { perMinute: 30, burst: 10 }, completion: { perMinute: 600, burst: 40 } },
+    gatewayUsersInclude: '/etc/nginx/gateway-users/*.conf',
     ...overrides,
   };
 }
@@ -216,20 +218,61 @@ describe('renderNginxConf', () => {
       expect(locations[proxy].block).toEqual([{ name: 'return', args: ['404'] }]);
     });
 
-    it('rate-limits sign-in per client (oauth2-proxy and the realm sign-in endpoints) and the gateway per IDE, with 429', () => {
+    it('rate-limits sign-in per client (oauth2-proxy and the realm sign-in endpoints) and the gateway per user (chat and completion apart), with 429', () => {
       const http = tree().find((d) => d.name === 'http')!.block!;
       expect(http.filter((d) => d.name === 'limit_req_zone').map((d) => d.args)).toEqual([
         ['$binary_remote_addr', 'zone=signin:10m', `rate=${DEFAULT_RATE_LIMITS.signInPerSecond}r/s`],
-        ['$binary_remote_addr', 'zone=ai_gateway:10m', `rate=${DEFAULT_RATE_LIMITS.aiGatewayPerSecond}r/s`],
+        ['$gateway_user', 'zone=ai_chat:10m', 'rate=30r/m'],
+        ['$gateway_user', 'zone=ai_completion:10m', 'rate=600r/m'],
       ]);
       expect(has(http, 'limit_req_status', '429')).toBe(true);
       const limited = locationsOf(servers()[3]).filter((l) => has(l.block, 'limit_req', 'zone=signin')).map((l) => l.path);
       expect(limited).toEqual(['/oauth2/', '^/realms/webide/(protocol/openid-connect/(auth|token)|login-actions/)']);
-      expect(has(servers()[7].block!, 'limit_req', 'zone=ai_gateway', `burst=${DEFAULT_RATE_LIMITS.aiGatewayBurst}`, 'nodelay')).toBe(true);
-      const custom = renderNginxConf(input({ rateLimits: { signInPerSecond: 1, signInBurst: 2 } }));
+      const gateway = locationsOf(servers()[7]).filter((l) => l.modifier === '=');
+      expect(gateway.map((l) => [l.path, l.block.find((d) => d.name === 'limit_req')?.args])).toEqual(
+        AI_GATEWAY_ROUTES.map((r) => [r.path, r.upstream === 'litellm' ? ['zone=ai_chat', 'burst=10', 'nodelay'] : ['zone=ai_completion', 'burst=40', 'nodelay']]),
+      );
+      const custom = renderNginxConf(input({ rateLimits: { signInPerSecond: 1, signInBurst: 2 }, aiLimits: { chat: { perMinute: 5, burst: 1 }, completion: { perMinute: 120, burst: 3 } } }));
       expect(custom).toContain('zone=signin:10m rate=1r/s;');
       expect(custom).toContain('limit_req zone=signin burst=2 nodelay;');
-      expect(custom).toContain(`zone=ai_gateway:10m rate=${DEFAULT_RATE_LIMITS.aiGatewayPerSecond}r/s;`);
+      expect(custom).toContain('zone=ai_chat:10m rate=5r/m;');
+      expect(custom).toContain('limit_req zone=ai_completion burst=3 nodelay;');
+    });
+
+    it('attributes a gateway request to the user whose network it arrived on, refuses other addresses, and tells the upstreams who asked', () => {
+      const http = tree().find((d) => d.name === 'http')!.block!;
+      const map = http.find((d) => d.name === 'map' && d.args[0] === '$server_addr')!;
+      expect(map.args).toEqual(['$server_addr', '$gateway_user']);
+      expect(map.block).toEqual([
+        { name: 'default', args: [''] },
+        { name: 'include', args: ['/etc/nginx/gateway-users/*.conf'] },
+      ]);
+      const gateway = servers()[7].block!;
+      const refuse = gateway.find((d) => d.name === 'if')!;
+      expect([refuse.args, refuse.block]).toEqual([['($gateway_user', '=', '', ')'], [{ name: 'return', args: ['403'] }]]);
+      for (const location of locationsOf(servers()[7]).filter((l) => l.modifier === '=')) {
+        expect(location.block.filter((d) => d.name === 'proxy_set_header' && d.args[0] === 'X-Webide-User').map((d) => d.args[1])).toEqual(['$gateway_user']);
+      }
+    });
+
+    it('logs access records as JSON with the user (and the IDE at the entry), to stdout and to the audit sink when there is one', () => {
+      const http = tree().find((d) => d.name === 'http')!.block!;
+      expect(http.filter((d) => d.name === 'access_log').map((d) => d.args)).toEqual([['/dev/stdout', 'entry']]);
+      expect(servers()[7].block!.filter((d) => d.name === 'access_log').map((d) => d.args)).toEqual([['/dev/stdout', 'gateway']]);
+      const withSink = parseNginxConf(renderNginxConf(input({ auditSyslog: '10.202.0.62:5514' })));
+      const sink = 'syslog:server=10.202.0.62:5514,facility=local5,tag=nginx,nohostname';
+      expect(allDirectives(withSink).filter((d) => d.name === 'access_log').map((d) => d.args)).toEqual([
+        ['/dev/stdout', 'entry'],
+        [sink, 'entry'],
+        ['/dev/stdout', 'gateway'],
+        [sink, 'gateway'],
+      ]);
+      const formats = Object.fromEntries(http.filter((d) => d.name === 'log_format').map((d) => [d.args[0], d.args.slice(2).join('')]));
+      expect(Object.keys(formats)).toEqual(['entry', 'gateway']);
+      expect(formats.entry).toContain('"user":"$auth_user","ide":"$ide_owner"');
+      expect(formats.gateway).toContain('"user":"$gateway_user"');
+      // Nothing that can carry a prompt or a secret: no bodies, headers, cookies or query strings.
+      expect(Object.values(formats).join('')).not.toMatch(/\$(request_body|http_|cookie_|args|query_string|request_uri|request\b)/);
     });
   });
 

@@ -26,6 +26,8 @@ describe('entry point: nginx (platform stack) and oauth2-proxy (edge stack)', ()
     expect(nginx.mounts).toEqual([
       { type: 'bind', source: '/etc/webide/tls/fullchain.pem', target: '/etc/nginx/tls/fullchain.pem', read_only: true },
       { type: 'bind', source: '/etc/webide/tls/privkey.pem', target: '/etc/nginx/tls/privkey.pem', read_only: true },
+      // The gateway's user map: writable for root only (the links' docker cp), nginx runs as 101.
+      { type: 'volume', source: expect.stringContaining('docker_volume.nginx_gateway-users'), target: '/etc/nginx/gateway-users' },
       // The files nginx is given: their volume, read-only (its root filesystem is read-only too).
       { type: 'volume', source: expect.stringContaining('docker_volume.nginx_config_volume'), target: '/etc/webide-nginx', read_only: true },
     ]);

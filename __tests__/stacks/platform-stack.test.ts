@@ -60,8 +60,13 @@ describe('PlatformStack', () => {
     expect(containers.get('webide-postgres')!.mounts).toEqual([
       expect.objectContaining({ type: 'volume', source: 'webide-data-postgres', target: '/var/lib/postgresql/data' }),
     ]);
-    // The only volumes Terraform owns are the managed files' (their content is rendered, not data).
-    expect(Object.values(json.resource.docker_volume).map((v: any) => v.name)).toEqual([expect.stringMatching(/^webide-managed-litellm-[0-9a-f]{12}$/), expect.stringMatching(/^webide-managed-nginx-[0-9a-f]{12}$/)]);
+    // The only volumes Terraform owns are the managed files' (their content is rendered, not data)
+    // and the gateway's user map (rewritten by the links of every deploy).
+    expect(Object.values(json.resource.docker_volume).map((v: any) => v.name)).toEqual([
+      expect.stringMatching(/^webide-managed-litellm-[0-9a-f]{12}$/),
+      expect.stringMatching(/^webide-managed-nginx-[0-9a-f]{12}$/),
+      'webide-gateway-users',
+    ]);
     expect(json.output.retained_volumes.value).toEqual(['webide-data-postgres', 'webide-data-tabby']);
   });
 

@@ -103,8 +103,14 @@ describe('WorkspacesStack', () => {
       ['null_resource.users_erin_nginx-link', 'webide-ws-erin', 0],
     ]);
     const [, alice] = links[0];
-    expect(alice.triggers).toMatchObject({ container: 'webide-nginx', container_id: 'nginx-container-id', alias: 'ai-gateway' });
-    expect((alice.provisioner as Array<Record<string, any>>).map((p) => p['local-exec'].when ?? 'create')).toEqual(['create', 'destroy']);
+    // The username is a trigger: the gateway's user map entry is rewritten if it ever changed.
+    expect(alice.triggers).toMatchObject({ container: 'webide-nginx', container_id: 'nginx-container-id', alias: 'ai-gateway', username: 'alice' });
+    const provisioners = (alice.provisioner as Array<Record<string, any>>).map((p) => p['local-exec']);
+    expect(provisioners.map((p) => p.when ?? 'create')).toEqual(['create', 'destroy']);
+    // Both write the gateway's user map (the destroy first neutralises the entry) and have nginx reload it.
+    expect(provisioners[0].environment).toMatchObject({ USERNAME: 'alice', MAP_DIR: '/etc/nginx/gateway-users' });
+    expect(provisioners[1].environment).toMatchObject({ MAP_DIR: '/etc/nginx/gateway-users' });
+    for (const p of provisioners) expect(p.command).toMatch(/docker cp - "\$CONTAINER:\$MAP_DIR".*docker kill --signal HUP "\$CONTAINER"/);
   });
 
   it('records every user with a home (archived too) and guards against users vanishing', () => {
