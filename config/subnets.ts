@@ -46,12 +46,15 @@ export interface SubnetPlan {
   readonly ipRange: string;
   /** nginx's fixed address: the last usable host, in the upper half, which Docker never hands out. */
   readonly nginxAddress: string;
+  /** The audit sink's fixed address (on the identity network): the host before nginx's. */
+  readonly auditAddress: string;
 }
 
 /**
  * Splits a subnet (a network address, prefix at most MAX_SUBNET_PREFIX) into Docker's dynamic
- * range (the lower half) and nginx's fixed address (the last host before the broadcast address).
- * `10.202.0.0/28` → ip range `10.202.0.0/29`, nginx `10.202.0.14`.
+ * range (the lower half) and the fixed addresses in the upper half: nginx's (the last host before
+ * the broadcast address) and the audit sink's (the one before it).
+ * `10.202.0.0/28` → ip range `10.202.0.0/29`, nginx `10.202.0.14`, audit sink `10.202.0.13`.
  */
 export function subnetPlan(subnet: string): SubnetPlan {
   const { base, prefix, size } = parseCidr(subnet);
@@ -61,5 +64,6 @@ export function subnetPlan(subnet: string): SubnetPlan {
     subnet,
     ipRange: `${numberToIpv4(base)}/${prefix + 1}`,
     nginxAddress: numberToIpv4(base + size - 2),
+    auditAddress: numberToIpv4(base + size - 3),
   };
 }

@@ -241,9 +241,9 @@ describe('estate config validation', () => {
     });
 
     it('splits a subnet: Docker gets the lower half, nginx the last host address', () => {
-      expect(subnetPlan('10.202.0.0/28')).toEqual({ subnet: '10.202.0.0/28', ipRange: '10.202.0.0/29', nginxAddress: '10.202.0.14' });
-      expect(subnetPlan('10.202.0.16/28')).toEqual({ subnet: '10.202.0.16/28', ipRange: '10.202.0.16/29', nginxAddress: '10.202.0.30' });
-      expect(subnetPlan('172.31.250.0/24')).toEqual({ subnet: '172.31.250.0/24', ipRange: '172.31.250.0/25', nginxAddress: '172.31.250.254' });
+      expect(subnetPlan('10.202.0.0/28')).toEqual({ subnet: '10.202.0.0/28', ipRange: '10.202.0.0/29', nginxAddress: '10.202.0.14', auditAddress: '10.202.0.13' });
+      expect(subnetPlan('10.202.0.16/28')).toEqual({ subnet: '10.202.0.16/28', ipRange: '10.202.0.16/29', nginxAddress: '10.202.0.30', auditAddress: '10.202.0.29' });
+      expect(subnetPlan('172.31.250.0/24')).toEqual({ subnet: '172.31.250.0/24', ipRange: '172.31.250.0/25', nginxAddress: '172.31.250.254', auditAddress: '172.31.250.253' });
       expect(subnetPlan('10.0.0.0/8').nginxAddress).toBe('10.255.255.254');
       expect(() => subnetPlan('10.202.0.0/29')).toThrow(/too small/);
       expect(() => subnetPlan('10.202.0.8/28')).toThrow(/not a network address/);

@@ -590,7 +590,8 @@ describe('the estate on a real Docker engine', () => {
     expect(servedHttp).toBe('301');
   });
 
-  test("the AI gateway limits each IDE on its own: a burst from alice's IDE gets 429 while bob's IDE is served", () => {
+  test("the AI gateway limits each user on their own and names them: a burst from alice's IDE gets 429 while bob's IDE is served, each recorded with the user", () => {
+    const since = new Date().toISOString();
     const burst = run('docker', ['exec', ide('alice'), 'node', '-e', BURST_JS, `http://${AI_GATEWAY_HOST}:8081/v1/models`, '120'], { timeout: 120_000 }).out.trim();
     const statuses = JSON.parse(burst.split('\n').pop() ?? '{}') as Record<string, number>;
     const bob = httpFrom(ide('bob'), `http://${AI_GATEWAY_HOST}:8081/v1/models`).status;
@@ -598,6 +599,15 @@ describe('the estate on a real Docker engine', () => {
     expect(statuses['429']).toBeGreaterThan(0);
     expect(statuses['200']).toBeGreaterThan(0);
     expect(bob).toBe(200);
+    // nginx's own access records (stdout), the gateway's: each names the user whose network it came from.
+    const records = run('docker', ['logs', '--since', since, estate.names.service('nginx')])
+      .out.split('\n')
+      .filter((line) => line.startsWith('{"time"'))
+      .map((line) => JSON.parse(line) as { server: string; user: string; uri: string; status: number })
+      .filter((r) => r.server === 'ai-gateway' && r.uri === '/v1/models');
+    const count = (user: string, status: number) => records.filter((r) => r.user === user && r.status === status).length;
+    expect({ alice200: count('alice', 200), alice429: count('alice', 429), bob200: count('bob', 200) }).toEqual({ alice200: statuses['200'], alice429: statuses['429'], bob200: 1 });
+    expect(records.every((r) => r.user === 'alice' || r.user === 'bob')).toBe(true);
   });
 
   test("alice's IDE has exactly the estate's extensions, from hash-checked VSIX files, and she cannot add another", () => {
