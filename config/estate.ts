@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { cpuCount, duration, durationSeconds, sizeMiB } from './units';
 import { asList as list, asRecord as record, RuleIssue } from './raw';
 import { cidrsOverlap, isNetworkAddress, MAX_SUBNET_PREFIX, parseCidr } from './subnets';
+import { backupConfig } from './backup';
 
 /**
  * An image reference that cannot drift: a tag other than `latest`, ideally a digest.
@@ -116,25 +117,6 @@ const siemForward = z.strictObject({
   caFile: z.string().startsWith('/', 'must be an absolute path on the Docker host'),
 });
 
-/** A time of day, UTC: `HH:MM`. */
-const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day such as 02:30 (UTC)');
-
-/** Encrypted backups (restic) of Keycloak's database and every home volume; the password is TF_VAR_backup_repository_password. */
-const backup = z.strictObject({
-  /** An absolute directory on the Docker host (bind-mounted), or a restic REST server URL (`rest:https://…`). */
-  repository: z.string().regex(/^(\/\S*|rest:https:\/\/\S+)$/, 'must be an absolute path on the Docker host or a rest:https://… URL'),
-  /** Daily, at this time of day (UTC). */
-  schedule: timeOfDay.default('02:00'),
-  /** Snapshots kept by restic's `forget`: the newest of each of this many days, weeks, months. */
-  keep: z
-    .strictObject({
-      daily: z.number().int().min(1).max(3650).default(7),
-      weekly: z.number().int().min(0).max(520).default(4),
-      monthly: z.number().int().min(0).max(240).default(12),
-    })
-    .prefault({}),
-});
-export type BackupSettings = z.output<typeof backup>;
 
 /** The estate's operations: audit trail, per-user AI limits, backups, monitoring. */
 const operations = z.strictObject({
@@ -156,7 +138,7 @@ const operations = z.strictObject({
     })
     .prefault({}),
   /** @default - no backups (the change-approval report flags it) */
-  backup: backup.optional(),
+  backup: backupConfig.optional(),
   monitoring: z
     .strictObject({
       /** The design documents' target: autocomplete P95 at the gateway at most this (150–250 ms). */

@@ -1,7 +1,7 @@
 import { EstateConfig } from '../config/estate';
 
 /** The estate's service names: container names, host names on the networks, and construct ids. */
-export const SERVICES = ['nginx', 'keycloak', 'postgres', 'oauth2-proxy', 'litellm', 'tabby', 'vllm'] as const;
+export const SERVICES = ['nginx', 'keycloak', 'postgres', 'oauth2-proxy', 'litellm', 'tabby', 'vllm', 'backup'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -40,13 +40,18 @@ export class EstateNames {
     return `${this.prefix}-managed-${purpose}`;
   }
 
-  dataVolume(service: 'postgres' | 'tabby'): string {
+  dataVolume(service: 'postgres' | 'tabby' | 'backup'): string {
     return `${this.prefix}-data-${service}`;
   }
 
   /** The AI gateway's user map (nginx's address on each user network → username). */
   gatewayUsersVolume(): string {
     return `${this.prefix}-gateway-users`;
+  }
+
+  /** The one-off container `npm run restore` runs a restore in (removed when it is done). */
+  restoreContainer(): string {
+    return `${this.prefix}-restore`;
   }
 
   /** The master-realm client Terraform administers the estate's realm as (never the bootstrap admin). */

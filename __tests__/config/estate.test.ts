@@ -53,7 +53,7 @@ describe('estate config validation', () => {
       expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.audit\\.forward\\.host: must be a DNS name`)),
       expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.audit\\.forward\\.caFile: must be an absolute path`)),
       expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 2}:\\d+: operations\\.backup\\.repository: must be an absolute path on the Docker host or a rest:https`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 2}:\\d+: operations\\.backup\\.schedule: must be a time of day`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 2}:\\d+: operations\\.backup\\.schedule: must be a UTC time of day`)),
       expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 5}:\\d+: operations\\.aiLimits\\.chat\\.perMinute: Too small`)),
     ]);
   });

@@ -155,10 +155,13 @@ export function startVllmStandIn(servedModelName: string, apiKey: string) {
   });
 }
 
-/** Spawns a server detached (its own process group, so stopProcess ends all of it), output to a file. */
-export function spawnLogged(command: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logPath: string }): ChildProcess {
+/**
+ * Spawns a server detached (its own process group, so stopProcess ends all of it), output to a
+ * file; as another uid/gid when given (a test running as root starting a server that refuses root).
+ */
+export function spawnLogged(command: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; logPath: string; uid?: number; gid?: number }): ChildProcess {
   const log = fs.openSync(opts.logPath, 'w');
-  const child = spawn(command, args, { cwd: opts.cwd, detached: true, stdio: ['ignore', log, log], env: opts.env });
+  const child = spawn(command, args, { cwd: opts.cwd, detached: true, stdio: ['ignore', log, log], env: opts.env, uid: opts.uid, gid: opts.gid });
   fs.closeSync(log);
   return child;
 }
