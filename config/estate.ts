@@ -213,6 +213,10 @@ export const estateSchema = z
       tabby: imageReference,
       vllm: imageReference,
       codeServer: imageReference,
+      /** rsyslog: the audit sink and the Docker-events collector (images/audit). */
+      audit: imageReference,
+      /** restic and the PostgreSQL client: the backup agent and `npm run restore` (images/backup). */
+      backup: imageReference,
     }),
     gpus: z.strictObject({
       /** Every GPU on the host that this estate may use. */
@@ -375,6 +379,9 @@ export function estateRules(raw: unknown): RuleIssue[] {
       issues.push({ path: [at.field], message: `${at.cidr} overlaps ${other.field} ${other.cidr}${other.given ? '' : ' (its default)'}; give each network its own subnet` });
     }
   });
+  if (typeof doc.dockerHost === 'string' && !doc.dockerHost.startsWith('unix://')) {
+    issues.push({ path: ['dockerHost'], message: "the audit trail reads container events from the engine's unix socket: use unix://… (the Terraform runner reaches a remote engine through ssh:// from elsewhere)" });
+  }
   if (doc.httpPort !== undefined && doc.httpPort === doc.httpsPort) {
     issues.push({ path: ['httpPort'], message: 'must differ from httpsPort' });
   }

@@ -1,7 +1,7 @@
 import { EstateConfig } from '../config/estate';
 
 /** The estate's service names: container names, host names on the networks, and construct ids. */
-export const SERVICES = ['nginx', 'keycloak', 'postgres', 'oauth2-proxy', 'litellm', 'tabby', 'vllm', 'backup'] as const;
+export const SERVICES = ['nginx', 'keycloak', 'postgres', 'oauth2-proxy', 'litellm', 'tabby', 'vllm', 'audit', 'audit-events', 'backup'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -15,7 +15,7 @@ export class EstateNames {
     return `${this.prefix}-${name}`;
   }
 
-  network(purpose: 'edge' | 'identity' | 'database' | 'ai'): string {
+  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit'): string {
     return `${this.prefix}-net-${purpose}`;
   }
 
@@ -36,11 +36,11 @@ export class EstateNames {
   }
 
   /** Volume (plus a content digest) and loader of the files the estate writes for a service. */
-  managedFiles(purpose: 'nginx' | 'litellm' | 'workspace'): string {
+  managedFiles(purpose: 'nginx' | 'litellm' | 'workspace' | 'audit'): string {
     return `${this.prefix}-managed-${purpose}`;
   }
 
-  dataVolume(service: 'postgres' | 'tabby' | 'backup'): string {
+  dataVolume(service: 'postgres' | 'tabby' | 'backup' | 'audit' | 'audit-queue'): string {
     return `${this.prefix}-data-${service}`;
   }
 

@@ -61,8 +61,8 @@ export interface NginxConfigInput {
    */
   readonly gatewayUsersInclude: string;
   /**
-   * The audit sink's syslog address (`ip:port`, UDP): every access record goes there as well as
-   * to stdout. @default - stdout only
+   * The audit sink as an `access_log` destination (render/audit-sink.ts, nginxAuditSyslogTarget):
+   * every access record goes there as well as to stdout. @default - stdout only
    */
   readonly auditSyslog?: string;
 }
@@ -479,7 +479,7 @@ export const GATEWAY_USER_HEADER = 'X-Webide-User';
 
 /** `access_log` lines of one format: stdout, and the audit sink when there is one. */
 function accessLogs(format: 'entry' | 'gateway', auditSyslog: string | undefined, indent: string): string {
-  const sinks = ['/dev/stdout', ...(auditSyslog ? [`syslog:server=${auditSyslog},facility=local5,tag=nginx,nohostname`] : [])];
+  const sinks = ['/dev/stdout', ...(auditSyslog ? [auditSyslog] : [])];
   return sinks.map((sink) => `${indent}access_log ${sink} ${format};`).join('\n');
 }
 

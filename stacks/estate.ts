@@ -56,7 +56,13 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
     rules: ESTATE_RULES,
     context: {
       profile: estate.profile,
-      hostPathAllowList: [estate.tls.certificateFile, estate.tls.keyFile, estate.models.chat.hostPath, estate.models.completion.hostPath],
+      hostPathAllowList: [
+        estate.tls.certificateFile,
+        estate.tls.keyFile,
+        estate.models.chat.hostPath,
+        estate.models.completion.hostPath,
+        ...(estate.operations.audit.forward ? [estate.operations.audit.forward.caFile] : []),
+      ],
     },
     suppressions: estate.suppressions,
   });

@@ -7,6 +7,7 @@ import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLite
 import { HardenedContainer } from '../constructs/hardened-container';
 import { ManagedFiles } from '../constructs/managed-files';
 import { NginxEntry } from '../constructs/nginx-entry';
+import { AuditTrail } from '../constructs/audit-trail';
 import { INTERNAL_PORTS } from '../constructs/naming';
 import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
 
@@ -96,6 +97,14 @@ export class PlatformStack extends TerraformStack {
       labels: labels('postgres'),
     });
 
+    // The audit trail first: nginx and Keycloak send their records to its sink.
+    const audit = new AuditTrail(this, 'audit', {
+      estate,
+      names,
+      image: pinnedImage(this, 'audit-image', estate.images.audit),
+      identity: { name: this.networks.identity.name, ipv4Address: plans.identity.auditAddress },
+    });
+
     const origin = publicOrigin(estate.domain, estate.httpsPort);
     new HardenedContainer(this, 'keycloak', {
       containerName: names.service('keycloak'),
@@ -123,8 +132,18 @@ export class PlatformStack extends TerraformStack {
         KC_PROXY_HEADERS: 'xforwarded',
         KC_HEALTH_ENABLED: 'true',
         KC_METRICS_ENABLED: 'true',
-        KC_LOG: 'console',
+        // Console and the audit sink: every record, login and admin events included (the
+        // jboss-logging listener, at info for successes; never with representations).
+        KC_LOG: 'console,syslog',
         KC_LOG_CONSOLE_OUTPUT: 'json',
+        KC_LOG_SYSLOG_ENDPOINT: audit.syslogEndpoint,
+        KC_LOG_SYSLOG_PROTOCOL: 'tcp',
+        KC_LOG_SYSLOG_OUTPUT: 'json',
+        KC_LOG_SYSLOG_APP_NAME: 'keycloak',
+        // Long admin events are not cut (the sink takes 64 KiB).
+        KC_LOG_SYSLOG_MAX_LENGTH: '65536',
+        KC_SPI_EVENTS_LISTENER_JBOSS_LOGGING_SUCCESS_LEVEL: 'info',
+        KC_SPI_EVENTS_LISTENER_JBOSS_LOGGING_ERROR_LEVEL: 'warn',
       },
       // Keycloak's data dir holds only the run's temporary files and transaction logs here (the
       // database is PostgreSQL), so it is a tmpfs and the root stays read-only.
@@ -281,10 +300,11 @@ export class PlatformStack extends TerraformStack {
       },
       litellmGatewayKey: secrets.litellmGatewayKey.stringValue,
       tabbyApiToken: secrets.tabbyApiToken.stringValue,
+      auditSyslog: audit.nginxTarget,
     });
 
     new TerraformOutput(this, 'retained_volumes', {
-      value: [names.dataVolume('postgres'), names.dataVolume('tabby')],
+      value: [names.dataVolume('postgres'), names.dataVolume('tabby'), names.dataVolume('audit'), names.dataVolume('audit-queue')],
       description: 'Data volumes created by Docker on first use and never deleted by Terraform (not even by destroy).',
     }).overrideLogicalId('retained_volumes');
   }

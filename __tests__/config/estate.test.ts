@@ -43,18 +43,17 @@ describe('estate config validation', () => {
   });
 
   it('fails on bad operations settings, naming the file, line and field of each, all at once', () => {
-    const text = estateWith('    chat: { perMinute: 30, burst: 10 }', '    chat: { perMinute: 0, burst: 10 }').replace(
-      'operations:\n',
-      'operations:\n  audit: { retentionDays: 0, forward: { host: "not a host", caFile: siem.pem } }\n  backup: { repository: s3:bucket, schedule: "25:00" }\n',
-    );
+    const text = estateWith('    chat: { perMinute: 30, burst: 10 }', '    chat: { perMinute: 0, burst: 10 }')
+      .replace('    retentionDays: 400\n', '    retentionDays: 0\n    forward: { host: "not a host", caFile: siem.pem }\n')
+      .replace('operations:\n', 'operations:\n  backup: { repository: s3:bucket, schedule: "25:00" }\n');
     const line = text.slice(0, text.indexOf('operations:')).split('\n').length;
     expect(estateErrors(text)).toEqual([
-      `estate.yaml:${line + 1}:12: operations.audit.retentionDays: Too small: expected number to be >=1`,
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.audit\\.forward\\.host: must be a DNS name`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.audit\\.forward\\.caFile: must be an absolute path`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 2}:\\d+: operations\\.backup\\.repository: must be an absolute path on the Docker host or a rest:https`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 2}:\\d+: operations\\.backup\\.schedule: must be a UTC time of day`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 5}:\\d+: operations\\.aiLimits\\.chat\\.perMinute: Too small`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.backup\\.repository: must be an absolute path on the Docker host or a rest:https`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.backup\\.schedule: must be a UTC time of day`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 5}:\\d+: operations\\.audit\\.retentionDays: Too small: expected number to be >=1`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 6}:\\d+: operations\\.audit\\.forward\\.host: must be a DNS name`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 6}:\\d+: operations\\.audit\\.forward\\.caFile: must be an absolute path`)),
+      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 11}:\\d+: operations\\.aiLimits\\.chat\\.perMinute: Too small`)),
     ]);
   });
 

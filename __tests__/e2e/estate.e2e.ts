@@ -10,6 +10,7 @@ import { addresses, connectFrom, httpFrom, lookupFrom, processFacts, resolveFrom
 import { UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
 import { USER_DATA_DIR } from '../../constructs/workspace';
 import { AI_GATEWAY_HOST } from '../../constructs/naming';
+import { AUDIT_SINK_PATHS } from '../../render/audit-sink';
 import { SECURITY_HEADERS } from '../../render/nginx';
 
 /**
@@ -381,6 +382,45 @@ describe('the estate on a real Docker engine', () => {
     for (const [method, route] of refused) {
       expect({ method, route, status: httpFrom(from, `http://ai-gateway:8081${route}`, method, method === 'POST' ? '{}' : '').status }).toEqual({ method, route, status: 404 });
     }
+  });
+
+  /** Every record the audit sink holds from one source (all days), each parsed. */
+  function sinkRecords(source: string): Record<string, any>[] {
+    const out = run('docker', ['exec', service('audit'), 'sh', '-c', `cat ${AUDIT_SINK_PATHS.logDir}/*/${source}.jsonl 2>/dev/null || true`]).out;
+    return out
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, any>);
+  }
+
+  test("audit trail: alice's sign-in, her IDE and her AI request are in the sink under her name, so are her IDE's start and bob's failed login; no secret and no prompt in it", async () => {
+    // bob mistypes his password.
+    const context = await browser!.createBrowserContext();
+    expect(await signIn(await context.newPage(), `${estate.origin}/u/bob/`, { username: 'bob', password: 'not-bobs-password-7!' }, [])).toBe('refused');
+    await context.close();
+    const keycloakEvents = () => sinkRecords('keycloak').filter((r) => r.loggerName === 'org.keycloak.events').map((r) => String(r.message));
+    let events = keycloakEvents();
+    for (let i = 0; i < 30 && !events.some((m) => /type="?LOGIN_ERROR/.test(m) && /username="?bob/.test(m)); i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      events = keycloakEvents();
+    }
+    log(`keycloak events in the sink: ${events.length}; e.g. ${events.find((m) => /LOGIN_ERROR/.test(m))?.slice(0, 300)}`);
+    // Sign-in: Keycloak's login event names alice; bob's failed login is there too.
+    expect(events.some((m) => /type="?LOGIN"?,/.test(m) && /username="?alice/.test(m))).toBe(true);
+    expect(events.some((m) => /type="?LOGIN_ERROR/.test(m) && /username="?bob/.test(m))).toBe(true);
+    // Her IDE and her AI request: nginx's records with her name.
+    const access = sinkRecords('nginx-access');
+    expect(access.some((r) => r.server === 'entry' && r.user === 'alice' && r.ide === 'alice' && String(r.uri).startsWith('/u/alice/') && r.status === 200)).toBe(true);
+    expect(access.some((r) => r.server === 'ai-gateway' && r.user === 'alice' && r.uri === '/v1/chat/completions' && r.status === 200)).toBe(true);
+    // Her IDE's container starting, from the engine's events.
+    const lifecycle = sinkRecords('docker-events').filter((r) => r.Actor?.Attributes?.name === ide('alice'));
+    expect(lifecycle.map((r) => r.Action)).toEqual(expect.arrayContaining(['create', 'start']));
+    // Nothing secret and no prompt: the estate's secrets, the users' passwords, the prompt the AI path test sent.
+    const everything = run('docker', ['exec', service('audit'), 'sh', '-c', `cat ${AUDIT_SINK_PATHS.logDir}/*/*.jsonl`]).out;
+    log(`the sink holds ${everything.split('\n').length} records`);
+    const secrets = [...Object.values(estate.secrets), credentialsOf('alice').password, credentialsOf('bob').password, 'not-bobs-password-7!', passwords.get('alice')!.totpSecret!];
+    for (const value of secrets) expect(everything.includes(value)).toBe(false);
+    expect(everything).not.toContain('hello from alice');
   });
 
   test('the stand-ins check credentials as the real servers do: without the key, 401', () => {

@@ -4,6 +4,7 @@ import { parseNginxConf, locationsOf, serversListeningOn, allDirectives } from '
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { DEFAULT_RATE_LIMITS, NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate, SECURITY_HEADERS, servedNames } from '../../render/nginx';
 import { NginxDirective } from '../../policy/nginx-conf';
+import { nginxAuditSyslogTarget } from '../../render/audit-sink';
 import { listenPorts, nginxSandbox, nginxTest, onLoopback } from '../helpers/nginx';
 import { freePort } from '../helpers/processes';
 
@@ -259,7 +260,7 @@ describe('renderNginxConf', () => {
       const http = tree().find((d) => d.name === 'http')!.block!;
       expect(http.filter((d) => d.name === 'access_log').map((d) => d.args)).toEqual([['/dev/stdout', 'entry']]);
       expect(servers()[7].block!.filter((d) => d.name === 'access_log').map((d) => d.args)).toEqual([['/dev/stdout', 'gateway']]);
-      const withSink = parseNginxConf(renderNginxConf(input({ auditSyslog: '10.202.0.62:5514' })));
+      const withSink = parseNginxConf(renderNginxConf(input({ auditSyslog: nginxAuditSyslogTarget('10.202.0.62') })));
       const sink = 'syslog:server=10.202.0.62:5514,facility=local5,tag=nginx,nohostname';
       expect(allDirectives(withSink).filter((d) => d.name === 'access_log').map((d) => d.args)).toEqual([
         ['/dev/stdout', 'entry'],

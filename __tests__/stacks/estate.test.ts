@@ -53,12 +53,12 @@ describe('the whole estate', () => {
     }
   });
 
-  it('hardens every container it declares: non-root, read-only root, a pids limit, no capabilities, no DNS upstream', () => {
+  it('hardens every container it declares: non-root (but the waived event collector), read-only root, a pids limit, no capabilities, no DNS upstream', () => {
     const { stacks: _stacks, ...synthesized } = synthEstate(estate, defaultRoster(estate));
     const declared = Object.values(synthesized).flatMap((json) => Object.values(((json as StackJson).resource?.docker_container ?? {}) as Record<string, Record<string, any>>));
     // The managed files' loaders are created to receive files and never started: no process, nothing to harden.
     const loaders = declared.filter((c) => c.start === false && c.must_run === false);
-    expect(loaders.map((c) => c.name).sort()).toEqual(['webide-managed-litellm-loader', 'webide-managed-nginx-loader', 'webide-managed-workspace-loader']);
+    expect(loaders.map((c) => c.name).sort()).toEqual(['webide-managed-audit-loader', 'webide-managed-litellm-loader', 'webide-managed-nginx-loader', 'webide-managed-workspace-loader']);
     const containers = declared.filter((c) => !loaders.includes(c));
     const names = containers.map((c) => c.name);
     expect(names).toEqual(expect.arrayContaining(['webide-nginx', 'webide-oauth2-proxy', 'webide-keycloak', 'webide-postgres', 'webide-litellm', 'webide-tabby', 'webide-vllm', 'webide-ide-alice']));
@@ -71,7 +71,8 @@ describe('the whole estate', () => {
         capabilities: c.capabilities,
         dns: c.dns,
       };
-      expect(facts).toEqual({ name: c.name, root: false, readOnly: true, pids: true, capabilities: { drop: ['ALL'] }, dns: ['192.0.2.53'] });
+      // The one root container: the audit trail's event collector, which opens the engine's socket (WEBIDE-C5 waived, with its reason).
+      expect(facts).toEqual({ name: c.name, root: c.name === 'webide-audit-events', readOnly: true, pids: true, capabilities: { drop: ['ALL'] }, dns: ['192.0.2.53'] });
     }
   });
 

@@ -63,11 +63,12 @@ describe('PlatformStack', () => {
     // The only volumes Terraform owns are the managed files' (their content is rendered, not data)
     // and the gateway's user map (rewritten by the links of every deploy).
     expect(Object.values(json.resource.docker_volume).map((v: any) => v.name)).toEqual([
+      expect.stringMatching(/^webide-managed-audit-[0-9a-f]{12}$/),
       expect.stringMatching(/^webide-managed-litellm-[0-9a-f]{12}$/),
       expect.stringMatching(/^webide-managed-nginx-[0-9a-f]{12}$/),
       'webide-gateway-users',
     ]);
-    expect(json.output.retained_volumes.value).toEqual(['webide-data-postgres', 'webide-data-tabby']);
+    expect(json.output.retained_volumes.value).toEqual(['webide-data-postgres', 'webide-data-tabby', 'webide-data-audit', 'webide-data-audit-queue']);
   });
 
   it('renders the LiteLLM config into the container: chat routed to vLLM, key from a sensitive variable, prompt logging off', () => {
@@ -132,6 +133,7 @@ describe('PlatformStack', () => {
     const networks = Object.values(json.resource.docker_network) as Array<Record<string, unknown>>;
     expect(networks.map((n) => [n.name, n.internal]).sort()).toEqual([
       ['webide-net-ai', true],
+      ['webide-net-audit', true],
       ['webide-net-database', true],
       ['webide-net-edge', false],
       ['webide-net-identity', true],

@@ -15,7 +15,7 @@ filters='{"type":["container"],"event":["create","start","restart","stop","kill"
 trap 'trap - TERM INT; kill 0 2>/dev/null; exit 0' TERM INT
 while :; do
   curl -sSN --unix-socket "$socket" -G --data-urlencode "filters=$filters" http://docker/events |
-    logger --tcp --octet-count -n "$host" -P "$port" -t docker-events --size 16384 --rfc5424=notq &
+    logger --tcp --octet-count -n "$host" -P "$port" -t docker-events --size 65536 --rfc5424=notq &
   wait $!
   sleep 2 &
   wait $!
