@@ -393,10 +393,11 @@ ${forwarded}
 
     # One IDE per user, reachable only by that user.
     location ~ ^/u/${USERNAME_CAPTURE}/ {
-      set $ide_owner $ws_user;
       auth_request /oauth2/auth;
       error_page 401 = @oauth2_signin;
       auth_request_set $auth_user $upstream_http_x_auth_request_preferred_username;
+      # After the sign-in check: its subrequest shares the variables and runs the server's set.
+      auth_request_set $ide_owner $ws_user;
       auth_request_set $auth_cookie $upstream_http_set_cookie;
       add_header Set-Cookie $auth_cookie;
 ${addHeaderLines('      ')}

@@ -444,11 +444,11 @@ describe('the estate on a real Docker engine', () => {
     for (const value of secretValues) expect(image.includes(value)).toBe(false);
   });
 
-  test('every container runs hardened on the engine: non-root, no capabilities, read-only root, its pids limit, no DNS upstream', () => {
+  test('every container runs hardened on the engine: non-root (but the waived event collector), no capabilities, read-only root, its pids limit, no DNS upstream', () => {
     const all = estate.containers();
     // The managed files' loaders were created to receive files and have never run.
     const loaders = all.filter((name) => docker('inspect', '-f', '{{index .Config.Labels "webide.loader"}}', name) === 'true');
-    expect(loaders.sort()).toEqual(['litellm', 'nginx', 'workspace'].map((purpose) => estate.names.managedFiles(purpose as 'nginx')).map((n) => `${n}-loader`).sort());
+    expect(loaders.sort()).toEqual(['audit', 'litellm', 'nginx', 'workspace'].map((purpose) => estate.names.managedFiles(purpose as 'nginx')).map((n) => `${n}-loader`).sort());
     for (const loader of loaders) expect(docker('inspect', '-f', '{{.State.Status}} {{.State.StartedAt}}', loader)).toBe('created 0001-01-01T00:00:00Z');
     const observed = all.filter((name) => !loaders.includes(name)).map((name) => {
       const host = JSON.parse(docker('inspect', '-f', '{{json .HostConfig}}', name)) as Record<string, any>;
@@ -469,11 +469,14 @@ describe('the estate on a real Docker engine', () => {
       };
     });
     log(`hardening: ${JSON.stringify(observed.map((o) => `${o.name} pids.max=${o.pidsMax}`))}`);
-    expect(observed.map((o) => o.name)).toEqual(expect.arrayContaining([service('nginx'), service('keycloak'), service('postgres'), service('litellm'), service('vllm'), service('tabby'), service('oauth2-proxy'), ide('alice')]));
+    expect(observed.map((o) => o.name)).toEqual(
+      expect.arrayContaining([service('nginx'), service('keycloak'), service('postgres'), service('litellm'), service('vllm'), service('tabby'), service('oauth2-proxy'), service('audit'), service('audit-events'), ide('alice')]),
+    );
     for (const o of observed) {
       expect(o).toEqual({
         name: o.name,
-        rootUid: false,
+        // Root, but with no capability (capEff 0): the collector that opens the engine's socket (WEBIDE-C5 waived).
+        rootUid: o.name === service('audit-events'),
         capEff: '0000000000000000',
         rootMountReadOnly: true,
         pidsMax: o.labelledPidsLimit,

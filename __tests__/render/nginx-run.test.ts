@@ -313,6 +313,22 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
     ]);
   }, 30_000);
 
+  it("the entry's access records name the signed-in user and the IDE asked for", async () => {
+    await entry('/u/alice/some/file?secret-query=1');
+    await entry('/u/bob/');
+    await new Promise((r) => setTimeout(r, 200));
+    const records = fs
+      .readFileSync(nginxLog, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((r) => r.server === 'entry' && String(r.uri).startsWith('/u/'));
+    expect(records.slice(-2).map((r) => [r.user, r.ide, r.uri, r.status])).toEqual([
+      ['alice', 'alice', '/u/alice/some/file', 200],
+      ['alice', 'bob', '/u/bob/', 403],
+    ]);
+  }, 30_000);
+
   it('rate-limits the AI gateway per user: a burst over her limit gets 429 from any of her sources, another user is still served', async () => {
     const statuses = await burst(40, (agent) => gatewayCall(ALICE_NETWORK, '/tabby/v1/health', { localAddress: '127.0.0.30', agent }), false);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(AI_LIMITS.completion.burst);
