@@ -60,9 +60,12 @@ install_packages() {
 # command -> Debian package, installed when the command is missing.
 missing=()
 # promtool, rsyslogd (with its TLS driver), mtail and restic check the estate's operations files
-# (monitoring rules, audit sink, log-derived metrics, backups) with the real tools.
+# (monitoring rules, audit sink, log-derived metrics, backups) with the real tools; amtool checks
+# Alertmanager's config, and the exporters' --help the flags the monitoring image runs them with.
 for pair in nginx:nginx-light slapd:slapd ldapadd:ldap-utils chromium:chromium promtool:prometheus \
-  rsyslogd:rsyslog /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so:rsyslog-gnutls mtail:mtail restic:restic; do
+  rsyslogd:rsyslog /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so:rsyslog-gnutls mtail:mtail restic:restic \
+  amtool:prometheus-alertmanager prometheus-node-exporter:prometheus-node-exporter \
+  prometheus-nginx-exporter:prometheus-nginx-exporter; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || [ -e "${pair%%:*}" ] || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadEstate } from '../../config/load';
 import { ASSETS } from '../helpers/inputs';
+import { debianTool, runTool } from '../helpers/monitoring';
 import { ROOT } from '../helpers/run';
 
 /**
@@ -37,5 +38,20 @@ describe('versions agree between the tests and the estate', () => {
   it('the LiteLLM the unit tests load is the one the image is built from', () => {
     const pin = /^LITELLM_VERSION="([^"]+)"/m.exec(fs.readFileSync(path.join(ROOT, 'scripts/litellm-venv.sh'), 'utf8'))?.[1];
     expect(builtVersion('litellm')).toBe(pin);
+  });
+
+  // The monitoring files are checked by the Debian tools installed here (scripts/setup.sh); the
+  // image runs the same versions, so a check that passes here holds in the estate.
+  it.each([
+    ['PROMETHEUS_VERSION', 'promtool', 'prometheus', ['--version'], /^promtool, version (\S+?)\+ds /],
+    ['ALERTMANAGER_VERSION', 'amtool', 'prometheus-alertmanager', ['--version'], /^amtool, version (\S+) /],
+    ['MTAIL_VERSION', 'mtail', 'mtail', ['--version'], /^mtail version (\S+) /],
+    ['NODE_EXPORTER_VERSION', 'prometheus-node-exporter', 'prometheus-node-exporter', ['--version'], /^node_exporter, version (\S+) /],
+    ['NGINX_EXPORTER_VERSION', 'prometheus-nginx-exporter', 'prometheus-nginx-exporter', ['-version'], /version=(\d+\.\d+\.\d+)-/],
+  ] as const)('the monitoring image pins %s to the %s the unit tests run', (pin, command, pkg, args, pattern) => {
+    const pinned = new RegExp(`^${pin}=(\\S+)`, 'm').exec(fs.readFileSync(path.join(ROOT, 'scripts/docker/build-images.sh'), 'utf8'))?.[1];
+    const installed = pattern.exec(runTool(debianTool(command, pkg), [...args], ROOT).output)?.[1];
+    expect(pinned).toMatch(/^\d/);
+    expect(installed).toBe(pinned);
   });
 });

@@ -45,6 +45,12 @@ STANDIN_VERSION=1.0.0         # images/ai-standin (ours)
 SLAPD_VERSION=2.5.13          # Debian bookworm's slapd (checked at build): the e2e tier's directory
 RESTIC_VERSION=0.14.0         # Debian bookworm's restic (checked at build): the backup agent
 RSYSLOG_VERSION=8.2302.0      # Debian bookworm's rsyslog and rsyslog-gnutls (checked at build): the audit sink
+# images/monitoring: Debian bookworm's packages, each version checked at build.
+PROMETHEUS_VERSION=2.42.0     # prometheus (also promtool, which the unit tests run)
+ALERTMANAGER_VERSION=0.25.0   # prometheus-alertmanager (also amtool)
+NODE_EXPORTER_VERSION=1.5.0   # prometheus-node-exporter
+NGINX_EXPORTER_VERSION=0.11.0 # prometheus-nginx-exporter
+MTAIL_VERSION=3.0.0~rc50      # mtail
 JDK_HOME="${WEBIDE_JDK_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 
 # Keycloak: the version scripts/keycloak/server.sh pins, when that file exists.
@@ -61,7 +67,7 @@ LITELLM_VERSION="${LITELLM_VERSION:-1.103.7}"
 PRISMA_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PRISMA_VERSION=')"
 PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
 
-ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup audit)
+ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup audit monitoring)
 
 version_of() {
   case "$1" in
@@ -76,6 +82,7 @@ version_of() {
     directory) echo "$SLAPD_VERSION" ;;
     backup) echo "$RESTIC_VERSION" ;;
     audit) echo "$RSYSLOG_VERSION" ;;
+    monitoring) echo "$PROMETHEUS_VERSION" ;;
     *) return 1 ;;
   esac
 }
@@ -91,6 +98,8 @@ extra_pins() {
     code-server) echo "NODE_VERSION=$CODE_SERVER_NODE_VERSION" ;;
     backup) echo "POSTGRES_MAJOR=$POSTGRES_MAJOR" ;;
     ide) echo "CODE_SERVER_IMAGE=$(tag_of code-server)" ;;
+    monitoring) printf '%s\n' "ALERTMANAGER_VERSION=$ALERTMANAGER_VERSION" "NODE_EXPORTER_VERSION=$NODE_EXPORTER_VERSION" \
+      "NGINX_EXPORTER_VERSION=$NGINX_EXPORTER_VERSION" "MTAIL_VERSION=$MTAIL_VERSION" ;;
   esac
 }
 
