@@ -1,5 +1,7 @@
+import { Construct } from 'constructs';
+import { Image } from '@cdktf/provider-docker/lib/image';
 import { BackupConfig, BackupRepository, parseBackupRepository } from '../config/backup';
-import { UNROUTABLE_DNS_UPSTREAM } from './hardened-container';
+import { HardenedContainer, UNROUTABLE_DNS_UPSTREAM } from './hardened-container';
 import { EstateNames, INTERNAL_PORTS } from './naming';
 
 /**
@@ -171,4 +173,45 @@ export function restoreContainerFlags(kind: 'home' | 'keycloak'): string[] {
     '--dns',
     UNROUTABLE_DNS_UPSTREAM,
   ];
+}
+
+export interface BackupAgentConstructProps extends BackupAgentProps {
+  readonly names: EstateNames;
+  /** The backup image (images/backup). */
+  readonly image: Image;
+  /** Secret values by the environment name the program reads (sensitive variables of the stack). */
+  readonly secrets: Readonly<Record<BackupSecretEnv, string>>;
+  /** Networks by purpose, as the contract names them. */
+  readonly networks: Readonly<Record<'database' | 'edge', string>>;
+  readonly dockerHost: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** The backup agent as a container (backupAgentContract), hardened like every other. */
+export class BackupAgent extends Construct {
+  public readonly agent: HardenedContainer;
+  public readonly contract: BackupAgentContract;
+
+  constructor(scope: Construct, id: string, props: BackupAgentConstructProps) {
+    super(scope, id);
+    const contract = backupAgentContract(props);
+    this.contract = contract;
+    this.agent = new HardenedContainer(this, 'agent', {
+      containerName: contract.containerName,
+      image: props.image,
+      networks: contract.networks.map((purpose) => ({ name: props.networks[purpose] })),
+      user: contract.user,
+      capabilitiesAdd: contract.capabilitiesAdd,
+      memoryMiB: contract.memoryMiB,
+      cpus: 1,
+      pidsLimit: contract.pidsLimit,
+      dockerHost: props.dockerHost,
+      command: contract.command,
+      env: { ...contract.env, ...props.secrets },
+      tmpfs: contract.tmpfs,
+      mounts: contract.mounts.map((m) => ({ type: m.type, source: m.source, target: m.target, ...(m.readOnly ? { readOnly: true } : {}) })),
+      healthcheck: { test: [...contract.healthcheck], startPeriodSeconds: 30 },
+      labels: props.labels,
+    });
+  }
 }

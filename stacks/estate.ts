@@ -62,6 +62,7 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
         estate.models.chat.hostPath,
         estate.models.completion.hostPath,
         ...(estate.operations.audit.forward ? [estate.operations.audit.forward.caFile] : []),
+        ...(estate.operations.backup?.repository.startsWith('/') ? [estate.operations.backup.repository] : []),
       ],
     },
     suppressions: estate.suppressions,

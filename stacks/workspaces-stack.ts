@@ -8,7 +8,8 @@ import { AI_GATEWAY_HOST, INTERNAL_PORTS } from '../constructs/naming';
 import { MANAGED_DIR, Workspace, WorkspaceFiles, workspaceManagedFiles } from '../constructs/workspace';
 import { ManagedFiles } from '../constructs/managed-files';
 import { WorkspaceLink } from '../constructs/workspace-link';
-import { EstateStackProps, estateNames, pinnedImage, useDocker } from './common';
+import { BackupAgent } from '../constructs/backup';
+import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
 
 /**
  * One IDE per roster user: its private network, its container, nginx's link to the
@@ -86,6 +87,26 @@ export class WorkspacesStack extends TerraformStack {
       });
     }
     this.workspaceNetworks = networks;
+
+    // Backups of every home (and Keycloak's database): here, because the agent mounts the homes.
+    const backup = estate.operations.backup;
+    if (backup) {
+      new BackupAgent(this, 'backup', {
+        estateName: estate.name,
+        backup,
+        // Archived users keep their home, so it is backed up too; retired users' homes are gone.
+        usernames: roster.users.map((user) => user.username),
+        names,
+        image: pinnedImage(this, 'backup-image', estate.images.backup),
+        secrets: {
+          RESTIC_PASSWORD: secretVariable(this, 'backup_repository_password', "Password of the backup repository (restic encrypts every backup with it); without it no backup can be read.", 16).stringValue,
+          PGPASSWORD: secretVariable(this, 'keycloak_db_password', "Password of Keycloak's PostgreSQL role (the backup agent dumps the database as it).", 16).stringValue,
+        },
+        networks: { database: names.network('database'), edge: names.network('edge') },
+        dockerHost: estate.dockerHost,
+        labels: names.labels(estate, 'backup'),
+      });
+    }
 
     new HomeVolumeGuard(this, 'home-volume-guard', {
       usernames: roster.users.map((user) => user.username),

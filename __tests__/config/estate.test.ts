@@ -31,29 +31,31 @@ describe('estate config validation', () => {
     expect(estate.litellm.logPrompts).toBe(false);
   });
 
-  it('takes the operations settings with their defaults: audit retention, per-user AI limits, no backups unless configured, the latency target', () => {
+  it('takes the operations settings with their defaults: audit retention, per-user AI limits, backups, the latency target', () => {
     const estate = loadEstate({ file: 'assets/estate.yaml', text: ESTATE });
     expect(estate.operations).toEqual({
       audit: { retentionDays: 400 },
+      backup: { repository: '/srv/webide-backups', schedule: '02:00', keep: { daily: 7, weekly: 4, monthly: 12 } },
       aiLimits: { chat: { perMinute: 30, burst: 10 }, completion: { perMinute: 600, burst: 40 } },
       monitoring: { autocompleteP95Ms: 250, diskFreePercent: 10 },
     });
-    const withBackup = loadEstate({ file: 'estate.yaml', text: `${ESTATE}\n` .replace('operations:\n', 'operations:\n  backup: { repository: /srv/webide-backups }\n') });
-    expect(withBackup.operations.backup).toEqual({ repository: '/srv/webide-backups', schedule: '02:00', keep: { daily: 7, weekly: 4, monthly: 12 } });
+    const minimal = ESTATE.slice(0, ESTATE.indexOf('  backup:\n')) + '  backup: { repository: /srv/b }\n' + ESTATE.slice(ESTATE.indexOf('  # Per user, at the AI gateway'));
+    expect(loadEstate({ file: 'estate.yaml', text: minimal }).operations.backup).toEqual({ repository: '/srv/b', schedule: '02:00', keep: { daily: 7, weekly: 4, monthly: 12 } });
   });
 
   it('fails on bad operations settings, naming the file, line and field of each, all at once', () => {
     const text = estateWith('    chat: { perMinute: 30, burst: 10 }', '    chat: { perMinute: 0, burst: 10 }')
       .replace('    retentionDays: 400\n', '    retentionDays: 0\n    forward: { host: "not a host", caFile: siem.pem }\n')
-      .replace('operations:\n', 'operations:\n  backup: { repository: s3:bucket, schedule: "25:00" }\n');
-    const line = text.slice(0, text.indexOf('operations:')).split('\n').length;
+      .replace('    repository: /srv/webide-backups\n    schedule: "02:00"\n', '    repository: s3:bucket\n    schedule: "25:00"\n');
+    const at = (search: string) => text.slice(0, text.indexOf(search)).split('\n').length;
+    const err = (search: string, field: string, message: string) => expect.stringMatching(new RegExp(`^estate\\.yaml:${at(search)}:\\d+: operations\\.${field.replace(/\./g, '\\.')}: ${message}`));
     expect(estateErrors(text)).toEqual([
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.backup\\.repository: must be an absolute path on the Docker host or a rest:https`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 1}:\\d+: operations\\.backup\\.schedule: must be a UTC time of day`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 5}:\\d+: operations\\.audit\\.retentionDays: Too small: expected number to be >=1`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 6}:\\d+: operations\\.audit\\.forward\\.host: must be a DNS name`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 6}:\\d+: operations\\.audit\\.forward\\.caFile: must be an absolute path`)),
-      expect.stringMatching(new RegExp(`^estate\\.yaml:${line + 11}:\\d+: operations\\.aiLimits\\.chat\\.perMinute: Too small`)),
+      err('retentionDays: 0', 'audit.retentionDays', 'Too small: expected number to be >=1'),
+      err('forward: { host: "not', 'audit.forward.host', 'must be a DNS name'),
+      err('forward: { host: "not', 'audit.forward.caFile', 'must be an absolute path'),
+      err('repository: s3:bucket', 'backup.repository', 'must be an absolute path on the Docker host or a rest:https'),
+      err('schedule: "25:00"', 'backup.schedule', 'must be a UTC time of day'),
+      err('chat: { perMinute: 0', 'aiLimits.chat.perMinute', 'Too small'),
     ]);
   });
 

@@ -1,3 +1,4 @@
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
@@ -665,6 +666,55 @@ describe('the estate on a real Docker engine', () => {
     log(`check-ide-extensions: ${check.out.split('\n').filter((l) => /^\[check-ide\] (PASS|FAIL)/.test(l)).join(' | ')}`);
     expect({ status: check.status, failures: check.out.split('\n').filter((l) => l.startsWith('[check-ide] FAIL')) }).toEqual({ status: 0, failures: [] });
     expect(check.out).toContain('[check-ide] PASS: wrong sha256: docker build fails');
+  });
+
+  test("restore drill: a marker in alice's home and her enrolled TOTP survive backup → emptied home and wiped database → npm run restore; she signs in again with the same TOTP secret", async () => {
+    // alice signed in (enrolling TOTP if an earlier test took her device away): the secret to keep.
+    const alice = credentialsOf('alice');
+    const before = await browser!.createBrowserContext();
+    expect(await signIn(await before.newPage(), `${estate.origin}/u/alice/`, alice, [])).toBe('ide');
+    await before.close();
+    const secret = alice.totpSecret!;
+    expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
+    const marker = `drill-${crypto.randomBytes(8).toString('hex')}`;
+    docker('exec', ide('alice'), 'sh', '-c', `printf %s ${marker} > /home/coder/restore-drill.txt && chmod 600 /home/coder/restore-drill.txt`);
+
+    // The backup, on demand (the agent's schedule runs the same daily).
+    const backup = run('docker', ['exec', service('backup'), 'webide-backup', 'now'], { timeout: 600_000 });
+    log(`backup now: exit ${backup.status}; ${backup.out.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
+    expect(backup.status).toBe(0);
+
+    // Lost: alice's home emptied, Keycloak's database wiped while Keycloak runs.
+    const backupImage = docker('inspect', '-f', '{{.Config.Image}}', service('backup'));
+    docker('run', '--rm', '--network', 'none', '--entrypoint', 'find', '-v', `${estate.names.homeVolume('alice')}:/h`, backupImage, '/h', '-mindepth', '1', '-delete');
+    expect(run('docker', ['exec', ide('alice'), 'test', '-e', '/home/coder/restore-drill.txt']).status).not.toBe(0);
+    docker('exec', service('postgres'), 'psql', '-U', 'keycloak', '-d', 'keycloak', '-v', 'ON_ERROR_STOP=1', '-q', '-c', 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;');
+
+    // npm run restore, as an operator runs it.
+    const home = estate.restore(['home', 'alice']);
+    log(`restore home alice: exit ${home.status}; ${home.out.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
+    expect(home.status).toBe(0);
+    expect(docker('exec', ide('alice'), 'cat', '/home/coder/restore-drill.txt')).toBe(marker);
+    expect(docker('exec', ide('alice'), 'stat', '-c', '%a %u', '/home/coder/restore-drill.txt')).toBe('600 1000');
+    const database = estate.restore(['keycloak']);
+    log(`restore keycloak: exit ${database.status}; ${database.out.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
+    expect(database.status).toBe(0);
+    let health = '';
+    for (let i = 0; i < 90 && health !== 'healthy'; i++) {
+      await new Promise((r) => setTimeout(r, 2000));
+      health = docker('inspect', '-f', '{{.State.Health.Status}}', service('keycloak'));
+    }
+    expect(health).toBe('healthy');
+
+    // Her password and a code of the same secret: no new enrolment.
+    const after = await browser!.createBrowserContext();
+    const steps: string[] = [];
+    expect(await signIn(await after.newPage(), `${estate.origin}/u/alice/`, alice, steps)).toBe('ide');
+    await after.close();
+    log(`alice after the restore: ${steps.join(' → ')}`);
+    expect(steps).toContain('otp');
+    expect(steps).not.toContain('totp-enrol');
+    expect(alice.totpSecret).toBe(secret);
   });
 
   test("lifecycle with data: archive keeps alice's home, re-activation brings it back, adding a user recreates nobody, removing one is refused", () => {

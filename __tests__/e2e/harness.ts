@@ -63,6 +63,7 @@ function secrets(): Record<string, string> {
     litellm_gateway_key: `sk-gw-${hex(16)}`,
     keycloak_terraform_client_secret: hex(24),
     directory_bind_password: `Bind-${hex(12)}`,
+    backup_repository_password: `Restic-${hex(16)}`,
     // Kept values win: the data volumes were initialised with them.
     ...kept,
   };
@@ -114,11 +115,13 @@ export class E2EEstate {
   readonly secrets = secrets();
   private readonly estateText: string;
   private roster: Roster;
+  private rosterText: string;
   private readonly env: NodeJS.ProcessEnv;
   /** Seconds each named phase took, printed at the end. */
   readonly timings: [string, number][] = [];
 
   constructor(rosterText: string) {
+    this.rosterText = rosterText;
     const template = fs.readFileSync(path.join(__dirname, 'estate.local.yaml'), 'utf8');
     this.estateText = template.split('__E2E__').join(E2E_DIR);
     this.estate = loadEstate({ file: '__tests__/e2e/estate.local.yaml', text: this.estateText });
@@ -126,6 +129,9 @@ export class E2EEstate {
     this.roster = loadRoster({ file: 'e2e-roster.yaml', text: rosterText }, this.estate);
     tls(this.estate.domain);
     for (const dir of [this.estate.models.chat.hostPath, this.estate.models.completion.hostPath, STATE_DIR, ARTEFACTS]) fs.mkdirSync(dir, { recursive: true });
+    // The backup repository: a host directory of root's, mode 0700 (the agent writes it as root).
+    const repository = this.estate.operations.backup?.repository;
+    if (repository?.startsWith('/')) fs.mkdirSync(repository, { recursive: true, mode: 0o700 });
     const tfVars = Object.fromEntries(Object.entries(this.secrets).filter(([k]) => !k.startsWith('directory_person_')).map(([k, v]) => [`TF_VAR_${k}`, v]));
     // Go's TLS (the keycloak provider) reads its trusted roots from SSL_CERT_FILE.
     this.env = terraformEnv({ ...tfVars, SSL_CERT_FILE: CA_FILE });
@@ -136,6 +142,7 @@ export class E2EEstate {
   }
 
   setRoster(rosterText: string): void {
+    this.rosterText = rosterText;
     this.roster = loadRoster({ file: 'e2e-roster.yaml', text: rosterText }, this.estate);
   }
 
@@ -169,6 +176,21 @@ export class E2EEstate {
     });
     this.timings.push(['keycloak bootstrap', (Date.now() - started) / 1000]);
     return out;
+  }
+
+  /** `npm run restore -- <args> --yes` for real, on this estate's config, roster and secrets. */
+  restore(args: readonly string[]): { status: number | null; out: string } {
+    const estateFile = path.join(E2E_DIR, 'estate.yaml');
+    const rosterFile = path.join(E2E_DIR, 'roster.yaml');
+    fs.writeFileSync(estateFile, this.estateText);
+    fs.writeFileSync(rosterFile, this.rosterText);
+    const started = Date.now();
+    const result = run('node', [path.join(ROOT, 'scripts', 'ts-run.js'), path.join(ROOT, 'scripts', 'restore.ts'), ...args, '--yes', '--estate', estateFile, '--roster', rosterFile], {
+      env: this.env,
+      timeout: 600_000,
+    });
+    this.timings.push([`restore ${args.join(' ')}`, (Date.now() - started) / 1000]);
+    return result;
   }
 
   /** The bank's directory in this test: a real OpenLDAP container on the identity network (never part of the estate). */
@@ -312,6 +334,12 @@ export class E2EEstate {
     for (const n of this.networks()) run('docker', ['network', 'rm', n]);
     for (const id of STACKS) fs.rmSync(this.stackDir(id), { recursive: true, force: true });
     fs.rmSync(STATE_DIR, { recursive: true, force: true });
+    // Backups of this test estate's homes and database: nothing to keep after the run.
+    const repository = this.estate.operations.backup?.repository;
+    if (repository?.startsWith(E2E_DIR)) {
+      fs.rmSync(repository, { recursive: true, force: true });
+      fs.mkdirSync(repository, { recursive: true, mode: 0o700 });
+    }
   }
 }
 

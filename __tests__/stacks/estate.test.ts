@@ -71,8 +71,16 @@ describe('the whole estate', () => {
         capabilities: c.capabilities,
         dns: c.dns,
       };
-      // The one root container: the audit trail's event collector, which opens the engine's socket (WEBIDE-C5 waived, with its reason).
-      expect(facts).toEqual({ name: c.name, root: c.name === 'webide-audit-events', readOnly: true, pids: true, capabilities: { drop: ['ALL'] }, dns: ['192.0.2.53'] });
+      // Two root containers, each with WEBIDE-C5 waived with its reason: the audit trail's event collector,
+      // which opens the engine's socket, and the backup agent, which reads every home (its one capability).
+      expect(facts).toEqual({
+        name: c.name,
+        root: ['webide-audit-events', 'webide-backup'].includes(c.name),
+        readOnly: true,
+        pids: true,
+        capabilities: c.name === 'webide-backup' ? { add: ['DAC_READ_SEARCH'], drop: ['ALL'] } : { drop: ['ALL'] },
+        dns: ['192.0.2.53'],
+      });
     }
   });
 
@@ -104,6 +112,8 @@ describe('the whole estate', () => {
       expect(unrelated.map((key) => key.replace(/_[0-9A-F]{8}$/, ''))).toEqual([
         'workspaces/output/home_volume_users',
         'workspaces/output/retained_volumes',
+        // The backup agent mounts every home: it is replaced (it holds no state; its volume stays).
+        'workspaces/resource/docker_container/backup_agent_container',
         'workspaces/resource/null_resource/home-volume-guard_check',
       ]);
       const added = changed.filter((key) => key.includes('zz-newcomer'));

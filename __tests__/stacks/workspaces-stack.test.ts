@@ -113,11 +113,28 @@ describe('WorkspacesStack', () => {
     for (const p of provisioners) expect(p.command).toMatch(/docker cp - "\$CONTAINER:\$MAP_DIR".*docker kill --signal HUP "\$CONTAINER"/);
   });
 
+  it('backs up every home of the roster (archived too) with the agent: homes read-only, the repository its only writable bind, the password a sensitive variable', () => {
+    const { json } = synthWorkspaces();
+    const agent = Object.values(json.resource.docker_container as Record<string, Record<string, any>>).find((c) => c.name === 'webide-backup')!;
+    expect(agent.mounts.map((m: Record<string, unknown>) => [m.source, m.target, m.read_only ?? false])).toEqual([
+      ['/srv/webide-backups', '/backup/repository', false],
+      ['webide-data-backup', '/var/lib/webide-backup', false],
+      ['webide-home-alice', '/backup/homes/alice', true],
+      ['webide-home-bob', '/backup/homes/bob', true],
+      ['webide-home-erin', '/backup/homes/erin', true],
+    ]);
+    expect(agent.env).toEqual(expect.arrayContaining(['BACKUP_HOMES=alice bob erin', 'BACKUP_SCHEDULE=02:00', 'RESTIC_PASSWORD=${var.backup_repository_password}']));
+    expect(json.variable.backup_repository_password).toMatchObject({ sensitive: true, nullable: false });
+    expect(agent.networks_advanced).toEqual([{ name: 'webide-net-database' }]);
+  });
+
   it('records every user with a home (archived too) and guards against users vanishing', () => {
     const { synthesized, json } = synthWorkspaces();
     expect(json.output.home_volume_users.value).toEqual(['alice', 'bob', 'erin']);
     const guard = JSON.parse(synthesized).resource.null_resource;
-    const [check] = Object.values(guard) as Array<{ lifecycle: { precondition: Array<{ condition: string; error_message: string }> } }>;
+    const [check] = Object.entries(guard)
+      .filter(([key]) => key.startsWith('home-volume-guard'))
+      .map(([, value]) => value) as Array<{ lifecycle: { precondition: Array<{ condition: string; error_message: string }> } }>;
     expect(check.lifecycle.precondition[0].condition).toMatch(/^\$\{length\(sort\(tolist\(setsubtract\(toset\(local\.home-volume-guard_recorded-home-volume-users_\w+\), toset\(\["alice","bob","erin"\]\)\)\)\)\) == 0\}$/);
     const locals = Object.values(json.locals) as string[];
     expect(locals).toContain('${try(jsondecode(file("terraform.workspaces.tfstate")).outputs.home_volume_users.value, [])}');
