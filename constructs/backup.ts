@@ -206,7 +206,9 @@ export class BackupAgent extends Construct {
       cpus: 1,
       pidsLimit: contract.pidsLimit,
       dockerHost: props.dockerHost,
-      command: contract.command,
+      // The program is the image's entrypoint too; named here so the command is the contract's whole.
+      entrypoint: contract.command.slice(0, 1),
+      command: contract.command.slice(1),
       env: { ...contract.env, ...props.secrets },
       tmpfs: contract.tmpfs,
       mounts: contract.mounts.map((m) => ({ type: m.type, source: m.source, target: m.target, ...(m.readOnly ? { readOnly: true } : {}) })),

@@ -17,6 +17,7 @@ const FAKE_SECRETS = {
   TF_VAR_tabby_jwt_secret: '00000000-0000-4000-8000-000000000000',
   TF_VAR_tabby_api_token: 'fake-tabby-token-not-a-secret',
   TF_VAR_oauth2_proxy_cookie_secret: '0123456789abcdef0123456789abcdef',
+  TF_VAR_backup_repository_password: 'fake-backup-password-not-a-secret',
 };
 
 /**
@@ -54,10 +55,10 @@ describe('plan:report on a first deployment', () => {
     for (const row of report.summary) expect(row.counts.create).toBeGreaterThan(0);
     // Four IDEs, their networks and pids-limit steps, nginx links for the three active users (not
     // suspended dave), the image, the guard, and the managed files' volume and loader.
-    expect(report.summary.find((s: { stack: string }) => s.stack === 'workspaces').counts.create).toBe(19);
+    expect(report.summary.find((s: { stack: string }) => s.stack === 'workspaces').counts.create).toBe(22);
     expect(report.people.filter((p: { change: string }) => p.change === 'added').map((p: { username: string }) => p.username)).toEqual(['alice', 'bob', 'carol', 'dave']);
     const markdown = fs.readFileSync(path.join(work, 'plan-report.md'), 'utf8');
-    expect(markdown).toContain('| workspaces | 19 | 0 | 0 | 0 | first deployment, planned before platform is applied');
+    expect(markdown).toContain('| workspaces | 22 | 0 | 0 | 0 | first deployment, planned before platform is applied');
   });
 
   it('leaves no state, no override and no plan made with placeholders behind', () => {
