@@ -105,7 +105,7 @@ const GATEWAY_LOG_FORMAT =
   '"method":"$request_method","uri":"$uri","status":$status,"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr","upstream_time":"$upstream_response_time"}';
 
 /** The gateway's per-user limit zone of each upstream. */
-const GATEWAY_LIMIT_ZONE: Record<AiGatewayRoute['upstream'], 'ai_chat' | 'ai_completion'> = { litellm: 'ai_chat', tabby: 'ai_completion' };
+export const GATEWAY_LIMIT_ZONE: Record<AiGatewayRoute['upstream'], 'ai_chat' | 'ai_completion'> = { litellm: 'ai_chat', tabby: 'ai_completion' };
 
 /**
  * The Content-Security-Policy nginx adds to every answer. What VS Code web (code-server 4.117)

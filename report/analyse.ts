@@ -3,9 +3,10 @@ import { NGINX_PATHS } from '../constructs/nginx-entry';
 import { LOADER_LABEL } from '../constructs/managed-files';
 import { MFA_BROWSER_FLOW_ALIAS } from '../constructs/mfa-browser-flow';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations } from '../policy/rules/ai-gateway';
+import { operationsContext, OperationsContext, operationsRisks } from './operations';
 import { actionOf, Action, containsSensitive, labelsOf, maskAt, ResourceChange, shown, StackPlan, UnplannedStack } from './plan';
 
-export type RiskCategory = 'data' | 'network' | 'privilege' | 'ai-gateway' | 'realm-security' | 'directory' | 'client' | 'gpu' | 'image';
+export type RiskCategory = 'data' | 'network' | 'privilege' | 'ai-gateway' | 'realm-security' | 'operations' | 'directory' | 'client' | 'gpu' | 'image';
 
 export interface Risk {
   readonly category: RiskCategory;
@@ -82,12 +83,13 @@ export function analysePlans(outcomes: readonly (StackPlan | UnplannedStack)[]):
       if (labels['webide.component'] === 'workspace') removedIdes.add(labels['webide.user']);
     }
   }
+  const operations = operationsContext(plans.map((p) => p.plan));
   for (const { stack, change } of changes) {
-    risks.push(...risksOf(stack, change));
+    risks.push(...risksOf(stack, change, operations));
     people.push(...peopleOf(change, groupNames, removedIdes));
     files.push(...filesOf(stack, change));
   }
-  const order: RiskCategory[] = ['data', 'realm-security', 'directory', 'privilege', 'ai-gateway', 'network', 'client', 'gpu', 'image'];
+  const order: RiskCategory[] = ['data', 'realm-security', 'operations', 'directory', 'privilege', 'ai-gateway', 'network', 'client', 'gpu', 'image'];
   risks.sort((a, b) => order.indexOf(a.category) - order.indexOf(b.category) || a.address.localeCompare(b.address));
   people.sort((a, b) => a.username.localeCompare(b.username) || a.change.localeCompare(b.change));
   return { summary, unplanned, people: mergeGroupChanges(people), risks, files };
@@ -114,7 +116,7 @@ function mountsDiffer(before: unknown, after: unknown): boolean {
   return normalised(before) !== normalised(after);
 }
 
-function risksOf(stack: string, change: ResourceChange): Risk[] {
+function risksOf(stack: string, change: ResourceChange, operations: OperationsContext): Risk[] {
   const action = actionOf(change)!;
   const { before, after } = change.change;
   const risk = (category: RiskCategory, message: string): Risk => ({ category, stack, address: change.address, message });
@@ -157,6 +159,7 @@ function risksOf(stack: string, change: ResourceChange): Risk[] {
       }
       if (component === 'nginx') out.push(...gatewayRisks(change).map((message) => risk('ai-gateway', message)));
       if (component === 'oauth2-proxy') out.push(...cookieRefreshRisks(change).map((message) => risk('realm-security', message)));
+      out.push(...operationsRisks(change, operations).map((message) => risk('operations', message)));
       break;
     }
     case 'keycloak_realm':

@@ -1,7 +1,18 @@
 /** The parts of `terraform show -json <plan>` the report reads. */
 export interface PlanJson {
   readonly resource_changes?: readonly ResourceChange[];
-  readonly prior_state?: { readonly values?: { readonly root_module?: StateModule } };
+  /** Every root output of the stack, by name. */
+  readonly output_changes?: Readonly<Record<string, OutputChange>>;
+  readonly prior_state?: {
+    readonly values?: { readonly root_module?: StateModule; readonly outputs?: Readonly<Record<string, { readonly value?: unknown; readonly sensitive?: boolean }>> };
+  };
+}
+
+export interface OutputChange {
+  readonly actions: readonly string[];
+  readonly before: unknown;
+  readonly after: unknown;
+  readonly after_unknown?: unknown;
 }
 
 export interface StateModule {
@@ -74,7 +85,11 @@ export function labelsOf(values: Record<string, any> | null): Record<string, str
   return Object.fromEntries(((values?.labels ?? []) as { label: string; value: string }[]).map((l) => [l.label, l.value]));
 }
 
-/** `KEY=value` env entries as a map. */
+/** `KEY=value` env entries as a map; an entry known only at apply (null in the plan) is left out. */
 export function envOf(values: Record<string, any> | null): Record<string, string> {
-  return Object.fromEntries(((values?.env ?? []) as string[]).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    ((values?.env ?? []) as unknown[])
+      .filter((pair): pair is string => typeof pair === 'string' && pair.includes('='))
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
 }

@@ -16,6 +16,8 @@ export const KEYCLOAK_ADMIN_USER = 'estate-admin';
 
 /** LiteLLM's config and auth hook (ManagedFiles: the root filesystem is read-only). */
 const LITELLM_CONFIG_DIR = '/etc/litellm';
+/** LiteLLM's config.yaml (render/litellm.ts), as its loader receives it and LiteLLM reads it. */
+export const LITELLM_CONFIG_FILE = `${LITELLM_CONFIG_DIR}/config.yaml`;
 
 /** Mount point of the model directories inside the model servers. */
 const MODELS_DIR = '/models';
@@ -251,7 +253,7 @@ export class PlatformStack extends TerraformStack {
       cpus: 2,
       pidsLimit: 1024,
       dockerHost: estate.dockerHost,
-      command: ['--config', `${LITELLM_CONFIG_DIR}/config.yaml`, '--port', String(INTERNAL_PORTS.litellm), '--num_workers', String(estate.litellm.numWorkers)],
+      command: ['--config', LITELLM_CONFIG_FILE, '--port', String(INTERNAL_PORTS.litellm), '--num_workers', String(estate.litellm.numWorkers)],
       env: {
         [LITELLM_SECRET_ENV.masterKey]: secrets.litellmMasterKey.stringValue,
         [LITELLM_SECRET_ENV.gatewayKey]: secrets.litellmGatewayKey.stringValue,
@@ -268,7 +270,7 @@ export class PlatformStack extends TerraformStack {
         directory: LITELLM_CONFIG_DIR,
         files: [
           {
-            file: `${LITELLM_CONFIG_DIR}/config.yaml`,
+            file: LITELLM_CONFIG_FILE,
             content: renderLitellmConfig({
               chatModelName: chat.name,
               servedModelName: chat.servedName,
