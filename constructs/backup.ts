@@ -126,7 +126,8 @@ export function backupAgentContract(props: BackupAgentProps): BackupAgentContrac
   return {
     containerName: names.service('backup'),
     user: '0:0',
-    capabilitiesAdd: ['DAC_READ_SEARCH'],
+    // Written as the engine reads it back (Docker 20.10 adds the CAP_ prefix): no drift on refresh.
+    capabilitiesAdd: ['CAP_DAC_READ_SEARCH'],
     command: [BACKUP_PROGRAM, 'schedule'],
     env: {
       ...keycloakDatabaseEnv(names),

@@ -58,7 +58,7 @@ export interface HardenedContainerProps {
   readonly pidsLimit: number;
   /** Docker host the pids limit is applied through (the estate's `dockerHost`). */
   readonly dockerHost: string;
-  /** Capabilities added back after dropping ALL. @default - none */
+  /** Capabilities added back after dropping ALL, as `CAP_<NAME>` (how Docker 20.10 reads them back). @default - none */
   readonly capabilitiesAdd?: readonly string[];
   readonly mounts?: readonly ContainerMounts[];
   /**

@@ -321,9 +321,9 @@ export function rosterPlace(roster: InputFile, username: string): { readonly lin
   return { ...at, retired: retired >= 0 };
 }
 
-/** The estate's backup section (it is part of the estate config's schema once the stacks use it). */
+/** The estate's backup settings (`operations.backup`). */
 function backupOf(estate: EstateConfig): BackupConfig | undefined {
-  return (estate as EstateConfig & { readonly backup?: BackupConfig }).backup;
+  return estate.operations.backup;
 }
 
 /** The image the backup container runs (its id), asked of the engine. */
@@ -372,7 +372,7 @@ async function main(): Promise<number> {
   }
   const backup = backupOf(estate);
   if (!backup) {
-    process.stderr.write(`${args.estateFile}: restore: the estate has no backup section, so there are no backups to restore from\n`);
+    process.stderr.write(`${args.estateFile}: restore: the estate has no operations.backup, so there are no backups to restore from\n`);
     return 1;
   }
   const names = new EstateNames(estate.name);

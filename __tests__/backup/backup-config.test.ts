@@ -77,7 +77,7 @@ describe('backup agent contract (constructs/backup.ts)', () => {
       BACKUP_KEEP_MONTHLY: '12',
     });
     expect(contract.secretEnv).toEqual({ RESTIC_PASSWORD: 'backup_repository_password', PGPASSWORD: 'keycloak_db_password' });
-    expect([contract.user, contract.capabilitiesAdd, contract.command, contract.networks]).toEqual(['0:0', ['DAC_READ_SEARCH'], ['webide-backup', 'schedule'], ['database']]);
+    expect([contract.user, contract.capabilitiesAdd, contract.command, contract.networks]).toEqual(['0:0', ['CAP_DAC_READ_SEARCH'], ['webide-backup', 'schedule'], ['database']]);
     expect(backupAgentContract({ estateName: 'webide', backup: config, usernames: ['alice', 'bob'] })).toEqual(contract);
   });
 

@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { BackupConfig } from '../../config/backup';
 import { describeStep, parseRestoreArgs, RestorePlanInput, restorePlan, RestoreStep, rosterPlace, runPlan } from '../../scripts/restore';
+import { ASSETS } from '../helpers/inputs';
 import { runTs } from '../helpers/run';
 
 const backup: BackupConfig = { repository: '/srv/webide-backup', schedule: '02:30', keep: { daily: 7, weekly: 4, monthly: 12 } };
@@ -217,10 +218,16 @@ describe('npm run restore (the CLI)', () => {
     expect(ranDocker()).toBe(false);
   });
 
-  it('refuses an estate without a backup section, and runs nothing (exit 1)', () => {
-    const result = run(['keycloak']);
+  it('refuses an estate without backups, and runs nothing (exit 1)', () => {
+    const sample = fs.readFileSync(path.join(ASSETS, 'estate.yaml'), 'utf8');
+    const start = sample.indexOf('  backup:\n');
+    const end = sample.indexOf('  # Per user, at the AI gateway');
+    expect(start).toBeGreaterThan(0);
+    const estateFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'restore-')), 'estate.yaml');
+    fs.writeFileSync(estateFile, sample.slice(0, start) + sample.slice(end));
+    const result = run(['keycloak', '--estate', estateFile]);
     expect(result.status).toBe(1);
-    expect(result.stderr).toBe('assets/estate.yaml: restore: the estate has no backup section, so there are no backups to restore from\n');
+    expect(result.stderr).toBe(`${estateFile}: restore: the estate has no operations.backup, so there are no backups to restore from\n`);
     expect(ranDocker()).toBe(false);
   });
 

@@ -445,7 +445,7 @@ describe('the estate on a real Docker engine', () => {
     for (const value of secretValues) expect(image.includes(value)).toBe(false);
   });
 
-  test('every container runs hardened on the engine: non-root (but the waived event collector), no capabilities, read-only root, its pids limit, no DNS upstream', () => {
+  test("every container runs hardened on the engine: non-root (but the waived event collector and backup agent), no capabilities (but the agent's one), read-only root, its pids limit, no DNS upstream", () => {
     const all = estate.containers();
     // The managed files' loaders were created to receive files and have never run.
     const loaders = all.filter((name) => docker('inspect', '-f', '{{index .Config.Labels "webide.loader"}}', name) === 'true');
@@ -473,17 +473,19 @@ describe('the estate on a real Docker engine', () => {
     expect(observed.map((o) => o.name)).toEqual(
       expect.arrayContaining([service('nginx'), service('keycloak'), service('postgres'), service('litellm'), service('vllm'), service('tabby'), service('oauth2-proxy'), service('audit'), service('audit-events'), ide('alice')]),
     );
+    // Two waived roots (WEBIDE-C5): the event collector opens the engine's socket with no capability; the
+    // backup agent reads every home with one, DAC_READ_SEARCH (bit 2).
+    const backupAgent = service('backup');
     for (const o of observed) {
       expect(o).toEqual({
         name: o.name,
-        // Root, but with no capability (capEff 0): the collector that opens the engine's socket (WEBIDE-C5 waived).
-        rootUid: o.name === service('audit-events'),
-        capEff: '0000000000000000',
+        rootUid: o.name === service('audit-events') || o.name === backupAgent,
+        capEff: o.name === backupAgent ? '0000000000000004' : '0000000000000000',
         rootMountReadOnly: true,
         pidsMax: o.labelledPidsLimit,
         pidsLimit: o.labelledPidsLimit,
         labelledPidsLimit: expect.stringMatching(/^[1-9]\d*$/),
-        capAdd: [],
+        capAdd: o.name === backupAgent ? ['CAP_DAC_READ_SEARCH'] : [],
         dns: [UNROUTABLE_DNS_UPSTREAM],
       });
     }

@@ -2,6 +2,7 @@ import { ChildProcess, execFileSync, spawnSync } from 'child_process';
 import * as dgram from 'dgram';
 import * as fs from 'fs';
 import * as net from 'net';
+import * as os from 'os';
 import * as path from 'path';
 import { exited, sleep, spawnLogged, tail } from './processes';
 
@@ -164,4 +165,15 @@ export function siemStandInConf(opts: { port: number; caFile: string; cert: stri
     `ruleset(name="siem") { action(type="omfile" file="${opts.receivedPath}" template="received") }`,
     '',
   ].join('\n');
+}
+
+/** Temporary directories for an audit test file, removed after its tests: `tempDir(prefix)`. */
+export function auditTempDirs(): (prefix: string) => string {
+  const made: string[] = [];
+  afterAll(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+  return (prefix: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `webide-audit-${prefix}-`));
+    made.push(dir);
+    return dir;
+  };
 }

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { AUDIT_SINK_ENV, AUDIT_SINK_PATHS, AUDIT_SINK_PORTS, AUDIT_SINK_UID, renderRsyslogConf } from '../../render/audit-sink';
 import { freePort, sleep, spawnLogged, stopProcess } from '../helpers/processes';
-import { readLines, utcDay, waitForLines, waitForTcp } from '../helpers/rsyslog';
+import { auditTempDirs, readLines, utcDay, waitForLines, waitForTcp } from '../helpers/rsyslog';
 import { ROOT } from '../helpers/run';
 
 /**
@@ -17,13 +17,7 @@ const PRUNE = path.join(ROOT, 'images/audit/prune.sh');
 const DOCKERFILE = path.join(ROOT, 'images/audit/Dockerfile');
 const ENTRYPOINT = path.join(ROOT, 'images/audit/entrypoint.sh');
 
-const made: string[] = [];
-const tempDir = (prefix: string) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `webide-audit-${prefix}-`));
-  made.push(dir);
-  return dir;
-};
-afterAll(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+const tempDir = auditTempDirs();
 
 const prune = (args: string[], env: NodeJS.ProcessEnv = {}) => {
   const result = spawnSync('/bin/sh', [PRUNE, ...args], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', ...env }, timeout: 30_000 });

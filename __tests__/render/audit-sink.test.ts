@@ -1,7 +1,6 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
-import * as os from 'os';
 import * as path from 'path';
 import {
   AUDIT_OTHER_SOURCE,
@@ -17,6 +16,7 @@ import {
 import { startNginx } from '../helpers/nginx';
 import { freePort, sleep, stopProcess, tail } from '../helpers/processes';
 import {
+  auditTempDirs,
   RunningRsyslogd,
   keycloakSyslogFrame,
   readLines,
@@ -31,13 +31,7 @@ import {
   zoneOffDay,
 } from '../helpers/rsyslog';
 
-const made: string[] = [];
-const tempDir = (prefix: string) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `webide-audit-${prefix}-`));
-  made.push(dir);
-  return dir;
-};
-afterAll(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+const tempDir = auditTempDirs();
 
 const FORWARD = { host: 'siem.bank.example', port: 6514, caFilePath: '/etc/webide-audit/siem-ca.pem' } as const;
 

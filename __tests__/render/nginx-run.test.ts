@@ -284,6 +284,17 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
     expect((await entry('/realms/webide/login-actions/authenticate', { localAddress: '127.0.0.21' })).status).toBe(200);
   }, 30_000);
 
+  /** nginx's JSON access records of one server (entry or ai-gateway) so far, once nginx has written them. */
+  const accessRecords = async (server: 'entry' | 'ai-gateway'): Promise<Record<string, unknown>[]> => {
+    await new Promise((r) => setTimeout(r, 200));
+    return fs
+      .readFileSync(nginxLog, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((r) => r.server === server);
+  };
+
   const gatewayCall = (address: string, p: string, extra: Partial<Parameters<typeof call>[0]> = {}) =>
     call({ tls: false, address, port: ports.get(8081)!, path: p, host: 'ai-gateway', ...extra });
 
@@ -299,13 +310,7 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
     expect((await gatewayCall(BOB_NETWORK, '/v1/models')).status).toBe(200);
     expect(ai.seen.at(-1)!.headers[GATEWAY_USER_HEADER.toLowerCase()]).toBe('bob');
     // The access records, as the audit sink receives them.
-    await new Promise((r) => setTimeout(r, 200));
-    const records = fs
-      .readFileSync(nginxLog, 'utf8')
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .filter((r) => r.server === 'ai-gateway');
+    const records = await accessRecords('ai-gateway');
     expect(records.slice(-3).map((r) => [r.user, r.uri, r.status])).toEqual([
       ['', '/tabby/v1/health', 403],
       ['alice', '/tabby/v1/health', 200],
@@ -316,13 +321,7 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
   it("the entry's access records name the signed-in user and the IDE asked for", async () => {
     await entry('/u/alice/some/file?secret-query=1');
     await entry('/u/bob/');
-    await new Promise((r) => setTimeout(r, 200));
-    const records = fs
-      .readFileSync(nginxLog, 'utf8')
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .filter((r) => r.server === 'entry' && String(r.uri).startsWith('/u/'));
+    const records = (await accessRecords('entry')).filter((r) => String(r.uri).startsWith('/u/'));
     expect(records.slice(-2).map((r) => [r.user, r.ide, r.uri, r.status])).toEqual([
       ['alice', 'alice', '/u/alice/some/file', 200],
       ['alice', 'bob', '/u/bob/', 403],

@@ -78,7 +78,7 @@ describe('the whole estate', () => {
         root: ['webide-audit-events', 'webide-backup'].includes(c.name),
         readOnly: true,
         pids: true,
-        capabilities: c.name === 'webide-backup' ? { add: ['DAC_READ_SEARCH'], drop: ['ALL'] } : { drop: ['ALL'] },
+        capabilities: c.name === 'webide-backup' ? { add: ['CAP_DAC_READ_SEARCH'], drop: ['ALL'] } : { drop: ['ALL'] },
         dns: ['192.0.2.53'],
       });
     }
