@@ -147,6 +147,13 @@ const operations = z.strictObject({
       diskFreePercent: z.number().int().min(1).max(50).default(10),
       /** Alertmanager posts alerts here (the bank's alert router). @default - alerts show in Alertmanager only */
       alertWebhookUrl: z.url({ protocol: /^https?$/ }).optional(),
+      /**
+       * LiteLLM serves Prometheus metrics at /metrics/ (its `prometheus` callback, without a key, on
+       * the AI network only) and Prometheus scrapes them. Its image must hold the prometheus_client
+       * package (images/litellm installs the version scripts/litellm-venv.sh pins); LiteLLM does not
+       * start with this on and an image without it, so turn it off for such an image.
+       */
+      litellmMetrics: z.boolean().default(true),
     })
     .prefault({}),
 });
@@ -217,6 +224,8 @@ export const estateSchema = z
       audit: imageReference,
       /** restic and the PostgreSQL client: the backup agent and `npm run restore` (images/backup). */
       backup: imageReference,
+      /** Prometheus, Alertmanager, the node and nginx exporters and mtail, one container each (images/monitoring). */
+      monitoring: imageReference,
     }),
     gpus: z.strictObject({
       /** Every GPU on the host that this estate may use. */

@@ -48,13 +48,20 @@ export interface SubnetPlan {
   readonly nginxAddress: string;
   /** The audit sink's fixed address (on the identity network): the host before nginx's. */
   readonly auditAddress: string;
+  /**
+   * The nginx exporter's fixed address (on the identity network): the host before the audit
+   * sink's. nginx's stub_status page answers this address and no other.
+   */
+  readonly nginxExporterAddress: string;
 }
 
 /**
  * Splits a subnet (a network address, prefix at most MAX_SUBNET_PREFIX) into Docker's dynamic
  * range (the lower half) and the fixed addresses in the upper half: nginx's (the last host before
- * the broadcast address) and the audit sink's (the one before it).
- * `10.202.0.0/28` → ip range `10.202.0.0/29`, nginx `10.202.0.14`, audit sink `10.202.0.13`.
+ * the broadcast address), the audit sink's (the one before it) and the nginx exporter's (the one
+ * before that).
+ * `10.202.0.0/28` → ip range `10.202.0.0/29`, nginx `10.202.0.14`, audit sink `10.202.0.13`,
+ * nginx exporter `10.202.0.12`.
  */
 export function subnetPlan(subnet: string): SubnetPlan {
   const { base, prefix, size } = parseCidr(subnet);
@@ -65,5 +72,6 @@ export function subnetPlan(subnet: string): SubnetPlan {
     ipRange: `${numberToIpv4(base)}/${prefix + 1}`,
     nginxAddress: numberToIpv4(base + size - 2),
     auditAddress: numberToIpv4(base + size - 3),
+    nginxExporterAddress: numberToIpv4(base + size - 4),
   };
 }

@@ -39,6 +39,8 @@ export class AuditTrail extends Construct {
   public readonly nginxTarget: string;
   /** Keycloak's syslog endpoint (`ip:port`, TCP). */
   public readonly syslogEndpoint: string;
+  /** The Docker volume of the records (`<day>/<source>.jsonl`), which the sink creates on first use. */
+  public readonly recordsVolume: string;
 
   constructor(scope: Construct, id: string, props: AuditTrailProps) {
     super(scope, id);
@@ -46,6 +48,7 @@ export class AuditTrail extends Construct {
     const audit = estate.operations.audit;
     this.nginxTarget = nginxAuditSyslogTarget(props.identity.ipv4Address);
     this.syslogEndpoint = `${props.identity.ipv4Address}:${AUDIT_SINK_PORTS.tcp}`;
+    this.recordsVolume = names.dataVolume('audit');
     const labels = (component: string) => names.labels(estate, component);
 
     const network = new Network(this, 'network', {
@@ -76,7 +79,7 @@ export class AuditTrail extends Construct {
       tmpfs: { '/tmp': 'rw,nosuid,nodev,size=16m' },
       mounts: [
         // The records and the SIEM forwarder's queue: data, created by Docker on first use and never deleted by Terraform.
-        { type: 'volume', source: names.dataVolume('audit'), target: AUDIT_SINK_PATHS.logDir },
+        { type: 'volume', source: this.recordsVolume, target: AUDIT_SINK_PATHS.logDir },
         { type: 'volume', source: names.dataVolume('audit-queue'), target: AUDIT_SINK_PATHS.workDir },
         ...(audit.forward ? [{ type: 'bind', source: audit.forward.caFile, target: SIEM_CA_PATH, readOnly: true }] : []),
       ],

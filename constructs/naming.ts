@@ -1,7 +1,23 @@
 import { EstateConfig } from '../config/estate';
 
 /** The estate's service names: container names, host names on the networks, and construct ids. */
-export const SERVICES = ['nginx', 'keycloak', 'postgres', 'oauth2-proxy', 'litellm', 'tabby', 'vllm', 'audit', 'audit-events', 'backup'] as const;
+export const SERVICES = [
+  'nginx',
+  'keycloak',
+  'postgres',
+  'oauth2-proxy',
+  'litellm',
+  'tabby',
+  'vllm',
+  'audit',
+  'audit-events',
+  'backup',
+  'prometheus',
+  'alertmanager',
+  'nginx-exporter',
+  'node-exporter',
+  'mtail',
+] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -15,7 +31,7 @@ export class EstateNames {
     return `${this.prefix}-${name}`;
   }
 
-  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit'): string {
+  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit' | 'monitoring'): string {
     return `${this.prefix}-net-${purpose}`;
   }
 
@@ -36,11 +52,11 @@ export class EstateNames {
   }
 
   /** Volume (plus a content digest) and loader of the files the estate writes for a service. */
-  managedFiles(purpose: 'nginx' | 'litellm' | 'workspace' | 'audit'): string {
+  managedFiles(purpose: 'nginx' | 'litellm' | 'workspace' | 'audit' | 'prometheus' | 'alertmanager' | 'mtail'): string {
     return `${this.prefix}-managed-${purpose}`;
   }
 
-  dataVolume(service: 'postgres' | 'tabby' | 'backup' | 'audit' | 'audit-queue'): string {
+  dataVolume(service: 'postgres' | 'tabby' | 'backup' | 'audit' | 'audit-queue' | 'prometheus' | 'alertmanager'): string {
     return `${this.prefix}-data-${service}`;
   }
 
@@ -77,6 +93,8 @@ export const INTERNAL_PORTS = {
   aiGateway: 8081,
   keycloak: 8080,
   keycloakManagement: 9000,
+  /** nginx's stub_status page, on its fixed identity address only, for the nginx exporter. */
+  nginxStatus: 8405,
   postgres: 5432,
   oauth2Proxy: 4180,
   litellm: 4000,

@@ -27,6 +27,12 @@ export interface NginxEntryProps {
   readonly tabbyApiToken: string;
   /** The audit sink's syslog address (`ip:port`, UDP). @default - access records to stdout only */
   readonly auditSyslog?: string;
+  /**
+   * The one client of nginx's status page (stub_status): the nginx exporter's fixed address on the
+   * identity network. The page listens on nginx's identity address, port INTERNAL_PORTS.nginxStatus.
+   * @default - no status page
+   */
+  readonly statusPageClient?: string;
 }
 
 /** A network nginx joins and its fixed address on it. */
@@ -93,6 +99,7 @@ export class NginxEntry extends Construct {
       aiLimits: estate.operations.aiLimits,
       gatewayUsersInclude: `${NGINX_PATHS.gatewayUsersDir}/*.conf`,
       auditSyslog: props.auditSyslog,
+      stubStatus: props.statusPageClient === undefined ? undefined : { port: INTERNAL_PORTS.nginxStatus, allow: [props.statusPageClient] },
     });
     // Owned by Terraform: nothing in it outlives the links that write it.
     this.gatewayUsers = new Volume(this, 'gateway-users', { name: names.gatewayUsersVolume(), labels: [{ label: 'webide.estate', value: estate.name }] });

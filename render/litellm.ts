@@ -10,6 +10,14 @@ export interface LitellmConfigInput {
   readonly vllmApiBase: string;
   /** Prompt and response bodies in logs and callbacks; the bank's default is off. */
   readonly logPrompts: boolean;
+  /**
+   * Serve Prometheus metrics at /metrics/ (the `prometheus` callback), without a key: the
+   * estate's Prometheus scrapes it on the AI network (the AI gateway's allow-list never forwards
+   * it). Needs the prometheus_client package (scripts/litellm-venv.sh pins it, images/litellm
+   * installs it); without it LiteLLM does not start with this on. Every other route still wants a key.
+   * @default false
+   */
+  readonly metrics?: boolean;
 }
 
 /**
@@ -48,6 +56,8 @@ export function renderLitellmConfig(input: LitellmConfigInput): string {
       telemetry: false,
       // Key expiry and the key's model allow-list are enforced on the hook's identity too.
       enable_post_custom_auth_checks: true,
+      // /metrics/ for the estate's Prometheus: the one route that answers without a key.
+      ...(input.metrics === true ? { callbacks: ['prometheus'], require_auth_for_metrics_endpoint: false } : {}),
     },
     general_settings: {
       master_key: `os.environ/${LITELLM_SECRET_ENV.masterKey}`,

@@ -65,6 +65,61 @@ export interface NginxConfigInput {
    * every access record goes there as well as to stdout. @default - stdout only
    */
   readonly auditSyslog?: string;
+  /**
+   * nginx's status page (`stub_status`: connections and requests), for the nginx exporter: a
+   * server on `listenAddresses.identity` only, on its own port, answering `GET STUB_STATUS_PATH`
+   * to the listed client addresses only (403 to any other; 404 on any other path), with no
+   * access records. @default - no status page
+   */
+  readonly stubStatus?: StubStatusInput;
+}
+
+/** nginx's status page: where it listens (on the identity address) and whom it answers. */
+export interface StubStatusInput {
+  /** Port on nginx's identity address, e.g. 8405; no other listener may use it. */
+  readonly port: number;
+  /** IPv4 addresses (the nginx exporter's fixed address) the page answers; everyone else gets 403. */
+  readonly allow: readonly string[];
+}
+
+/** The path of nginx's status page. */
+export const STUB_STATUS_PATH = '/stub_status';
+
+/** The status page's URL as a client on the identity network reaches it, e.g. `http://10.202.0.30:8405/stub_status`. */
+export function stubStatusUrl(identityAddress: string, port: number): string {
+  return `http://${identityAddress}:${port}${STUB_STATUS_PATH}`;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The status page's server block, or nothing; throws on a port that another listener uses or a client that is not an address. */
+function stubStatusServer(input: NginxConfigInput): string {
+  const status = input.stubStatus;
+  if (status === undefined) return '';
+  const taken = [8080, 8443, input.aiGatewayPort, 8403, 8404];
+  if (!Number.isInteger(status.port) || status.port < 1 || status.port > 65535 || taken.includes(status.port)) {
+    throw new Error(`nginx: stubStatus.port ${status.port} must be a free port from 1 to 65535 (not one of ${taken.join(', ')}), e.g. 8405`);
+  }
+  if (status.allow.length === 0) throw new Error("nginx: stubStatus.allow is empty; name the nginx exporter's address (nobody else may read the page)");
+  const bad = status.allow.filter((address) => !IPV4.test(address));
+  if (bad.length > 0) throw new Error(`nginx: stubStatus.allow must hold IPv4 addresses (the nginx exporter's), got ${bad.join(', ')}`);
+  const allow = [...new Set(status.allow)].sort().map((address) => `      allow ${address};`);
+  return `
+  # nginx's status page (connections, requests) for the nginx exporter: on the identity address
+  # only, to the exporter's address only. Not an access record (it is read every scrape).
+  server {
+    listen ${input.listenAddresses.identity}:${status.port};
+    access_log off;
+    location = ${STUB_STATUS_PATH} {
+${allow.join('\n')}
+      deny all;
+      stub_status;
+    }
+    location / {
+      return 404;
+    }
+  }
+`;
 }
 
 /** Requests per minute and burst of one user at one kind of AI endpoint. */
@@ -450,7 +505,7 @@ ${addHeaderLines('      ')}
     listen ${at.ai}:${input.aiGatewayPort};
     return 444;
   }
-
+${stubStatusServer(input)}
   # The one path from IDE containers to the AI services. Reached only on the workspace
   # networks: the server above refuses the port on nginx's own fixed addresses, which nginx
   # prefers to this wildcard. nginx adds the gateway's credentials, so no IDE holds them.

@@ -11,6 +11,10 @@ LITELLM_VERSION="1.103.7"
 # turning a failed API-key check into an error: without it a request with no key gets 500, not 401.
 # The official LiteLLM image ships prisma; so does this venv.
 PRISMA_VERSION="0.15.0"
+# The proxy's Prometheus /metrics (the `prometheus` callback, render/litellm.ts `metrics`) needs
+# prometheus_client, which litellm[proxy] leaves out too: without it the proxy does not start with
+# that callback. The estate's monitoring scrapes it (render/monitoring, estateScrapeTargets).
+PROMETHEUS_CLIENT_VERSION="0.26.0"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ROOT}/.work/litellm-venv"
@@ -26,8 +30,9 @@ installed_version() {
   "${VENV}/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "${1:-litellm}" 2>/dev/null || true
 }
 
-if [[ -x "${VENV}/bin/litellm" && "$(installed_version)" == "${LITELLM_VERSION}" && "$(installed_version prisma)" == "${PRISMA_VERSION}" ]]; then
-  echo "litellm-venv: ${VENV} already has litellm ${LITELLM_VERSION} (prisma ${PRISMA_VERSION}); nothing to do"
+if [[ -x "${VENV}/bin/litellm" && "$(installed_version)" == "${LITELLM_VERSION}" && "$(installed_version prisma)" == "${PRISMA_VERSION}" \
+      && "$(installed_version prometheus_client)" == "${PROMETHEUS_CLIENT_VERSION}" ]]; then
+  echo "litellm-venv: ${VENV} already has litellm ${LITELLM_VERSION} (prisma ${PRISMA_VERSION}, prometheus_client ${PROMETHEUS_CLIENT_VERSION}); nothing to do"
   exit 0
 fi
 
@@ -41,15 +46,15 @@ if [[ ! -x "${VENV}/bin/python" ]]; then
   "${PYTHON}" -m venv "${VENV}" || fail "could not create the venv (on Debian: apt-get install python3-venv)"
 fi
 
-echo "litellm-venv: installing litellm[proxy]==${LITELLM_VERSION} and prisma==${PRISMA_VERSION} (about a minute the first time)"
+echo "litellm-venv: installing litellm[proxy]==${LITELLM_VERSION}, prisma==${PRISMA_VERSION} and prometheus_client==${PROMETHEUS_CLIENT_VERSION} (about a minute the first time)"
 "${VENV}/bin/python" -m pip install --quiet --upgrade pip \
   || fail "could not upgrade pip in the venv (is the package index reachable?)"
-"${VENV}/bin/python" -m pip install --progress-bar off "litellm[proxy]==${LITELLM_VERSION}" "prisma==${PRISMA_VERSION}" \
-  || fail "pip could not install litellm[proxy]==${LITELLM_VERSION} prisma==${PRISMA_VERSION} (is the package index reachable?)"
+"${VENV}/bin/python" -m pip install --progress-bar off "litellm[proxy]==${LITELLM_VERSION}" "prisma==${PRISMA_VERSION}" "prometheus_client==${PROMETHEUS_CLIENT_VERSION}" \
+  || fail "pip could not install litellm[proxy]==${LITELLM_VERSION} prisma==${PRISMA_VERSION} prometheus_client==${PROMETHEUS_CLIENT_VERSION} (is the package index reachable?)"
 
 [[ -x "${VENV}/bin/litellm" ]] || fail "the install finished but ${VENV}/bin/litellm is missing"
 got="$(installed_version)"
 [[ "${got}" == "${LITELLM_VERSION}" ]] || fail "expected litellm ${LITELLM_VERSION} in the venv, found '${got}'"
-LITELLM_LOCAL_MODEL_COST_MAP=True "${VENV}/bin/python" -c 'import litellm.proxy.proxy_server, prisma.errors' \
+LITELLM_LOCAL_MODEL_COST_MAP=True "${VENV}/bin/python" -c 'import litellm.proxy.proxy_server, prisma.errors, prometheus_client' \
   || fail "litellm's proxy does not import in the venv"
 echo "litellm-venv: ready: ${VENV}/bin/litellm (litellm ${got})"

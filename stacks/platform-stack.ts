@@ -2,12 +2,14 @@ import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { Network } from '@cdktf/provider-docker/lib/network';
 import { subnetPlan } from '../config/subnets';
-import { publicOrigin } from '../render/nginx';
+import { publicOrigin, stubStatusUrl } from '../render/nginx';
+import { estateScrapeTargets, MONITORING_PORTS } from '../render/monitoring';
 import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { HardenedContainer } from '../constructs/hardened-container';
 import { ManagedFiles } from '../constructs/managed-files';
 import { NginxEntry } from '../constructs/nginx-entry';
 import { AuditTrail } from '../constructs/audit-trail';
+import { Monitoring } from '../constructs/monitoring';
 import { INTERNAL_PORTS } from '../constructs/naming';
 import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
 
@@ -24,7 +26,8 @@ const MODELS_DIR = '/models';
 
 /**
  * Long-lived services and the networks between them: PostgreSQL, Keycloak, LiteLLM,
- * Tabby, vLLM and nginx. Holds the estate's databases, so it changes rarely and alone.
+ * Tabby, vLLM, nginx, the audit trail and the monitoring. Holds the estate's databases, so it
+ * changes rarely and alone.
  */
 export class PlatformStack extends TerraformStack {
   public readonly networks: { readonly edge: Network; readonly identity: Network; readonly database: Network; readonly ai: Network };
@@ -276,6 +279,7 @@ export class PlatformStack extends TerraformStack {
               servedModelName: chat.servedName,
               vllmApiBase: `http://${vllmHost}:${INTERNAL_PORTS.vllm}/v1`,
               logPrompts: estate.litellm.logPrompts,
+              metrics: estate.operations.monitoring.litellmMetrics,
             }),
           },
           { file: `${LITELLM_CONFIG_DIR}/${LITELLM_AUTH_HOOK.file}`, content: renderLitellmAuthHook(litellmAuthHookInput(chat.name)) },
@@ -303,10 +307,42 @@ export class PlatformStack extends TerraformStack {
       litellmGatewayKey: secrets.litellmGatewayKey.stringValue,
       tabbyApiToken: secrets.tabbyApiToken.stringValue,
       auditSyslog: audit.nginxTarget,
+      statusPageClient: plans.identity.nginxExporterAddress,
+    });
+
+    // Monitoring: Prometheus scrapes the services on their networks; mtail reads the audit records.
+    const monitoringSettings = estate.operations.monitoring;
+    const monitoring = new Monitoring(this, 'monitoring', {
+      estate,
+      names,
+      image: pinnedImage(this, 'monitoring-image', estate.images.monitoring),
+      networks: { identity: this.networks.identity, ai: this.networks.ai },
+      nginxExporterAddress: plans.identity.nginxExporterAddress,
+      nginxStatusUrl: stubStatusUrl(plans.identity.nginxAddress, INTERNAL_PORTS.nginxStatus),
+      auditTrail: audit,
+      scrapeTargets: estateScrapeTargets({
+        keycloakManagement: `${names.service('keycloak')}:${INTERNAL_PORTS.keycloakManagement}`,
+        litellm: `${names.service('litellm')}:${INTERNAL_PORTS.litellm}`,
+        litellmMetrics: monitoringSettings.litellmMetrics,
+        vllm: `${vllmHost}:${INTERNAL_PORTS.vllm}`,
+        tabby: `${names.service('tabby')}:${INTERNAL_PORTS.tabby}`,
+        nginxExporter: `${names.service('nginx-exporter')}:${MONITORING_PORTS.nginxExporter}`,
+        nodeExporter: `${names.service('node-exporter')}:${MONITORING_PORTS.nodeExporter}`,
+        mtail: `${names.service('mtail')}:${MONITORING_PORTS.mtail}`,
+        alertmanager: `${names.service('alertmanager')}:${MONITORING_PORTS.alertmanager}`,
+      }),
+      alertRules: {
+        autocompleteP95TargetMs: monitoringSettings.autocompleteP95Ms,
+        diskFreeMinPercent: monitoringSettings.diskFreePercent,
+        // The early warning ("full within a day") only below 40% free, or below the threshold itself
+        // when that is higher (then the threshold alone already fires).
+        diskPredictBelowPercent: Math.max(40, monitoringSettings.diskFreePercent),
+      },
+      alertmanager: { webhookUrl: monitoringSettings.alertWebhookUrl },
     });
 
     new TerraformOutput(this, 'retained_volumes', {
-      value: [names.dataVolume('postgres'), names.dataVolume('tabby'), names.dataVolume('audit'), names.dataVolume('audit-queue')],
+      value: [names.dataVolume('postgres'), names.dataVolume('tabby'), names.dataVolume('audit'), names.dataVolume('audit-queue'), ...monitoring.retainedVolumes],
       description: 'Data volumes created by Docker on first use and never deleted by Terraform (not even by destroy).',
     }).overrideLogicalId('retained_volumes');
   }

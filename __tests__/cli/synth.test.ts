@@ -82,24 +82,28 @@ describe('cdktf.json\'s app (what `cdktf synth` runs)', () => {
     expect(result.status).toBe(1);
     const lines = result.stderr.trim().split('\n');
     const findings = lines.slice(0, -1);
-    expect(findings).toHaveLength(13);
+    expect(findings).toHaveLength(15);
     const images = findings.filter((line) => line.includes('[WEBIDE-I1]'));
-    expect(images).toHaveLength(10);
+    expect(images).toHaveLength(11);
     for (const line of images) {
       expect(line).toMatch(/^\[(platform|workspaces|edge)\/[a-z0-9-]+-image\] \[WEBIDE-I1\] Images are pinned: .* Fix: Pin the image in the estate config as name:tag@sha256:<digest> .*$/);
     }
-    // The audit trail's event collector holds the engine's socket as root, the backup agent reads every
-    // home as root: waived in the sample, each with its reason.
+    // The audit trail's event collector holds the engine's socket as root, the node exporter reads the
+    // host's /proc, /sys and /, the backup agent reads every home as root: waived in the sample, each with its reason.
     expect(findings.filter((line) => !line.includes('[WEBIDE-I1]')).map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual([
       '[platform/audit/events/container] [WEBIDE-C4]',
       '[platform/audit/events/container] [WEBIDE-C5]',
+      '[platform/monitoring/node-exporter/container] [WEBIDE-C4]',
       '[workspaces/backup/agent/container] [WEBIDE-C5]',
     ]);
+    expect(images).toContain(
+      '[platform/monitoring-image] [WEBIDE-I1] Images are pinned: a tag that is not latest everywhere, a digest in the production profile. Fix: Pin the image in the estate config as name:tag@sha256:<digest> (the digest your registry mirror recorded).',
+    );
     expect(findings).toContain(
       '[workspaces/code-server-image] [WEBIDE-I1] Images are pinned: a tag that is not latest everywhere, a digest in the production profile. Fix: Pin the image in the estate config as name:tag@sha256:<digest> (the digest your registry mirror recorded).',
     );
     expect(lines[lines.length - 1]).toBe(
-      `13 policy violation(s); nothing was synthesized. Fix them, or waive a rule for a resource under "suppressions" in ${estate} with a reason.`,
+      `15 policy violation(s); nothing was synthesized. Fix them, or waive a rule for a resource under "suppressions" in ${estate} with a reason.`,
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.stderr).not.toMatch(/Error:/);

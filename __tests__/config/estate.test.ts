@@ -37,7 +37,7 @@ describe('estate config validation', () => {
       audit: { retentionDays: 400 },
       backup: { repository: '/srv/webide-backups', schedule: '02:00', keep: { daily: 7, weekly: 4, monthly: 12 } },
       aiLimits: { chat: { perMinute: 30, burst: 10 }, completion: { perMinute: 600, burst: 40 } },
-      monitoring: { autocompleteP95Ms: 250, diskFreePercent: 10 },
+      monitoring: { autocompleteP95Ms: 250, diskFreePercent: 10, litellmMetrics: true },
     });
     const minimal = ESTATE.slice(0, ESTATE.indexOf('  backup:\n')) + '  backup: { repository: /srv/b }\n' + ESTATE.slice(ESTATE.indexOf('  # Per user, at the AI gateway'));
     expect(loadEstate({ file: 'estate.yaml', text: minimal }).operations.backup).toEqual({ repository: '/srv/b', schedule: '02:00', keep: { daily: 7, weekly: 4, monthly: 12 } });
@@ -242,9 +242,9 @@ describe('estate config validation', () => {
     });
 
     it('splits a subnet: Docker gets the lower half, nginx the last host address', () => {
-      expect(subnetPlan('10.202.0.0/28')).toEqual({ subnet: '10.202.0.0/28', ipRange: '10.202.0.0/29', nginxAddress: '10.202.0.14', auditAddress: '10.202.0.13' });
-      expect(subnetPlan('10.202.0.16/28')).toEqual({ subnet: '10.202.0.16/28', ipRange: '10.202.0.16/29', nginxAddress: '10.202.0.30', auditAddress: '10.202.0.29' });
-      expect(subnetPlan('172.31.250.0/24')).toEqual({ subnet: '172.31.250.0/24', ipRange: '172.31.250.0/25', nginxAddress: '172.31.250.254', auditAddress: '172.31.250.253' });
+      expect(subnetPlan('10.202.0.0/28')).toEqual({ subnet: '10.202.0.0/28', ipRange: '10.202.0.0/29', nginxAddress: '10.202.0.14', auditAddress: '10.202.0.13', nginxExporterAddress: '10.202.0.12' });
+      expect(subnetPlan('10.202.0.16/28')).toEqual({ subnet: '10.202.0.16/28', ipRange: '10.202.0.16/29', nginxAddress: '10.202.0.30', auditAddress: '10.202.0.29', nginxExporterAddress: '10.202.0.28' });
+      expect(subnetPlan('172.31.250.0/24')).toEqual({ subnet: '172.31.250.0/24', ipRange: '172.31.250.0/25', nginxAddress: '172.31.250.254', auditAddress: '172.31.250.253', nginxExporterAddress: '172.31.250.252' });
       expect(subnetPlan('10.0.0.0/8').nginxAddress).toBe('10.255.255.254');
       expect(() => subnetPlan('10.202.0.0/29')).toThrow(/too small/);
       expect(() => subnetPlan('10.202.0.8/28')).toThrow(/not a network address/);

@@ -20,7 +20,7 @@ const estate = (file: string) => loadEstate({ file, text: fs.readFileSync(file, 
 
 describe('versions agree between the tests and the estate', () => {
   // The e2e estate's IDE runs `ide`: the code-server image plus the estate's extensions (images/ide).
-  const components = { nginx: 'nginx', keycloak: 'keycloak', postgres: 'postgres', oauth2Proxy: 'oauth2-proxy', litellm: 'litellm', codeServer: 'ide' } as const;
+  const components = { nginx: 'nginx', keycloak: 'keycloak', postgres: 'postgres', oauth2Proxy: 'oauth2-proxy', litellm: 'litellm', codeServer: 'ide', monitoring: 'monitoring' } as const;
   const production = estate(path.join(ASSETS, 'estate.yaml'));
   const e2e = estate(path.join(ROOT, '__tests__/e2e/estate.local.yaml'));
 
@@ -38,6 +38,19 @@ describe('versions agree between the tests and the estate', () => {
   it('the LiteLLM the unit tests load is the one the image is built from', () => {
     const pin = /^LITELLM_VERSION="([^"]+)"/m.exec(fs.readFileSync(path.join(ROOT, 'scripts/litellm-venv.sh'), 'utf8'))?.[1];
     expect(builtVersion('litellm')).toBe(pin);
+  });
+
+  it('the prometheus_client the unit tests load (LiteLLM /metrics/) is the one the image installs', () => {
+    const pin = /^PROMETHEUS_CLIENT_VERSION="([^"]+)"/m.exec(fs.readFileSync(path.join(ROOT, 'scripts/litellm-venv.sh'), 'utf8'))?.[1];
+    expect(pin).toMatch(/^\d+\.\d+\.\d+$/);
+    const python = path.join(ROOT, '.work/litellm-venv/bin/python');
+    const installed = spawnSync(python, ['-c', 'import importlib.metadata as m; print(m.version("prometheus_client"))'], { encoding: 'utf8' });
+    expect(installed.stdout.trim()).toBe(pin);
+    // The image build passes the same pin to images/litellm, which installs it.
+    const build = fs.readFileSync(path.join(ROOT, 'scripts/docker/build-images.sh'), 'utf8');
+    expect(build).toContain(`PROMETHEUS_CLIENT_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PROMETHEUS_CLIENT_VERSION=')"`);
+    expect(build).toMatch(/litellm\) printf '%s\\n' "PRISMA_VERSION=\$PRISMA_VERSION" "PROMETHEUS_CLIENT_VERSION=\$PROMETHEUS_CLIENT_VERSION"/);
+    expect(fs.readFileSync(path.join(ROOT, 'images/litellm/Dockerfile'), 'utf8')).toContain('"prometheus_client==${PROMETHEUS_CLIENT_VERSION}"');
   });
 
   // The monitoring files are checked by the Debian tools installed here (scripts/setup.sh); the

@@ -453,7 +453,9 @@ describe('the estate on a real Docker engine', () => {
     const all = estate.containers();
     // The managed files' loaders were created to receive files and have never run.
     const loaders = all.filter((name) => docker('inspect', '-f', '{{index .Config.Labels "webide.loader"}}', name) === 'true');
-    expect(loaders.sort()).toEqual(['audit', 'litellm', 'nginx', 'workspace'].map((purpose) => estate.names.managedFiles(purpose as 'nginx')).map((n) => `${n}-loader`).sort());
+    expect(loaders.sort()).toEqual(
+      ['alertmanager', 'audit', 'litellm', 'mtail', 'nginx', 'prometheus', 'workspace'].map((purpose) => estate.names.managedFiles(purpose as 'nginx')).map((n) => `${n}-loader`).sort(),
+    );
     for (const loader of loaders) expect(docker('inspect', '-f', '{{.State.Status}} {{.State.StartedAt}}', loader)).toBe('created 0001-01-01T00:00:00Z');
     const observed = all.filter((name) => !loaders.includes(name)).map((name) => {
       const host = JSON.parse(docker('inspect', '-f', '{{json .HostConfig}}', name)) as Record<string, any>;

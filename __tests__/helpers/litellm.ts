@@ -28,6 +28,8 @@ export async function startLitellm(opts: {
   masterKey: string;
   gatewayKey: string;
   vllmKey: string;
+  /** Prometheus /metrics/ (render/litellm.ts `metrics`). @default false */
+  metrics?: boolean;
 }): Promise<RunningLitellm> {
   if (!fs.existsSync(LITELLM_BIN)) {
     throw new Error(`LiteLLM is not installed at ${LITELLM_BIN}: run \`bash scripts/litellm-venv.sh\` first (CI does).`);
@@ -37,7 +39,7 @@ export async function startLitellm(opts: {
   const configPath = path.join(workDir, 'config.yaml');
   fs.writeFileSync(
     configPath,
-    renderLitellmConfig({ chatModelName: opts.chatModelName, servedModelName: opts.servedModelName, vllmApiBase: opts.vllmApiBase, logPrompts: false }),
+    renderLitellmConfig({ chatModelName: opts.chatModelName, servedModelName: opts.servedModelName, vllmApiBase: opts.vllmApiBase, logPrompts: false, metrics: opts.metrics }),
   );
   fs.writeFileSync(path.join(workDir, LITELLM_AUTH_HOOK.file), renderLitellmAuthHook(litellmAuthHookInput(opts.chatModelName)));
 

@@ -81,6 +81,17 @@ describe('renderLitellmConfig', () => {
     expect(on.general_settings.store_prompts_in_spend_logs).toBe(true);
   });
 
+  it('serves Prometheus metrics without a key only when asked to (the prometheus callback)', () => {
+    expect(parsed().litellm_settings).not.toHaveProperty('callbacks');
+    expect(parsed().litellm_settings).not.toHaveProperty('require_auth_for_metrics_endpoint');
+    expect(parsed({ metrics: false }).litellm_settings).not.toHaveProperty('callbacks');
+    expect(parsed({ metrics: true }).litellm_settings).toMatchObject({ callbacks: ['prometheus'], require_auth_for_metrics_endpoint: false });
+    // Nothing else changes: the key checks stay as they are.
+    const { callbacks: _c, require_auth_for_metrics_endpoint: _r, ...rest } = parsed({ metrics: true }).litellm_settings;
+    expect(rest).toEqual(parsed().litellm_settings);
+    expect(parsed({ metrics: true }).general_settings).toEqual(parsed().general_settings);
+  });
+
   it('keeps telemetry off and drops unsupported params', () => {
     expect(parsed().litellm_settings).toMatchObject({ telemetry: false, drop_params: true });
   });
@@ -132,7 +143,8 @@ describe('renderLitellmAuthHook', () => {
 
 // ---------------------------------------------------------------------------------------------
 // The real LiteLLM proxy (from `bash scripts/litellm-venv.sh`) with the rendered config and
-// auth hook, against an in-process stand-in for vLLM's OpenAI-compatible API.
+// auth hook, against an in-process stand-in for vLLM's OpenAI-compatible API. With /metrics/ on,
+// as the estate runs it (operations.monitoring.litellmMetrics defaults to true).
 // ---------------------------------------------------------------------------------------------
 
 describe('the real LiteLLM proxy with the rendered config', () => {
@@ -152,7 +164,7 @@ describe('the real LiteLLM proxy with the rendered config', () => {
 
   beforeAll(async () => {
     standIn = await startVllmStandIn(servedModelName, vllmKey);
-    litellm = await startLitellm({ chatModelName, servedModelName, vllmApiBase: `http://127.0.0.1:${standIn.port}/v1`, masterKey, gatewayKey, vllmKey });
+    litellm = await startLitellm({ chatModelName, servedModelName, vllmApiBase: `http://127.0.0.1:${standIn.port}/v1`, masterKey, gatewayKey, vllmKey, metrics: true });
   }, LITELLM_STARTUP_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
@@ -210,6 +222,40 @@ describe('the real LiteLLM proxy with the rendered config', () => {
     if (completion.status !== 200) throw new Error(`chat completion with the gateway key failed: ${completion.status} ${completion.text}\n${litellm!.logTail()}`);
     expect(chatRequestsSeen().length).toBe(before + 1);
     expect(JSON.stringify(chatRequestsSeen().at(-1))).not.toContain(gatewayKey);
+  }, 60_000);
+
+  // Before the management routes below: a failed upstream call there (embeddings, which the
+  // stand-in does not serve) puts the one chat deployment in LiteLLM's cooldown for a few seconds.
+  it('serves Prometheus metrics at /metrics/ without a key (what the estate scrapes), counting the requests it proxied', async () => {
+    const proxied = await request('POST', '/v1/chat/completions', { key: gatewayKey, body: chat() });
+    if (proxied.status !== 200) throw new Error(`chat completion failed: ${proxied.status} ${proxied.text}\n${litellm!.logTail()}`);
+    const page = await request('GET', '/metrics/');
+    if (page.status !== 200) throw new Error(`/metrics/ answered ${page.status} ${page.text}\n${litellm!.logTail()}`);
+    expect(page.text).toMatch(/^# HELP /m);
+    // LiteLLM's own series (the prometheus callback), not only the Python runtime's.
+    const requests = page.text.split('\n').filter((line) => /^litellm_proxy_total_requests_metric_total\{/.test(line));
+    expect(requests.length).toBeGreaterThan(0);
+    expect(requests.some((line) => line.includes(`requested_model="${chatModelName}"`))).toBe(true);
+    // No key in the page: LiteLLM labels series with a hash of the key, never the key.
+    for (const key of [masterKey, gatewayKey, vllmKey]) expect(page.text).not.toContain(key);
+    // /metrics (no slash) only redirects to it: Prometheus is pointed at /metrics/ (estateScrapeTargets).
+    const bare = await fetch(`${litellm!.baseUrl}/metrics`, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+    expect([bare.status, bare.headers.get('location')?.endsWith('/metrics/')]).toEqual([307, true]);
+  }, 60_000);
+
+  it('still wants a key everywhere else with /metrics/ open: the gateway routes and the admin routes', async () => {
+    const before = chatRequestsSeen().length;
+    for (const [method, route, body] of [
+      ['GET', '/v1/models', undefined],
+      ['POST', '/v1/chat/completions', chat()],
+      ['POST', '/v1/completions', { model: chatModelName, prompt: 'x' }],
+      ['GET', '/model/info', undefined],
+      ['POST', '/key/generate', {}],
+    ] as const) {
+      const answer = await request(method, route, { body });
+      expect({ route, status: answer.status }).toEqual({ route, status: 401 });
+    }
+    expect(chatRequestsSeen().length).toBe(before);
   }, 60_000);
 
   // Each of these answers 200 (or reaches its handler) with the master key: checked in the same

@@ -4,9 +4,11 @@ import * as http from 'http';
 import * as https from 'https';
 import * as net from 'net';
 import * as path from 'path';
-import { DEFAULT_RATE_LIMITS, GATEWAY_USER_HEADER, SECURITY_HEADERS, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
+import { DEFAULT_RATE_LIMITS, GATEWAY_USER_HEADER, SECURITY_HEADERS, renderNginxConf, renderNginxSecretsTemplate, STUB_STATUS_PATH, stubStatusUrl } from '../../render/nginx';
+import { MONITORING_PORTS, monitoringCommands } from '../../render/monitoring';
 import { fixedAddressStandIns, gatewayUsers, listenPorts, nginxSandbox, onLoopback, startDnsStandIn, startNginx, withResolver } from '../helpers/nginx';
-import { freePort, stopProcess, tail } from '../helpers/processes';
+import { debianTool, parseExposition, valueOf } from '../helpers/monitoring';
+import { freePort, spawnLogged, stopProcess, tail, waitUntilAnswers } from '../helpers/processes';
 
 // ---------------------------------------------------------------------------------------------
 // The entry point end to end, all real but the services behind it: the real nginx runs the
@@ -26,6 +28,15 @@ const EDGE = '10.202.0.14';
 const ALICE_NETWORK = '127.0.0.5';
 const BOB_NETWORK = '127.0.0.6';
 const AI_LIMITS = { chat: { perMinute: 60, burst: 5 }, completion: { perMinute: 60, burst: 8 } };
+/**
+ * The nginx exporter's address, the status page's one client: 127.0.0.1, where the real exporter's
+ * connections to the loopback stand-ins come from. Any other source (127.0.0.8 here) stands for
+ * every other container on the identity network.
+ */
+const EXPORTER = '127.0.0.1';
+const NOT_THE_EXPORTER = '127.0.0.8';
+const IDENTITY = '10.202.0.30';
+const STATUS_PORT = 8405;
 
 interface Seen {
   method: string;
@@ -137,11 +148,12 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
       workspacePort: ide.port,
       aiGatewayPort: 8081,
       secretsIncludePath: secrets,
-      listenAddresses: { edge: EDGE, identity: '10.202.0.30', ai: '10.202.0.46' },
+      listenAddresses: { edge: EDGE, identity: IDENTITY, ai: '10.202.0.46' },
       aiLimits: AI_LIMITS,
       gatewayUsersInclude: gatewayUsers(sandbox.dir, { [ALICE_NETWORK]: 'alice', [BOB_NETWORK]: 'bob' }),
       // Stands for keycloak.providerUrl's host: an IP literal, as in the e2e estate (its stand-in here).
       extraServerNames: ['127.0.0.2'],
+      stubStatus: { port: STATUS_PORT, allow: [EXPORTER] },
     });
     fixed = fixedAddressStandIns(rendered);
     edge = fixed.get(EDGE)!;
@@ -327,6 +339,49 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
       ['alice', 'bob', '/u/bob/', 403],
     ]);
   }, 30_000);
+
+  it("serves the status page on the identity address to the exporter's address only; on no other address, nor through the gateway", async () => {
+    const identity = fixed.get(IDENTITY)!;
+    const status = ports.get(STATUS_PORT)!;
+    const page = await call({ tls: false, address: identity, port: status, path: STUB_STATUS_PATH, host: 'x', localAddress: EXPORTER });
+    expect(page.status).toBe(200);
+    expect(page.body).toMatch(/^Active connections: \d+ \nserver accepts handled requests\n \d+ \d+ \d+ \nReading: \d+ Writing: \d+ Waiting: \d+ \n$/);
+    expect((await call({ tls: false, address: identity, port: status, path: STUB_STATUS_PATH, host: 'x', localAddress: NOT_THE_EXPORTER })).status).toBe(403);
+    expect((await call({ tls: false, address: identity, port: status, path: '/', host: 'x', localAddress: EXPORTER })).status).toBe(404);
+    for (const address of [edge, fixed.get('10.202.0.46')!, '127.0.0.1', ALICE_NETWORK]) {
+      await expect(call({ tls: false, address, port: status, path: STUB_STATUS_PATH, host: 'x', localAddress: EXPORTER })).rejects.toThrow(/ECONNREFUSED/);
+    }
+    expect((await gatewayCall(ALICE_NETWORK, STUB_STATUS_PATH)).status).toBe(404);
+    // Read every scrape: no access record of its own (the one record is the gateway's 404 above).
+    await new Promise((r) => setTimeout(r, 200));
+    const records = fs
+      .readFileSync(nginxLog, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((r) => r.uri === STUB_STATUS_PATH);
+    expect(records.filter((r) => r.uri === STUB_STATUS_PATH).map((r) => [r.server, r.status])).toEqual([['ai-gateway', 404]]);
+  }, 30_000);
+
+  it('the real nginx exporter, run as the estate runs it, reads the page: nginx_up 1', async () => {
+    const identity = fixed.get(IDENTITY)!;
+    const listen = await freePort();
+    const argv = monitoringCommands({ nginxStubStatusUrl: stubStatusUrl(identity, ports.get(STATUS_PORT)!) }).nginxExporter.map((arg) =>
+      arg === `-web.listen-address=:${MONITORING_PORTS.nginxExporter}` ? `-web.listen-address=127.0.0.1:${listen}` : arg,
+    );
+    expect(argv).toContain(`-web.listen-address=127.0.0.1:${listen}`);
+    const logPath = path.join(sandboxDir, 'nginx-exporter.log');
+    const exporter = spawnLogged(debianTool(argv[0], 'prometheus-nginx-exporter'), argv.slice(1), { cwd: sandboxDir, logPath, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    try {
+      await waitUntilAnswers(`http://127.0.0.1:${listen}/metrics`, exporter, logPath, 20_000, 'the nginx exporter');
+      const samples = parseExposition(await (await fetch(`http://127.0.0.1:${listen}/metrics`, { signal: AbortSignal.timeout(10_000) })).text());
+      expect(valueOf(samples, 'nginx_up', {})).toBe(1);
+      expect(valueOf(samples, 'nginx_connections_active', {})).toBeGreaterThanOrEqual(1);
+      expect(valueOf(samples, 'nginx_http_requests_total', {})).toBeGreaterThan(0);
+    } finally {
+      await stopProcess(exporter);
+    }
+  }, 40_000);
 
   it('rate-limits the AI gateway per user: a burst over her limit gets 429 from any of her sources, another user is still served', async () => {
     const statuses = await burst(40, (agent) => gatewayCall(ALICE_NETWORK, '/tabby/v1/health', { localAddress: '127.0.0.30', agent }), false);

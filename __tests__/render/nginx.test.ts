@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseNginxConf, locationsOf, serversListeningOn, allDirectives } from '../../policy/nginx-conf';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
-import { DEFAULT_RATE_LIMITS, NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate, SECURITY_HEADERS, servedNames } from '../../render/nginx';
+import { DEFAULT_RATE_LIMITS, NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate, SECURITY_HEADERS, servedNames, STUB_STATUS_PATH, stubStatusUrl } from '../../render/nginx';
 import { NginxDirective } from '../../policy/nginx-conf';
 import { nginxAuditSyslogTarget } from '../../render/audit-sink';
 import { listenPorts, nginxSandbox, nginxTest, onLoopback } from '../helpers/nginx';
@@ -277,6 +277,47 @@ describe('renderNginxConf', () => {
     });
   });
 
+  describe("the status page for the nginx exporter", () => {
+    const STATUS = { port: 8405, allow: ['10.202.0.28'] };
+    const serversOf = (conf: string) => allDirectives(parseNginxConf(conf)).filter((d) => d.name === 'server');
+    const listensOf = (server: NginxDirective) => server.block!.filter((d) => d.name === 'listen').map((d) => d.args.join(' '));
+
+    it('is off unless asked for: no stub_status and no listener on its port', () => {
+      const conf = renderNginxConf(input());
+      expect(allDirectives(parseNginxConf(conf)).some((d) => d.name === 'stub_status')).toBe(false);
+      expect(conf).not.toContain(':8405');
+    });
+
+    it("listens on nginx's identity address only and answers the exporter's address only, logging nothing and forwarding nothing", () => {
+      const conf = renderNginxConf(input({ stubStatus: STATUS }));
+      const all = serversOf(conf);
+      const onPort = all.filter((s) => listensOf(s).some((l) => /:8405\b/.test(l)));
+      expect(onPort.map(listensOf)).toEqual([['10.202.0.30:8405']]);
+      const server = onPort[0].block!;
+      expect(server.filter((d) => d.name === 'access_log').map((d) => d.args)).toEqual([['off']]);
+      const locations = server.filter((d) => d.name === 'location');
+      expect(locations.map((l) => l.args)).toEqual([['=', STUB_STATUS_PATH], ['/']]);
+      expect(locations[0].block!.map((d) => [d.name, ...d.args])).toEqual([['allow', '10.202.0.28'], ['deny', 'all'], ['stub_status']]);
+      expect(locations[1].block!.map((d) => [d.name, ...d.args])).toEqual([['return', '404']]);
+      expect(allDirectives(server).some((d) => /^(proxy_pass|fastcgi_pass|uwsgi_pass|grpc_pass|include)$/.test(d.name))).toBe(false);
+      // The only stub_status of the file; the other servers are as before.
+      expect(allDirectives(parseNginxConf(conf)).filter((d) => d.name === 'stub_status')).toHaveLength(1);
+      expect(all.filter((s) => !onPort.includes(s)).map(listensOf)).toEqual(serversOf(renderNginxConf(input())).map(listensOf));
+      expect(stubStatusUrl('10.202.0.30', 8405)).toBe('http://10.202.0.30:8405/stub_status');
+    });
+
+    it.each([
+      [{ port: 8443, allow: ['10.202.0.28'] }, /stubStatus\.port 8443 must be a free port/],
+      [{ port: 8081, allow: ['10.202.0.28'] }, /stubStatus\.port 8081 must be a free port/],
+      [{ port: 0, allow: ['10.202.0.28'] }, /stubStatus\.port 0/],
+      [{ port: 8405, allow: [] }, /stubStatus\.allow is empty/],
+      [{ port: 8405, allow: ['10.202.0.16/29'] }, /must hold IPv4 addresses .* got 10\.202\.0\.16\/29/],
+      [{ port: 8405, allow: ['all'] }, /must hold IPv4 addresses .* got all/],
+    ])('refuses %j', (stubStatus, message) => {
+      expect(() => renderNginxConf(input({ stubStatus }))).toThrow(message);
+    });
+  });
+
   it('passes the real `nginx -t`', async () => {
     const sandbox = nginxSandbox();
     const secrets = path.join(sandbox.dir, 'ai-gateway.conf');
@@ -284,7 +325,9 @@ describe('renderNginxConf', () => {
     fs.writeFileSync(secrets, renderNginxSecretsTemplate().replace('$LITELLM_GATEWAY_KEY', 'sk-test-only').replace('$TABBY_API_TOKEN', 'test-only'));
     const conf = path.join(sandbox.dir, 'nginx.conf');
     // nginx -t binds the listeners: moved to loopback (the fixed addresses to stand-ins), on free ports.
-    const rendered = renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets }));
+    // With the status page, as the estate renders it (Debian's nginx-light has the stub_status module).
+    const rendered = renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets, stubStatus: { port: 8405, allow: ['10.202.0.28'] } }));
+    expect(rendered).toContain('stub_status;');
     const ports = new Map<number, number>();
     for (const port of listenPorts(rendered)) ports.set(port, await freePort());
     fs.writeFileSync(conf, onLoopback(rendered, ports));

@@ -45,7 +45,21 @@ describe('the whole estate', () => {
   it('contains every component of the estate', () => {
     const { stacks: _stacks, ...synthesized } = synthEstate(estate, defaultRoster(estate));
     const json = JSON.stringify(synthesized);
-    for (const name of ['webide-nginx', 'webide-oauth2-proxy', 'webide-keycloak', 'webide-postgres', 'webide-litellm', 'webide-tabby', 'webide-vllm', 'webide-ide-alice']) {
+    for (const name of [
+      'webide-nginx',
+      'webide-oauth2-proxy',
+      'webide-keycloak',
+      'webide-postgres',
+      'webide-litellm',
+      'webide-tabby',
+      'webide-vllm',
+      'webide-ide-alice',
+      'webide-prometheus',
+      'webide-alertmanager',
+      'webide-nginx-exporter',
+      'webide-node-exporter',
+      'webide-mtail',
+    ]) {
       expect(json).toContain(`"name":"${name}"`);
     }
     for (const type of ['keycloak_realm', 'keycloak_realm_events', 'keycloak_openid_client', 'keycloak_group', 'keycloak_user', 'keycloak_user_groups', 'docker_network']) {
@@ -58,7 +72,15 @@ describe('the whole estate', () => {
     const declared = Object.values(synthesized).flatMap((json) => Object.values(((json as StackJson).resource?.docker_container ?? {}) as Record<string, Record<string, any>>));
     // The managed files' loaders are created to receive files and never started: no process, nothing to harden.
     const loaders = declared.filter((c) => c.start === false && c.must_run === false);
-    expect(loaders.map((c) => c.name).sort()).toEqual(['webide-managed-audit-loader', 'webide-managed-litellm-loader', 'webide-managed-nginx-loader', 'webide-managed-workspace-loader']);
+    expect(loaders.map((c) => c.name).sort()).toEqual([
+      'webide-managed-alertmanager-loader',
+      'webide-managed-audit-loader',
+      'webide-managed-litellm-loader',
+      'webide-managed-mtail-loader',
+      'webide-managed-nginx-loader',
+      'webide-managed-prometheus-loader',
+      'webide-managed-workspace-loader',
+    ]);
     const containers = declared.filter((c) => !loaders.includes(c));
     const names = containers.map((c) => c.name);
     expect(names).toEqual(expect.arrayContaining(['webide-nginx', 'webide-oauth2-proxy', 'webide-keycloak', 'webide-postgres', 'webide-litellm', 'webide-tabby', 'webide-vllm', 'webide-ide-alice']));

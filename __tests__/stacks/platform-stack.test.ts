@@ -10,13 +10,14 @@ import { EstateNames } from '../../constructs/naming';
 import { EstatePolicyPack } from '../../policy/pack';
 import { aiGatewayClosed } from '../../policy/rules/ai-gateway';
 import { LITELLM_AUTH_HOOK, litellmAuthHookInput, renderLitellmAuthHook } from '../../render/litellm';
+import { alertRules } from '../../render/monitoring';
+import { parseNginxConf, allDirectives } from '../../policy/nginx-conf';
 import { pinnedImage } from '../../stacks/common';
 import { PlatformStack } from '../../stacks/platform-stack';
 import { defaultEstate, defaultRoster } from '../helpers/inputs';
 import { resourcesOf } from '../helpers/json';
 
-function synthPlatform() {
-  const estate = defaultEstate();
+function synthPlatform(estate = defaultEstate()) {
   const stack = new PlatformStack(Testing.app(), 'platform', { estate, roster: defaultRoster(estate), stateFile: 'terraform.platform.tfstate' });
   const json = JSON.parse(Testing.synth(stack));
   const containers = new Map([...resourcesOf(json)].filter(([key]) => key.startsWith('docker_container.')).map(([, body]) => [body.name as string, body as Record<string, any>]));
@@ -65,10 +66,20 @@ describe('PlatformStack', () => {
     expect(Object.values(json.resource.docker_volume).map((v: any) => v.name)).toEqual([
       expect.stringMatching(/^webide-managed-audit-[0-9a-f]{12}$/),
       expect.stringMatching(/^webide-managed-litellm-[0-9a-f]{12}$/),
+      expect.stringMatching(/^webide-managed-alertmanager-[0-9a-f]{12}$/),
+      expect.stringMatching(/^webide-managed-mtail-[0-9a-f]{12}$/),
+      expect.stringMatching(/^webide-managed-prometheus-[0-9a-f]{12}$/),
       expect.stringMatching(/^webide-managed-nginx-[0-9a-f]{12}$/),
       'webide-gateway-users',
     ]);
-    expect(json.output.retained_volumes.value).toEqual(['webide-data-postgres', 'webide-data-tabby', 'webide-data-audit', 'webide-data-audit-queue']);
+    expect(json.output.retained_volumes.value).toEqual([
+      'webide-data-postgres',
+      'webide-data-tabby',
+      'webide-data-audit',
+      'webide-data-audit-queue',
+      'webide-data-prometheus',
+      'webide-data-alertmanager',
+    ]);
   });
 
   it('renders the LiteLLM config into the container: chat routed to vLLM, key from a sensitive variable, prompt logging off', () => {
@@ -137,6 +148,7 @@ describe('PlatformStack', () => {
       ['webide-net-database', true],
       ['webide-net-edge', false],
       ['webide-net-identity', true],
+      ['webide-net-monitoring', true],
     ]);
   });
 
@@ -147,5 +159,66 @@ describe('PlatformStack', () => {
       '${docker_network.network-identity.name}',
       '${docker_network.network-database.name}',
     ]);
+  });
+
+  describe('monitoring', () => {
+    const loaderFile = (containers: Map<string, Record<string, any>>, loader: string, file: string): string =>
+      containers.get(loader)!.upload.find((u: { file: string }) => u.file === file).content;
+
+    it("lets only the nginx exporter, at its fixed identity address, read nginx's status page on nginx's identity address", () => {
+      const { containers } = synthPlatform();
+      const exporter = containers.get('webide-nginx-exporter')!;
+      expect(exporter.networks_advanced).toContainEqual({ name: '${docker_network.network-identity.name}', ipv4_address: '172.31.251.252' });
+      expect(exporter.command).toContain('-nginx.scrape-uri=http://172.31.251.254:8405/stub_status');
+      const nginx = containers.get('webide-nginx')!;
+      expect(nginx.networks_advanced).toContainEqual({ name: '${docker_network.network-identity.name}', ipv4_address: '172.31.251.254' });
+      const conf = parseNginxConf(loaderFile(containers, 'webide-managed-nginx-loader', '/etc/webide-nginx/nginx.conf'));
+      const status = allDirectives(conf).filter((d) => d.name === 'server' && d.block!.some((l) => l.name === 'listen' && /:8405$/.test(l.args[0])));
+      expect(status.map((server) => server.block!.filter((d) => d.name === 'listen').map((d) => d.args[0]))).toEqual([['172.31.251.254:8405']]);
+      const location = status[0].block!.find((d) => d.name === 'location' && d.args[1] === '/stub_status')!;
+      expect(location.block!.map((d) => [d.name, ...d.args])).toEqual([['allow', '172.31.251.252'], ['deny', 'all'], ['stub_status']]);
+    });
+
+    it("scrapes the estate's services by name and takes the alert thresholds from operations.monitoring", () => {
+      const estate = defaultEstate((text) => text.replace('autocompleteP95Ms: 250', 'autocompleteP95Ms: 180').replace('diskFreePercent: 10', 'diskFreePercent: 45'));
+      const { containers } = synthPlatform(estate);
+      const prometheusYml = parse(loaderFile(containers, 'webide-managed-prometheus-loader', '/etc/webide-monitoring/prometheus/prometheus.yml'));
+      expect(Object.fromEntries(prometheusYml.scrape_configs.map((job: any) => [job.job_name, [job.static_configs[0].targets[0], job.metrics_path]]))).toEqual({
+        alertmanager: ['webide-alertmanager:9093', '/metrics'],
+        keycloak: ['webide-keycloak:9000', '/metrics'],
+        litellm: ['webide-litellm:4000', '/metrics/'],
+        mtail: ['webide-mtail:3903', '/metrics'],
+        nginx: ['webide-nginx-exporter:9113', '/metrics'],
+        node: ['webide-node-exporter:9100', '/metrics'],
+        prometheus: ['localhost:9090', '/metrics'],
+        tabby: ['webide-tabby:8080', '/metrics'],
+        vllm: ['webide-vllm:8000', '/metrics'],
+      });
+      expect(prometheusYml.global.external_labels).toEqual({ estate: 'webide' });
+      expect(prometheusYml.alerting.alertmanagers[0].static_configs[0].targets).toEqual(['webide-alertmanager:9093']);
+      const rules = parse(loaderFile(containers, 'webide-managed-prometheus-loader', '/etc/webide-monitoring/prometheus/alerts.rules.yml')).groups[0].rules;
+      // 45% free is above the predictive branch's 40%: that branch then starts at the threshold itself.
+      expect(rules).toEqual(alertRules({ autocompleteP95TargetMs: 180, diskFreeMinPercent: 45, diskPredictBelowPercent: 45 }).map((r) => ({ ...r })));
+      expect(rules.find((r: any) => r.alert === 'AutocompleteLatencyHigh').expr).toMatch(/> 0\.18$/);
+      // Who is scraped is on the networks Prometheus joins.
+      expect(containers.get('webide-prometheus')!.networks_advanced.map((n: { name: string }) => n.name)).toEqual([
+        '${docker_network.monitoring_network_18A65B3C.name}',
+        '${docker_network.network-identity.name}',
+        '${docker_network.network-ai.name}',
+      ]);
+    });
+
+    it("turns LiteLLM's /metrics/ on with operations.monitoring.litellmMetrics, and leaves it (and its scrape) out when off", () => {
+      const on = synthPlatform();
+      expect(parse(loaderFile(on.containers, 'webide-managed-litellm-loader', '/etc/litellm/config.yaml')).litellm_settings).toMatchObject({
+        callbacks: ['prometheus'],
+        require_auth_for_metrics_endpoint: false,
+      });
+      const off = synthPlatform(defaultEstate((text) => text.replace('litellmMetrics: true', 'litellmMetrics: false')));
+      expect(parse(loaderFile(off.containers, 'webide-managed-litellm-loader', '/etc/litellm/config.yaml')).litellm_settings).not.toHaveProperty('callbacks');
+      const jobs = parse(loaderFile(off.containers, 'webide-managed-prometheus-loader', '/etc/webide-monitoring/prometheus/prometheus.yml')).scrape_configs.map((j: any) => j.job_name);
+      expect(jobs).not.toContain('litellm');
+      expect(jobs).toContain('vllm');
+    });
   });
 });

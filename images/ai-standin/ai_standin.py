@@ -15,6 +15,20 @@ on a machine with no GPU. Python standard library only.
                       `Authorization: Bearer $TABBY_API_TOKEN` (401 otherwise), as a Tabby with
                       authentication does for its API routes; health stays open for healthchecks.
 
+  Both roles  GET /metrics: Prometheus text format, no key (as vLLM's /metrics):
+                      ai_standin_requests_total{role,method,path,status} (counter),
+                      ai_standin_request_duration_seconds{role,path} (histogram) and
+                      ai_standin_delay_seconds{role} (gauge: the delay now added, see below).
+                      `path` is one of the role's paths or "other", so random paths add no series.
+
+Slow mode, for the test tier's latency alert: while the file $STANDIN_DELAY_FILE (default
+/tmp/ai-standin-delay-ms) holds a number of milliseconds (0 to 60000), every model request
+(Tabby's /v1/completions, vLLM's /v1/chat/completions) waits that long before it answers; health,
+events and /metrics never wait. Only someone inside the container can write the file, e.g.
+  docker exec <tabby container> sh -c 'echo 400 > /tmp/ai-standin-delay-ms'   # slow
+  docker exec <tabby container> rm -f /tmp/ai-standin-delay-ms                # fast again
+Nothing on the network switches it (the AI gateway forwards no path that could).
+
 Listens on 0.0.0.0:$PORT (default 8000). Takes the real servers' command lines and ignores
 them, except --port (and --host), --served-model-name and --model, which it honours:
   vllm:  /models/chat --served-model-name N --host 0.0.0.0 --port 8000 --max-model-len …
@@ -24,11 +38,99 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROLES = ("vllm", "tabby")
+
+# The paths each role knows (the `path` label); any other path is counted as "other".
+ROLE_PATHS = {
+    "vllm": ("/health", "/metrics", "/v1/chat/completions", "/v1/models"),
+    "tabby": ("/metrics", "/v1/completions", "/v1/events", "/v1/health"),
+}
+# The paths that do model work, and so wait in slow mode.
+MODEL_PATHS = {"vllm": "/v1/chat/completions", "tabby": "/v1/completions"}
+DEFAULT_DELAY_FILE = "/tmp/ai-standin-delay-ms"
+MAX_DELAY_MS = 60_000
+# Histogram bounds, seconds: fine between 0.1 and 0.3 s (the autocomplete target), as the gateway's.
+BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1.0, 2.0, 5.0)
+
+
+def read_delay_ms(path):
+    """The slow mode's delay: the file's whole number of milliseconds, 0 when absent or not a number in range."""
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read(32).strip()
+    except (OSError, UnicodeDecodeError):
+        return 0
+    if not text.isdigit():
+        return 0
+    value = int(text)
+    return value if 0 <= value <= MAX_DELAY_MS else 0
+
+
+def label_value(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def labels_text(pairs):
+    return "{" + ",".join(f'{name}="{label_value(value)}"' for name, value in pairs) + "}"
+
+
+class Metrics:
+    """A request counter and a latency histogram, in Prometheus's text format. Thread-safe."""
+
+    def __init__(self, role, delay_file):
+        self.role = role
+        self.delay_file = delay_file
+        self.lock = threading.Lock()
+        self.requests = {}  # (method, path, status) -> count
+        self.durations = {}  # path -> [bucket counts..., count, sum]
+
+    def path_label(self, path):
+        return path if path in ROLE_PATHS[self.role] else "other"
+
+    def observe(self, method, path, status, seconds):
+        path = self.path_label(path)
+        method = method if method in ("GET", "POST", "PUT", "DELETE", "HEAD") else "other"
+        with self.lock:
+            key = (method, path, str(status))
+            self.requests[key] = self.requests.get(key, 0) + 1
+            hist = self.durations.setdefault(path, [0] * len(BUCKETS) + [0, 0.0])
+            for i, bound in enumerate(BUCKETS):
+                if seconds <= bound:
+                    hist[i] += 1
+            hist[-2] += 1
+            hist[-1] += seconds
+
+    def exposition(self):
+        role = ("role", self.role)
+        lines = [
+            "# HELP ai_standin_requests_total Requests the stand-in answered, by method, path and HTTP status.",
+            "# TYPE ai_standin_requests_total counter",
+        ]
+        with self.lock:
+            for (method, path, status), count in sorted(self.requests.items()):
+                lines.append(f"ai_standin_requests_total{labels_text([role, ('method', method), ('path', path), ('status', status)])} {count}")
+            lines += [
+                "# HELP ai_standin_request_duration_seconds Time from reading a request to its answer, by path.",
+                "# TYPE ai_standin_request_duration_seconds histogram",
+            ]
+            for path, hist in sorted(self.durations.items()):
+                base = [role, ("path", path)]
+                for i, bound in enumerate(BUCKETS):
+                    lines.append(f"ai_standin_request_duration_seconds_bucket{labels_text(base + [('le', repr(bound))])} {hist[i]}")
+                lines.append(f"ai_standin_request_duration_seconds_bucket{labels_text(base + [('le', '+Inf')])} {hist[-2]}")
+                lines.append(f"ai_standin_request_duration_seconds_sum{labels_text(base)} {hist[-1]!r}")
+                lines.append(f"ai_standin_request_duration_seconds_count{labels_text(base)} {hist[-2]}")
+        lines += [
+            "# HELP ai_standin_delay_seconds The delay slow mode adds to every model request now (0: off).",
+            "# TYPE ai_standin_delay_seconds gauge",
+            f"ai_standin_delay_seconds{labels_text([role])} {read_delay_ms(self.delay_file) / 1000!r}",
+        ]
+        return "\n".join(lines) + "\n"
 
 
 def parse_args(argv):
@@ -72,12 +174,14 @@ def main():
     api_key = os.environ.get("VLLM_API_KEY" if role == "vllm" else "TABBY_API_TOKEN", "")
     # As vLLM: a request for any other model name gets 404 (STANDIN_STRICT_MODEL=0 answers all).
     strict_model = os.environ.get("STANDIN_STRICT_MODEL", "1") != "0"
+    delay_file = os.environ.get("STANDIN_DELAY_FILE") or DEFAULT_DELAY_FILE
+    metrics = Metrics(role, delay_file)
 
     log = lambda msg: print(f"ai-standin[{role}]: {msg}", flush=True)  # noqa: E731
     log("STAND-IN for the GPU model server (not the real vLLM/Tabby; no GPU is used)")
     log(f"NVIDIA_VISIBLE_DEVICES={os.environ.get('NVIDIA_VISIBLE_DEVICES', '<unset>')}")
     log(f"model={model} listen={host}:{port} uid={os.getuid()} gid={os.getgid()} "
-        f"api_key={'required' if api_key else 'not required'} args={sys.argv[1:]}")
+        f"api_key={'required' if api_key else 'not required'} delay_file={delay_file} args={sys.argv[1:]}")
 
     class Handler(BaseHTTPRequestHandler):
         server_version = f"webide-ai-standin/{role}"
@@ -85,6 +189,36 @@ def main():
 
         def log_message(self, fmt, *args):  # one line per request, on stdout
             log(f"{self.address_string()} {fmt % args}")
+
+        def send_response(self, code, message=None):
+            self.answered = code
+            super().send_response(code, message)
+
+        def timed(self, handle):
+            """Handles the request and counts it, with its time, in the metrics."""
+            start = time.monotonic()
+            self.answered = 0
+            self.body = None
+            try:
+                self.read_body()
+                handle(self.path.split("?", 1)[0])
+            finally:
+                metrics.observe(self.command, self.path.split("?", 1)[0], self.answered, time.monotonic() - start)
+
+        def slow_mode(self, path):
+            """In slow mode, a model request waits the file's delay (after its key was checked)."""
+            if path == MODEL_PATHS[role]:
+                delay_ms = read_delay_ms(delay_file)
+                if delay_ms > 0:
+                    time.sleep(delay_ms / 1000)
+
+        def send_metrics(self):
+            data = metrics.exposition().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def send_json(self, status, body):
             data = json.dumps(body).encode()
@@ -94,9 +228,16 @@ def main():
             self.end_headers()
             self.wfile.write(data)
 
+        def read_body(self):
+            """Reads the request's body once, before any answer: one left unread would be taken
+            for the next request on a kept-alive connection."""
+            if self.body is None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(length) if length > 0 else b""
+            return self.body
+
         def read_json(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length > 0 else b""
+            raw = self.read_body()
             if not raw:
                 return {}
             try:
@@ -117,8 +258,15 @@ def main():
             self.send_json(404, {"detail": "Not Found"})
 
         def do_GET(self):
-            path = self.path.split("?", 1)[0]
-            if role == "vllm":
+            self.timed(self.handle_get)
+
+        def do_POST(self):
+            self.timed(self.handle_post)
+
+        def handle_get(self, path):
+            if path == "/metrics":
+                self.send_metrics()
+            elif role == "vllm":
                 if path == "/health":
                     self.send_response(200)
                     self.send_header("Content-Length", "0")
@@ -136,8 +284,7 @@ def main():
                 else:
                     self.not_found()
 
-        def do_POST(self):
-            path = self.path.split("?", 1)[0]
+        def handle_post(self, path):
             if role == "vllm" and path == "/v1/chat/completions":
                 if not self.authorised():
                     return
@@ -145,6 +292,7 @@ def main():
                 if body is None:
                     self.send_json(400, {"error": "request body must be a JSON object"})
                     return
+                self.slow_mode(path)
                 requested = body.get("model") or model
                 if requested != model and strict_model:
                     self.send_json(404, {"object": "error", "type": "NotFoundError", "code": 404,
@@ -180,6 +328,7 @@ def main():
                 if body is None:
                     self.send_json(400, {"error": "request body must be a JSON object"})
                     return
+                self.slow_mode(path)
                 language = body.get("language") or "unknown"
                 self.send_json(200, {
                     "id": f"cmpl-{uuid.uuid4()}",

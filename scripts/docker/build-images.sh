@@ -66,6 +66,9 @@ LITELLM_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^LITELLM_VERSION=')
 LITELLM_VERSION="${LITELLM_VERSION:-1.103.7}"
 PRISMA_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PRISMA_VERSION=')"
 PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
+# prometheus_client, for LiteLLM's /metrics (its `prometheus` callback): also pinned there.
+PROMETHEUS_CLIENT_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PROMETHEUS_CLIENT_VERSION=')"
+PROMETHEUS_CLIENT_VERSION="${PROMETHEUS_CLIENT_VERSION:-0.26.0}"
 
 ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup audit monitoring)
 
@@ -94,7 +97,7 @@ extra_pins() {
     base) echo "SUITE=$SUITE" ;;
     keycloak) echo "JDK_RELEASE=$(sed -n 's/^JAVA_RUNTIME_VERSION="\(.*\)"/\1/p' "$JDK_HOME/release" 2>/dev/null)" ;;
     oauth2-proxy) echo "GO=$(go env GOVERSION 2>/dev/null || echo none)" ;;
-    litellm) echo "PRISMA_VERSION=$PRISMA_VERSION" ;;
+    litellm) printf '%s\n' "PRISMA_VERSION=$PRISMA_VERSION" "PROMETHEUS_CLIENT_VERSION=$PROMETHEUS_CLIENT_VERSION" ;;
     code-server) echo "NODE_VERSION=$CODE_SERVER_NODE_VERSION" ;;
     backup) echo "POSTGRES_MAJOR=$POSTGRES_MAJOR" ;;
     ide) echo "CODE_SERVER_IMAGE=$(tag_of code-server)" ;;
