@@ -154,6 +154,12 @@ const operations = z.strictObject({
        * start with this on and an image without it, so turn it off for such an image.
        */
       litellmMetrics: z.boolean().default(true),
+      /** How often Prometheus scrapes its targets and evaluates the rules. */
+      scrapeIntervalSeconds: z.number().int().min(5).max(300).default(30),
+      /** ServiceDown fires when a target has been down this long. */
+      serviceDownForMinutes: z.number().int().min(1).max(60).default(2),
+      /** AutocompleteLatencyHigh fires when the P95 has been above the target this long. */
+      autocompleteForMinutes: z.number().int().min(1).max(120).default(10),
     })
     .prefault({}),
 });

@@ -331,8 +331,11 @@ export class PlatformStack extends TerraformStack {
         mtail: `${names.service('mtail')}:${MONITORING_PORTS.mtail}`,
         alertmanager: `${names.service('alertmanager')}:${MONITORING_PORTS.alertmanager}`,
       }),
+      scrapeIntervalSeconds: monitoringSettings.scrapeIntervalSeconds,
       alertRules: {
         autocompleteP95TargetMs: monitoringSettings.autocompleteP95Ms,
+        autocompleteForMinutes: monitoringSettings.autocompleteForMinutes,
+        serviceDownForMinutes: monitoringSettings.serviceDownForMinutes,
         diskFreeMinPercent: monitoringSettings.diskFreePercent,
         // The early warning ("full within a day") only below 40% free, or below the threshold itself
         // when that is higher (then the threshold alone already fires).

@@ -37,7 +37,7 @@ describe('estate config validation', () => {
       audit: { retentionDays: 400 },
       backup: { repository: '/srv/webide-backups', schedule: '02:00', keep: { daily: 7, weekly: 4, monthly: 12 } },
       aiLimits: { chat: { perMinute: 30, burst: 10 }, completion: { perMinute: 600, burst: 40 } },
-      monitoring: { autocompleteP95Ms: 250, diskFreePercent: 10, litellmMetrics: true },
+      monitoring: { autocompleteP95Ms: 250, diskFreePercent: 10, litellmMetrics: true, scrapeIntervalSeconds: 30, serviceDownForMinutes: 2, autocompleteForMinutes: 10 },
     });
     const minimal = ESTATE.slice(0, ESTATE.indexOf('  backup:\n')) + '  backup: { repository: /srv/b }\n' + ESTATE.slice(ESTATE.indexOf('  # Per user, at the AI gateway'));
     expect(loadEstate({ file: 'estate.yaml', text: minimal }).operations.backup).toEqual({ repository: '/srv/b', schedule: '02:00', keep: { daily: 7, weekly: 4, monthly: 12 } });

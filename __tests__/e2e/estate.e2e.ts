@@ -428,6 +428,66 @@ describe('the estate on a real Docker engine', () => {
     expect(everything).not.toContain(prompt);
   });
 
+  /** An instant query to the estate's Prometheus, through promtool in its container: `series => value` lines. */
+  function promQuery(expr: string): string[] {
+    return run('docker', ['exec', service('prometheus'), 'promtool', 'query', 'instant', 'http://localhost:9090', expr])
+      .out.split('\n')
+      .filter((line) => line.includes('=>'));
+  }
+
+  test('monitoring: every target is up; a stopped model server fires ServiceDown and a slow Tabby fires AutocompleteLatencyHigh, both reaching Alertmanager', async () => {
+    const jobs = ['alertmanager', 'keycloak', 'litellm', 'mtail', 'nginx', 'node', 'prometheus', 'tabby', 'vllm'];
+    const upJobs = () => promQuery('up == 1').map((line) => /job="([^"]+)"/.exec(line)?.[1]).filter((job): job is string => !!job).sort();
+    let up = upJobs();
+    for (let i = 0; i < 30 && up.join() !== jobs.join(); i++) {
+      await new Promise((r) => setTimeout(r, 2000));
+      up = upJobs();
+    }
+    log(`targets up: ${up.join(', ')}; nginx_up: ${promQuery('nginx_up').join(' ')}`);
+    expect(up).toEqual(jobs);
+    expect(promQuery('nginx_up == 1')).toHaveLength(1);
+
+    // vLLM stops; Tabby's stand-in answers every completion 400 ms late (the target is 250 ms).
+    docker('exec', service('tabby'), 'sh', '-c', 'echo 400 > /tmp/ai-standin-delay-ms');
+    docker('stop', service('vllm'));
+    const firing = () => promQuery('ALERTS{alertstate="firing"}').map((line) => `${/alertname="([^"]+)"/.exec(line)?.[1]}:${/job="([^"]+)"/.exec(line)?.[1] ?? ''}`);
+    const started = Date.now();
+    let alerts: string[] = [];
+    let sent = 0;
+    try {
+      // alice's IDE keeps completing (one request at a time, at most 300 and 5 minutes) until both fire.
+      while (Date.now() - started < 300_000 && sent < 300) {
+        const completion = httpFrom(ide('alice'), 'http://ai-gateway:8081/tabby/v1/completions', 'POST', JSON.stringify({ language: 'python', segments: { prefix: 'def f(', suffix: '' } }));
+        expect(completion.status).toBe(200);
+        sent++;
+        if (sent % 10 === 0) {
+          alerts = firing();
+          if (alerts.includes('ServiceDown:vllm') && alerts.some((a) => a.startsWith('AutocompleteLatencyHigh:'))) break;
+        }
+      }
+      log(`after ${((Date.now() - started) / 1000).toFixed(0)} s and ${sent} slow completions, firing: ${alerts.join(', ')}; P95 ${promQuery('histogram_quantile(0.95, sum by (le) (rate(webide_ai_gateway_request_seconds_bucket{route="/tabby/v1/completions"}[5m])))').join(' ')}`);
+      expect(alerts).toContain('ServiceDown:vllm');
+      expect(alerts.some((a) => a.startsWith('AutocompleteLatencyHigh:'))).toBe(true);
+      // Prometheus handed them to Alertmanager.
+      let inAlertmanager = '';
+      for (let i = 0; i < 15 && !(inAlertmanager.includes('ServiceDown') && inAlertmanager.includes('AutocompleteLatencyHigh')); i++) {
+        await new Promise((r) => setTimeout(r, 2000));
+        inAlertmanager = run('docker', ['exec', service('alertmanager'), 'amtool', 'alert', 'query', '--alertmanager.url=http://localhost:9093']).out;
+      }
+      expect(inAlertmanager).toContain('ServiceDown');
+      expect(inAlertmanager).toContain('AutocompleteLatencyHigh');
+    } finally {
+      run('docker', ['exec', service('tabby'), 'rm', '-f', '/tmp/ai-standin-delay-ms']);
+      run('docker', ['start', service('vllm')]);
+    }
+    let health = '';
+    for (let i = 0; i < 60 && health !== 'healthy'; i++) {
+      await new Promise((r) => setTimeout(r, 2000));
+      health = docker('inspect', '-f', '{{.State.Health.Status}}', service('vllm'));
+    }
+    expect(health).toBe('healthy');
+  });
+
   test('the stand-ins check credentials as the real servers do: without the key, 401', () => {
     // From LiteLLM's container (it shares the AI network with both), without credentials.
     const ask = (url: string, method = 'GET') =>
