@@ -180,7 +180,15 @@ export interface RestorePlanInput {
   readonly hasIde?: boolean;
 }
 
-const mountFlag = (mount: BackupMount) => ['--mount', `type=${mount.type},source=${mount.source},target=${mount.target}${mount.readOnly ? ',readonly' : ''}`];
+/**
+ * `--mount` of one mount. Volumes with volume-nocopy: Docker would otherwise copy the image's mount
+ * point (root's) over the owner and mode of a volume that is empty, such as a lost home's, and its
+ * user could no longer write their home (found by the e2e restore drill).
+ */
+const mountFlag = (mount: BackupMount) => [
+  '--mount',
+  `type=${mount.type},source=${mount.source},target=${mount.target}${mount.readOnly ? ',readonly' : ''}${mount.type === 'volume' ? ',volume-nocopy' : ''}`,
+];
 
 /**
  * The docker commands of a restore, in order. Pure: no I/O, no clock; every value comes from the

@@ -28,7 +28,7 @@ const LIMITS = [
 ] as const;
 const COMMON = [
   '--name', 'webide-restore', '--label', 'webide.estate=webide', '--label', 'webide.component=restore',
-  '--mount', 'type=volume,source=webide-data-backup,target=/var/lib/webide-backup',
+  '--mount', 'type=volume,source=webide-data-backup,target=/var/lib/webide-backup,volume-nocopy',
   '--mount', 'type=bind,source=/srv/webide-backup,target=/backup/repository',
   '--env', 'RESTIC_REPOSITORY=/backup/repository', '--env', 'BACKUP_HOST=webide', '--env', 'RESTIC_PASSWORD',
 ] as const;
@@ -39,7 +39,7 @@ describe('restore plan (scripts/restore.ts)', () => {
     expect(steps.map((step) => step.argv)).toEqual([
       [
         ...D, 'create', ...HARDENING, '--cap-add', 'CHOWN', '--cap-add', 'DAC_OVERRIDE', '--cap-add', 'FOWNER', ...LIMITS, ...COMMON,
-        '--mount', 'type=volume,source=webide-home-alice,target=/backup/restore', '--network', 'none',
+        '--mount', 'type=volume,source=webide-home-alice,target=/backup/restore,volume-nocopy', '--network', 'none',
         '--entrypoint', 'webide-backup', IMAGE, 'restore-home', 'alice', 'latest',
       ],
       [...D, 'stop', 'webide-ide-alice'],

@@ -764,6 +764,9 @@ describe('the estate on a real Docker engine', () => {
     expect(home.status).toBe(0);
     expect(docker('exec', ide('alice'), 'cat', '/home/coder/restore-drill.txt')).toBe(marker);
     expect(docker('exec', ide('alice'), 'stat', '-c', '%a %u', '/home/coder/restore-drill.txt')).toBe('600 1000');
+    // Her home itself is still hers: she can write in it.
+    expect(docker('exec', ide('alice'), 'stat', '-c', '%u', '/home/coder')).toBe('1000');
+    expect(run('docker', ['exec', ide('alice'), 'sh', '-c', 'touch /home/coder/.written-after-restore && rm /home/coder/.written-after-restore']).status).toBe(0);
     const database = estate.restore(['keycloak']);
     log(`restore keycloak: exit ${database.status}; ${database.out.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
     expect(database.status).toBe(0);
