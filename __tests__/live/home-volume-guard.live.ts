@@ -17,7 +17,8 @@ describe('home-volume guard in a real plan', () => {
   const stateDir = path.join(work, 'state');
   fs.mkdirSync(stateDir);
   const estate = loadEstate({ file: 'estate.yaml', text: assetText('estate.yaml') });
-  const env = terraformEnv();
+  // The sample estate has backups: the workspaces stack declares the agent's two secrets. Fakes (never real ones).
+  const env = terraformEnv({ TF_VAR_backup_repository_password: 'fake-backup-password-not-a-secret', TF_VAR_keycloak_db_password: 'fake-db-password-not-a-secret' });
   const rosterText = assetText('roster.yaml');
 
   /** A state as the previous apply would have left it: the users it recorded. */
