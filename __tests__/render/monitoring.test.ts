@@ -720,6 +720,8 @@ describe('monitoringCommands', () => {
     expect(commands.prometheus).toContain('--storage.tsdb.retention.time=15d');
     expect(commands.alertmanager).toContain('--cluster.listen-address=');
     expect(commands.nginxExporter).toContain('-nginx.scrape-uri=http://webide-nginx:8090/stub_status');
+    // nginx is created beside it: the exporter waits for it rather than exiting at start.
+    expect(commands.nginxExporter).toEqual(expect.arrayContaining(['-nginx.retries=60', '-nginx.retry-interval=5s']));
     expect(commands.mtail).toEqual([
       'mtail', '--progs', MONITORING_PATHS.mtailProgramsDir,
       '--logs', '/var/log/webide/audit/*/docker-events.jsonl', '--logs', '/var/log/webide/audit/*/nginx-access.jsonl',

@@ -141,6 +141,9 @@ export function monitoringCommands(input: MonitoringCommandsInput): MonitoringCo
     nginxExporter: [
       'prometheus-nginx-exporter',
       `-nginx.scrape-uri=${input.nginxStubStatusUrl}`,
+      // It exits at start when nginx does not answer yet (nginx is created beside it): it waits up to 5 minutes.
+      '-nginx.retries=60',
+      '-nginx.retry-interval=5s',
       `-web.listen-address=:${MONITORING_PORTS.nginxExporter}`,
     ],
     mtail: ['mtail', ...mtailArgs({ progsDir: P.mtailProgramsDir, logs: auditLogGlobs(input.auditLogDir ?? AUDIT_LOG_DIR) })],
