@@ -17,6 +17,7 @@ export const SERVICES = [
   'nginx-exporter',
   'node-exporter',
   'mtail',
+  'egress-proxy',
 ] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
@@ -31,7 +32,7 @@ export class EstateNames {
     return `${this.prefix}-${name}`;
   }
 
-  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit' | 'monitoring'): string {
+  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit' | 'monitoring' | 'egress'): string {
     return `${this.prefix}-net-${purpose}`;
   }
 
@@ -52,7 +53,7 @@ export class EstateNames {
   }
 
   /** Volume (plus a content digest) and loader of the files the estate writes for a service. */
-  managedFiles(purpose: 'nginx' | 'litellm' | 'workspace' | 'audit' | 'prometheus' | 'alertmanager' | 'mtail'): string {
+  managedFiles(purpose: 'nginx' | 'litellm' | 'workspace' | 'audit' | 'prometheus' | 'alertmanager' | 'mtail' | 'egress-proxy'): string {
     return `${this.prefix}-managed-${purpose}`;
   }
 
@@ -63,6 +64,11 @@ export class EstateNames {
   /** The AI gateway's user map (nginx's address on each user network → username). */
   gatewayUsersVolume(): string {
     return `${this.prefix}-gateway-users`;
+  }
+
+  /** The egress proxy's user map (its address on each user network → username), written by the workspace links. */
+  egressUsersVolume(): string {
+    return `${this.prefix}-egress-users`;
   }
 
   /** The one-off container `npm run restore` runs a restore in (removed when it is done). */
@@ -101,7 +107,11 @@ export const INTERNAL_PORTS = {
   tabby: 8080,
   vllm: 8000,
   codeServer: 8080,
+  /** The egress proxy (Squid), on every user network as EGRESS_PROXY_HOST. */
+  egressProxy: 3128,
 } as const;
 
 /** The AI gateway's name on every workspace network: the one address IDEs use for AI. */
 export const AI_GATEWAY_HOST = 'ai-gateway';
+/** The egress proxy's name on every workspace network: the one way out to the bank's declared services. */
+export const EGRESS_PROXY_HOST = 'egress-proxy';
