@@ -10,6 +10,10 @@
  *                             this checkout's (same load), e.g. before a speed-up
  *   e.g. synth only: BENCH_PLAN_SIZES= BENCH_LIVE_DIFF=0 npm run bench
  *
+ *   BENCH_DOCKER_BASELINE=<version>  also plan the same synthesized workspaces stack with that
+ *                             docker provider version (it must be in providers/mirror), run by run
+ *                             beside the pinned one (providers/pins.json), e.g. after an upgrade
+ *
  *   BENCH_RUNS=3            runs per figure          BENCH_SIZES=10,100,500,1000   synth sizes
  *   BENCH_RUNS_LARGE=<runs> runs at sizes >= 1000    BENCH_PLAN_SIZES=10,100,500   plan sizes (10: scaling baseline)
  *   BENCH_DIFF_SIZE=500     roster size of the diff  BENCH_BUDGET_MIN=60           stop starting work after this
@@ -24,6 +28,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { defaultEstate, generatedRosterYaml, rosterFromText } from '../__tests__/helpers/inputs';
+import { providerPin } from '../config/provider-pins';
 import { writeHclPeer } from './hcl-peer';
 import { LiveDiff, liveDiff, PARALLELISM, stubUpstreamState } from './live-diff';
 import { rosterVariants } from './rosters';
@@ -42,6 +47,10 @@ const LIVE_STEPS = ints(process.env.BENCH_LIVE_STEPS, [100, 250]);
 const DEADLINE = Date.now() + ints(process.env.BENCH_BUDGET_MIN, [60])[0] * 60_000;
 const UPDATE = process.env.BENCH_UPDATE === '1';
 const BASELINE = process.env.BENCH_BASELINE || undefined;
+const DOCKER_BASELINE = process.env.BENCH_DOCKER_BASELINE || undefined;
+const DOCKER_VERSION = providerPin('docker').version;
+/** The plan's configurations: the cdktf JSON, the HCL peer and, with BENCH_DOCKER_BASELINE, the cdktf JSON on the other docker provider. */
+const PLAN_TOOLS = ['cdktf', 'hcl', ...(DOCKER_BASELINE ? ['cdktf-docker-baseline'] : [])] as const;
 const OUT_DIR = UPDATE ? __dirname : path.join(path.resolve(__dirname, '..'), '.work', 'bench');
 const CMD_TIMEOUT_MS = ints(process.env.BENCH_CMD_TIMEOUT_S, [600])[0] * 1000;
 const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
@@ -238,7 +247,8 @@ async function benchPlan(): Promise<PlanInfo> {
   const host = String(require('@cdktf/provider-docker/package.json').cdktf.provider.name).split('/')[0];
   const mirror = path.join(ROOT, 'providers', 'mirror', host);
   const terraform = process.env.TERRAFORM_BINARY_NAME ?? 'terraform';
-  if (!fs.existsSync(tfrc) || !['kreuzwerker/docker/3.6.2', 'hashicorp/null/3.2.4'].every((p) => fs.existsSync(path.join(mirror, p)))) {
+  const needed = [`kreuzwerker/docker/${DOCKER_VERSION}`, `hashicorp/null/${providerPin('null').version}`, ...(DOCKER_BASELINE ? [`kreuzwerker/docker/${DOCKER_BASELINE}`] : [])];
+  if (!fs.existsSync(tfrc) || !needed.every((p) => fs.existsSync(path.join(mirror, p)))) {
     return { ...info, skipped: 'plan figures skipped: no provider mirror (npm run providers)' };
   }
   if (spawnSync(terraform, ['version'], { encoding: 'utf8' }).status !== 0) return { ...info, skipped: `plan figures skipped: no terraform binary (${terraform})` };
@@ -261,10 +271,11 @@ async function benchPlan(): Promise<PlanInfo> {
   }
   for (let run = 1; run <= Math.max(...PLAN_SIZES.map(runsFor)); run++) {
     for (const size of PLAN_SIZES) {
-      for (const tool of ['cdktf', 'hcl'] as const) {
+      for (const tool of PLAN_TOOLS) {
         if (run > runsFor(size) || overBudget(`plan run ${run} of ${tool} at ${size}`)) continue;
         const dir = freshDir(`plan-${tool}`);
-        fs.cpSync(sources.get(size)![tool], dir, { recursive: true });
+        fs.cpSync(sources.get(size)![tool === 'hcl' ? 'hcl' : 'cdktf'], dir, { recursive: true });
+        if (tool === 'cdktf-docker-baseline') pinDockerProvider(path.join(dir, 'cdk.tf.json'), DOCKER_BASELINE!);
         const init = await measure(terraform, ['init', '-input=false', '-no-color'], { cwd: dir, env });
         if (!init.ok) throw new Error(`terraform init (${tool}, ${size}) failed:\n${tail(init.output)}`);
         const plan = await measure(terraform, ['plan', '-input=false', '-lock=false', '-no-color', '-out=plan.tfplan'], { cwd: dir, env, watch: /Plan: (\d+) to add/ });
@@ -281,6 +292,15 @@ async function benchPlan(): Promise<PlanInfo> {
   }
   info.equivalence = comparePlans(terraform, env);
   return info;
+}
+
+/** Rewrites a synthesized stack's docker provider requirement to another version (same configuration, other provider). */
+function pinDockerProvider(file: string, version: string): void {
+  const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const docker = doc.terraform?.required_providers?.docker;
+  if (!docker) throw new Error(`${file}: no docker provider in terraform.required_providers`);
+  docker.version = version;
+  fs.writeFileSync(file, JSON.stringify(doc, null, 2));
 }
 
 /** Planned values of both configurations, keyed by type + Docker name: the peer must plan the same objects. */
@@ -374,8 +394,13 @@ function table(plan: PlanInfo, live: LiveDiff, scale: Scaling[], meta: Record<st
     const sum = (...keys: string[]) => keys.reduce((total, key) => total + (median(key) ?? NaN), 0);
     for (const n of PLAN_SIZES) {
       const totals = { cdktf: sum(`cli.wall.${n}`, `cdktf.init.${n}`, `cdktf.plan.${n}`), hcl: sum(`hcl.init.${n}`, `hcl.plan.${n}`) };
-      for (const tool of ['cdktf', 'hcl'] as const) row(n, tool, plan.planned[`${tool}.${n}`] ?? 'n/a', fmt(`${tool}.init.${n}`), fmt(`${tool}.plan.${n}`), fmt(`${tool}.plancpu.${n}`), fmt(`${tool}.planmem.${n}`, MiB, 0), totals[tool].toFixed(1));
+      for (const tool of ['cdktf', 'hcl'] as const) row(n, tool === 'cdktf' ? `cdktf (docker ${DOCKER_VERSION})` : tool, plan.planned[`${tool}.${n}`] ?? 'n/a', fmt(`${tool}.init.${n}`), fmt(`${tool}.plan.${n}`), fmt(`${tool}.plancpu.${n}`), fmt(`${tool}.planmem.${n}`, MiB, 0), totals[tool].toFixed(1));
       const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : 'n/a');
+      if (DOCKER_BASELINE) {
+        const base = 'cdktf-docker-baseline';
+        row(n, `cdktf (docker ${DOCKER_BASELINE})`, plan.planned[`${base}.${n}`] ?? 'n/a', fmt(`${base}.init.${n}`), fmt(`${base}.plan.${n}`), fmt(`${base}.plancpu.${n}`), fmt(`${base}.planmem.${n}`, MiB, 0), sum(`cli.wall.${n}`, `${base}.init.${n}`, `${base}.plan.${n}`).toFixed(1));
+        row(n, `**ratio docker ${DOCKER_VERSION}/${DOCKER_BASELINE}**`, '', '', `plan only: ${ratio(sum(`cdktf.plan.${n}`), sum(`${base}.plan.${n}`))}`, ratio(sum(`cdktf.plancpu.${n}`), sum(`${base}.plancpu.${n}`)), ratio(sum(`cdktf.planmem.${n}`), sum(`${base}.planmem.${n}`)), '');
+      }
       row(n, '**ratio cdktf/HCL**', '', '', `plan only: ${ratio(sum(`cdktf.plan.${n}`), sum(`hcl.plan.${n}`))}`, ratio(sum(`cdktf.plancpu.${n}`), sum(`hcl.plancpu.${n}`)), ratio(sum(`cdktf.planmem.${n}`), sum(`hcl.planmem.${n}`)), ratio(totals.cdktf, totals.hcl));
     }
     md.push('', '`synth+init+plan` for cdktf adds the `cdktf synth` (CLI) median of the same roster size; n/a when that size was not in BENCH_SIZES.', '');

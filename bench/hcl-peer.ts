@@ -1,4 +1,5 @@
 import { createHash } from 'crypto';
+import { providerPin } from '../config/provider-pins';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EstateConfig } from '../config/estate';
@@ -35,8 +36,8 @@ export function writeHclPeer(dir: string, estate: EstateConfig, roster: Roster, 
     path.join(dir, 'main.tf'),
     `terraform {
   required_providers {
-    docker = { source = "kreuzwerker/docker", version = "3.6.2" }
-    null   = { source = "hashicorp/null", version = "3.2.4" }
+    docker = { source = "kreuzwerker/docker", version = "${providerPin('docker').version}" }
+    null   = { source = "hashicorp/null", version = "${providerPin('null').version}" }
   }
   backend "local" { path = ${JSON.stringify(stateFile)} }
 }

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
-import { Image } from '@cdktf/provider-docker/lib/image';
-import { Network } from '@cdktf/provider-docker/lib/network';
+import { Image } from '../.gen/providers/docker/image';
+import { Network } from '../.gen/providers/docker/network';
 import { EstateConfig } from '../config/estate';
 import { AUDIT_SINK_PATHS, AUDIT_SINK_PORTS, AUDIT_SINK_UID, auditSinkEnvironment, nginxAuditSyslogTarget, renderRsyslogConf } from '../render/audit-sink';
 import { HardenedContainer } from './hardened-container';

@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Image } from '@cdktf/provider-docker/lib/image';
+import { Image } from '../.gen/providers/docker/image';
 import { BackupConfig, BackupRepository, parseBackupRepository } from '../config/backup';
 import { HardenedContainer, UNROUTABLE_DNS_UPSTREAM } from './hardened-container';
 import { EstateNames, INTERNAL_PORTS } from './naming';

@@ -1,8 +1,8 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
 import { ITerraformDependable } from 'cdktf';
-import { Container, ContainerHealthcheck, ContainerMounts, ContainerPorts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
-import { Image } from '@cdktf/provider-docker/lib/image';
+import { Container, ContainerHealthcheck, ContainerMounts, ContainerPorts, ContainerUpload } from '../.gen/providers/docker/container';
+import { Image } from '../.gen/providers/docker/image';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 
 export interface NetworkAttachment {
@@ -147,8 +147,9 @@ export class HardenedContainer extends Construct {
       tmpfs: props.tmpfs ? { ...props.tmpfs } : undefined,
       memory: props.memoryMiB,
       memorySwap: props.memoryMiB,
-      // Provider 3.6.2 cannot apply `cpus` (it asserts a float on a string attribute)
-      // and reads it back as NanoCPUs; the CFS quota is the same limit, set directly.
+      // Provider 3.6.2 cannot apply `cpus` (it asserts a float on a string attribute; 4.5.0
+      // can) and reads it back as NanoCPUs; the CFS quota is the same limit, set directly,
+      // and keeps plans unchanged across the upgrade.
       cpuPeriod: CPU_PERIOD_MICROS,
       cpuQuota: Math.round(props.cpus * CPU_PERIOD_MICROS),
       shmSize: props.shmSizeMiB,

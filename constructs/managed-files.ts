@@ -1,8 +1,8 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
-import { Container, ContainerMounts, ContainerUpload } from '@cdktf/provider-docker/lib/container';
-import { Image } from '@cdktf/provider-docker/lib/image';
-import { Volume } from '@cdktf/provider-docker/lib/volume';
+import { Container, ContainerMounts, ContainerUpload } from '../.gen/providers/docker/container';
+import { Image } from '../.gen/providers/docker/image';
+import { Volume } from '../.gen/providers/docker/volume';
 import { CONTAINER_LOG_OPTS, MountableFiles } from './hardened-container';
 
 export interface ManagedFilesProps {

@@ -1,8 +1,8 @@
 import { Annotations } from 'cdktf';
 import { Construct } from 'constructs';
-import { ContainerMounts } from '@cdktf/provider-docker/lib/container';
-import { Image } from '@cdktf/provider-docker/lib/image';
-import { Network } from '@cdktf/provider-docker/lib/network';
+import { ContainerMounts } from '../.gen/providers/docker/container';
+import { Image } from '../.gen/providers/docker/image';
+import { Network } from '../.gen/providers/docker/network';
 import { EstateConfig } from '../config/estate';
 import {
   AlertmanagerConfigInput,
@@ -239,6 +239,6 @@ export class Monitoring extends Construct {
 
 /** A named volume Docker creates on first use; Terraform references it but never owns (or deletes) it. */
 function dataVolume(name: string, target: string): ContainerMounts {
-  // No volume_options: provider 3.6.2 then sends VolumeOptions.Subpath (Docker API 1.45+ only).
+  // No volume_options: the provider then needs Docker API 1.45+ (3.6.2 sends Subpath, 4.5.0 refuses below 1.45).
   return { type: 'volume', source: name, target };
 }

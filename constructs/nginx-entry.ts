@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
-import { Image } from '@cdktf/provider-docker/lib/image';
-import { Volume } from '@cdktf/provider-docker/lib/volume';
+import { Image } from '../.gen/providers/docker/image';
+import { Volume } from '../.gen/providers/docker/volume';
 import { EstateConfig } from '../config/estate';
 import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate, servedNames } from '../render/nginx';
 import { AI_GATEWAY_ROUTES } from '../render/ai-gateway';

@@ -23,7 +23,7 @@ export interface WorkspaceLinkProps {
 
 /**
  * Joins nginx to one user's private network (alias ai-gateway) without recreating
- * nginx: provider 3.6.2 never reads networks back, so a link per user keeps a roster
+ * nginx (a change to a container's networks_advanced replaces it), so a link per user keeps a roster
  * edit to that user's own resources. Runs the docker CLI on the Terraform runner.
  *
  * It also records nginx's address on the network as the user's in the AI gateway's user map

@@ -1,8 +1,8 @@
 import { Construct } from 'constructs';
-import { Image } from '@cdktf/provider-docker/lib/image';
-import { Network } from '@cdktf/provider-docker/lib/network';
+import { Image } from '../.gen/providers/docker/image';
+import { Network } from '../.gen/providers/docker/network';
 import { RosterUser } from '../config/roster';
-import { ContainerUpload } from '@cdktf/provider-docker/lib/container';
+import { ContainerUpload } from '../.gen/providers/docker/container';
 import { HardenedContainer } from './hardened-container';
 import { ManagedFiles } from './managed-files';
 import { EstateNames, INTERNAL_PORTS } from './naming';
@@ -135,8 +135,8 @@ export class Workspace extends Construct {
         [USER_DATA_DIR]: 'rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700',
       },
       managedFiles: props.managedFiles,
-      // No volume_options: provider 3.6.2 then always sends VolumeOptions.Subpath, which
-      // Docker before API 1.45 (Debian 12's 20.10 among them) refuses.
+      // No volume_options: provider 3.6.2 then always sends VolumeOptions.Subpath, which Docker
+      // before API 1.45 (Debian 12's 20.10 among them) refuses; 4.5.0 refuses them itself there.
       mounts: [{ type: 'volume', target: HOME_DIR, source: this.homeVolumeName }],
       healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.codeServer}/healthz`], startPeriodSeconds: 30 },
       labels: {

@@ -6,8 +6,9 @@
 #   providers/mirror/<host>/<namespace>/<type>/<version>/<os>_<arch>/terraform-provider-<type>_v<version>
 #
 # Also writes providers/terraformrc (CLI config: filesystem mirror only, no
-# direct installation) and extracts the keycloak provider schema into
-# providers/schemas/ (input of `npm run gen`).
+# direct installation) and extracts the schema of each provider whose bindings are generated
+# (keycloak, docker) into providers/schemas/<type>-<version>.json (input of `npm run gen`).
+# The versions come from providers/pins.json, the one place that states them.
 #
 # Run as `npm run providers`. See providers/README.md.
 #
@@ -31,18 +32,15 @@ RC="$PDIR/terraformrc"
 SCHEMA_DIR="$PDIR/schemas"
 OPENTOFU_VERSION="${PROVIDERS_OPENTOFU_VERSION:-v1.10.10}"
 
-# Pinned providers, one per line:
-#   namespace type version tag commit go-module pseudo-version code-module
+# Pinned providers (from providers/pins.json), one per line:
+#   namespace type version tag commit go-module pseudo-version code-module bindings
 # code-module is "-" unless go.mod declares a module path different from where
 # the code lives (docker: declared terraform-providers/..., code at kreuzwerker/...).
-# The version must match the cdktf prebuilt bindings in package.json
-# (@cdktf/provider-docker 12.0.3 -> docker 3.6.2, @cdktf/provider-null 11.0.1 -> null 3.2.4).
-PINS="
-keycloak    keycloak 5.9.0 v5.9.0 f1724f757eb5f25d8263866776da8ecd8734831b github.com/keycloak/terraform-provider-keycloak          v0.0.0-20260731124423-f1724f757eb5 -
-kreuzwerker docker   3.6.2 v3.6.2 2f20f8c3ce8290fcd03d96e69c7bc6338897a479 github.com/terraform-providers/terraform-provider-docker v0.0.0-20250613214648-2f20f8c3ce82 github.com/kreuzwerker/terraform-provider-docker
-hashicorp   null     3.2.4 v3.2.4 01034f80eb238732fd9e8673582e0e770cfab578 github.com/terraform-providers/terraform-provider-null   v0.0.0-20250421213748-01034f80eb23 -
-"
-SCHEMA_PROVIDER="keycloak/keycloak"
+# bindings is "generated" for the providers whose schema is extracted for `npm run gen`.
+PINS="$(node -e '
+  const pins = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).providers;
+  for (const p of pins) console.log([p.namespace, p.type, p.version, p.tag, p.commit, p.module, p.pseudoVersion, p.codeModule || "-", p.bindings === "generated" ? "generated" : "-"].join(" "));
+' "$PDIR/pins.json")" || { echo "providers: cannot read providers/pins.json" >&2; exit 1; }
 
 # ---------------------------------------------------------------- output helpers
 T0="$(date +%s.%N)"
@@ -304,9 +302,9 @@ EOF
   die "building $ns/$type $ver failed both ways (logs: $log, $log2)."
 }
 
-KEYCLOAK_CHANGED=0
+CHANGED_SCHEMAS=""
 ALL_CACHED=1
-while read -r ns type ver tag commit mod pseudo codemod; do
+while read -r ns type ver tag commit mod pseudo codemod bindings; do
   [ -n "$ns" ] || continue
   key="$ns/$type"
   dir="$MIRROR/$TF_HOST/$ns/$type/$ver/$PLATFORM"
@@ -368,7 +366,7 @@ while read -r ns type ver tag commit mod pseudo codemod; do
   fi
   mkdir -p "$dir"
   install -m 0755 "$built" "$bin.tmp" && mv "$bin.tmp" "$bin"
-  [ "$key" = "$SCHEMA_PROVIDER" ] && KEYCLOAK_CHANGED=1
+  [ "$bindings" = generated ] && CHANGED_SCHEMAS="$CHANGED_SCHEMAS $type"
   done_step "built, sha256 $sha"
 done <<<"$PINS"
 
@@ -396,13 +394,19 @@ render_rc_filesystem
 done_step "$RC"
 
 # ---------------------------------------------------------------- schema + install check
-KC_VER="$(awk '$1=="keycloak" && $2=="keycloak" {print $3}' <<<"$PINS")"
-SCHEMA_FILE="$SCHEMA_DIR/keycloak-$KC_VER.json"
-if [ -f "$SCHEMA_FILE" ] && [ "$KEYCLOAK_CHANGED" = 0 ]; then
-  step "keycloak schema"
-  done_step "providers/schemas/keycloak-$KC_VER.json present and the binary matches the lock: skipped"
+# Schemas to (re)extract: missing files, or a provider binary that changed in this run.
+NEED_SCHEMAS=""
+while read -r ns type ver tag commit mod pseudo codemod bindings; do
+  [ "$bindings" = generated ] || continue
+  if [ ! -f "$SCHEMA_DIR/$type-$ver.json" ] || [[ " $CHANGED_SCHEMAS " == *" $type "* ]]; then
+    NEED_SCHEMAS="$NEED_SCHEMAS $ns/$type@$ver"
+  fi
+done <<<"$PINS"
+if [ -z "$NEED_SCHEMAS" ]; then
+  step "provider schemas"
+  done_step "providers/schemas present and the binaries match the lock: skipped"
 else
-  step "terraform init against the mirror (all providers) and keycloak schema extraction"
+  step "terraform init against the mirror (all providers) and schema extraction:$NEED_SCHEMAS"
   tfdir="$WORK/schema"
   mkdir -p "$tfdir"
   node -e '
@@ -417,25 +421,30 @@ else
     || die "terraform providers schema -json failed (log: $LOG_DIR/schema.log)."
   (cd "$tfdir" && TF_CLI_CONFIG_FILE="$RC" "$TF" version -json) >"$WORK/version.json" 2>>"$LOG_DIR/schema.log"
   mkdir -p "$SCHEMA_DIR"
-  # Keep only the keycloak entry. Provider addresses are stored without the
-  # registry host (the host is added back at run time by scripts/gen-keycloak-bindings.js).
-  node -e '
-    const fs = require("fs");
-    const [allFile, versionFile, out, host, want] = process.argv.slice(1);
-    const all = JSON.parse(fs.readFileSync(allFile, "utf8"));
-    const sel = JSON.parse(fs.readFileSync(versionFile, "utf8")).provider_selections || {};
-    const fq = Object.keys(all.provider_schemas || {}).find((k) => k.endsWith("/" + want));
-    if (!fq) throw new Error("no " + want + " in the provider schema output: " + Object.keys(all.provider_schemas || {}));
-    const fqHost = fq.split("/").length === 3 ? fq.split("/")[0] : host;
-    const short = fq.split("/").slice(-2).join("/");
-    const doc = { format_version: all.format_version, provider_schemas: { [short]: all.provider_schemas[fq] } };
-    if (sel[fq]) doc.provider_versions = { [short]: sel[fq] };
-    const text = JSON.stringify(doc, null, 2) + "\n";
-    if (text.includes(host) || text.includes(fqHost)) throw new Error("schema text still mentions a registry host; refusing to write it");
-    fs.writeFileSync(out + ".tmp", text);
-    fs.renameSync(out + ".tmp", out);
-  ' "$WORK/schema-all.json" "$WORK/version.json" "$SCHEMA_FILE" "$TF_HOST" "$SCHEMA_PROVIDER"
-  done_step "providers/schemas/keycloak-$KC_VER.json ($(sha256 "$SCHEMA_FILE" | cut -c1-12)…)"
+  for want in $NEED_SCHEMAS; do
+    source_name="${want%@*}" ver="${want#*@}"
+    schema_file="$SCHEMA_DIR/${source_name#*/}-$ver.json"
+    # Keep only this provider's entry. Provider addresses are stored without the
+    # registry host (the host is added back at run time by scripts/gen-bindings.js).
+    node -e '
+      const fs = require("fs");
+      const [allFile, versionFile, out, host, want] = process.argv.slice(1);
+      const all = JSON.parse(fs.readFileSync(allFile, "utf8"));
+      const sel = JSON.parse(fs.readFileSync(versionFile, "utf8")).provider_selections || {};
+      const fq = Object.keys(all.provider_schemas || {}).find((k) => k.endsWith("/" + want));
+      if (!fq) throw new Error("no " + want + " in the provider schema output: " + Object.keys(all.provider_schemas || {}));
+      const fqHost = fq.split("/").length === 3 ? fq.split("/")[0] : host;
+      const short = fq.split("/").slice(-2).join("/");
+      const doc = { format_version: all.format_version, provider_schemas: { [short]: all.provider_schemas[fq] } };
+      if (sel[fq]) doc.provider_versions = { [short]: sel[fq] };
+      const text = JSON.stringify(doc, null, 2) + "\n";
+      if (text.includes(host) || text.includes(fqHost)) throw new Error("schema text still mentions a registry host; refusing to write it");
+      fs.writeFileSync(out + ".tmp", text);
+      fs.renameSync(out + ".tmp", out);
+    ' "$WORK/schema-all.json" "$WORK/version.json" "$schema_file" "$TF_HOST" "$source_name"
+    say "  wrote providers/schemas/$(basename "$schema_file") ($(sha256 "$schema_file" | cut -c1-12)…)"
+  done
+  done_step "extracted"
   if [ "$IS_TOFU" = 1 ]; then
     say "  note: extracted with OpenTofu, whose schema output differs from Terraform's (e.g. no write_only flags);"
     say "  the committed schema should come from Terraform: do not commit this change unless intended."

@@ -84,7 +84,7 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
   step 'npm ci' npm ci --no-audit --no-fund --loglevel=error
 fi
 
-step 'generating Keycloak provider bindings (.gen/)' node scripts/gen-keycloak-bindings.js
+step 'generating the keycloak and docker provider bindings (.gen/)' node scripts/gen-bindings.js
 step 'LiteLLM venv (.work/litellm-venv)' bash scripts/litellm-venv.sh
 step 'gixy-ng venv (.work/gixy-venv)' bash scripts/gixy-venv.sh
 printf 'setup: ready (%ds): nginx, npm packages, .gen/, .work/litellm-venv, .work/gixy-venv\n' $((SECONDS - started))

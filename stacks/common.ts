@@ -1,7 +1,7 @@
 import { LocalBackend, TerraformStack, TerraformVariable } from 'cdktf';
-import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
+import { DockerProvider } from '../.gen/providers/docker/provider';
 import { NullProvider } from '@cdktf/provider-null/lib/provider';
-import { Image } from '@cdktf/provider-docker/lib/image';
+import { Image } from '../.gen/providers/docker/image';
 import { Construct } from 'constructs';
 import { EstateConfig } from '../config/estate';
 import { Roster } from '../config/roster';

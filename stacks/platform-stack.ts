@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
-import { Network } from '@cdktf/provider-docker/lib/network';
+import { Network } from '../.gen/providers/docker/network';
 import { subnetPlan } from '../config/subnets';
 import { publicOrigin, stubStatusUrl } from '../render/nginx';
 import { estateScrapeTargets, MONITORING_PORTS } from '../render/monitoring';
@@ -352,9 +352,9 @@ export class PlatformStack extends TerraformStack {
 }
 
 /**
- * GPU pinning that converges on provider 3.6.2: the NVIDIA runtime exposes only the
- * devices in NVIDIA_VISIBLE_DEVICES. (`gpus = "device=…"` reads back as `all` and
- * would replace the container on every apply; see README.)
+ * GPU pinning through the NVIDIA runtime, which exposes only the devices in
+ * NVIDIA_VISIBLE_DEVICES. (On provider 3.6.2 `gpus = "device=…"` read back as `all` and
+ * replaced the container on every apply; 4.5.0 parses it, but no GPU here proves it: see README.)
  */
 export function gpuPinning(deviceIds: readonly string[]): Record<string, string> {
   return {
@@ -375,6 +375,6 @@ export function localProfileStandIn(profile: 'production' | 'local', role: 'vllm
 
 /** A named volume Docker creates on first use; Terraform references it but never owns (or deletes) it. */
 function dataVolume(name: string, target: string) {
-  // No volume_options: provider 3.6.2 then sends VolumeOptions.Subpath (Docker API 1.45+ only).
+  // No volume_options: the provider then needs Docker API 1.45+ (3.6.2 sends Subpath, 4.5.0 refuses below 1.45).
   return { type: 'volume', target, source: name };
 }

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
-import { Network } from '@cdktf/provider-docker/lib/network';
+import { Network } from '../.gen/providers/docker/network';
 import { renderContinueConfig, renderMachineSettings, renderTabbyClientConfig } from '../render/code-server';
 import { durationSeconds } from '../config/units';
 import { HomeVolumeGuard } from '../constructs/home-volume-guard';

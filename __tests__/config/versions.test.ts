@@ -2,7 +2,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadEstate } from '../../config/load';
-import { ASSETS } from '../helpers/inputs';
+import { ASSETS, defaultEstate, defaultRoster } from '../helpers/inputs';
+import { synthEstate } from '../helpers/synth';
 import { debianTool, runTool } from '../helpers/monitoring';
 import { ROOT } from '../helpers/run';
 
@@ -66,5 +67,40 @@ describe('versions agree between the tests and the estate', () => {
     const installed = pattern.exec(runTool(debianTool(command, pkg), [...args], ROOT).output)?.[1];
     expect(pinned).toMatch(/^\d/);
     expect(installed).toBe(pinned);
+  });
+});
+
+/**
+ * One version per Terraform provider: providers/pins.json states it; the build script's lock, the
+ * committed schema the bindings are generated from, the generated bindings and the synthesized
+ * stacks all carry the same one.
+ */
+describe('Terraform provider versions agree', () => {
+  const pins = JSON.parse(fs.readFileSync(path.join(ROOT, 'providers/pins.json'), 'utf8')).providers as { namespace: string; type: string; version: string; commit: string; bindings: string }[];
+  const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'providers/providers.lock.json'), 'utf8')).providers as Record<string, { version: string; commit: string }>;
+
+  it.each(pins.map((pin) => [`${pin.namespace}/${pin.type}`, pin] as const))('%s: the lock records the pinned version and commit', (key, pin) => {
+    expect(lock[key]).toMatchObject({ version: pin.version, commit: pin.commit });
+  });
+
+  it.each(pins.filter((pin) => pin.bindings === 'generated').map((pin) => [pin.type, pin] as const))(
+    '%s: the committed schema and the generated bindings are for the pinned version',
+    (type, pin) => {
+      const schema = JSON.parse(fs.readFileSync(path.join(ROOT, `providers/schemas/${type}-${pin.version}.json`), 'utf8'));
+      expect(schema.provider_versions).toEqual({ [`${pin.namespace}/${type}`]: pin.version });
+      const versions = JSON.parse(fs.readFileSync(path.join(ROOT, '.gen/versions.json'), 'utf8')) as Record<string, string>;
+      const generated = Object.entries(versions).find(([source]) => source.endsWith(`/${pin.namespace}/${type}`));
+      expect(generated?.[1]).toBe(pin.version);
+    },
+  );
+
+  it('the docker provider the stacks require is the pinned one, and null the prebuilt bindings\' one', () => {
+    const estate = defaultEstate();
+    const stack = synthEstate(estate, defaultRoster(estate)).workspaces as any;
+    const docker = pins.find((pin) => pin.type === 'docker')!;
+    expect(stack.terraform.required_providers.docker.version).toBe(docker.version);
+    const nullPin = pins.find((pin) => pin.type === 'null')!;
+    expect(nullPin.bindings).toBe(`@cdktf/provider-null ${require('@cdktf/provider-null/package.json').version}`);
+    expect(stack.terraform.required_providers.null.version).toBe(nullPin.version);
   });
 });

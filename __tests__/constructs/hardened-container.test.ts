@@ -1,7 +1,7 @@
 import { Testing, TerraformStack } from 'cdktf';
-import { Container } from '@cdktf/provider-docker/lib/container';
-import { Network } from '@cdktf/provider-docker/lib/network';
-import { Image } from '@cdktf/provider-docker/lib/image';
+import { Container } from '../../.gen/providers/docker/container';
+import { Network } from '../../.gen/providers/docker/network';
+import { Image } from '../../.gen/providers/docker/image';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { goDuration, HardenedContainer, UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
 import { ManagedFiles } from '../../constructs/managed-files';

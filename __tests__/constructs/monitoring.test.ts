@@ -1,7 +1,7 @@
 import { AnnotationMetadataEntryType, Testing, TerraformStack } from 'cdktf';
-import { Network } from '@cdktf/provider-docker/lib/network';
-import { Image } from '@cdktf/provider-docker/lib/image';
-import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
+import { Network } from '../../.gen/providers/docker/network';
+import { Image } from '../../.gen/providers/docker/image';
+import { DockerProvider } from '../../.gen/providers/docker/provider';
 import { NullProvider } from '@cdktf/provider-null/lib/provider';
 import { EstateConfig } from '../../config/estate';
 import { AuditTrail } from '../../constructs/audit-trail';

@@ -1,8 +1,8 @@
 import { App, Aspects, Testing, TerraformStack } from 'cdktf';
-import { Container, ContainerConfig } from '@cdktf/provider-docker/lib/container';
-import { Image } from '@cdktf/provider-docker/lib/image';
-import { Network } from '@cdktf/provider-docker/lib/network';
-import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
+import { Container, ContainerConfig } from '../../.gen/providers/docker/container';
+import { Image } from '../../.gen/providers/docker/image';
+import { Network } from '../../.gen/providers/docker/network';
+import { DockerProvider } from '../../.gen/providers/docker/provider';
 import { Realm, RealmConfig } from '../../.gen/providers/keycloak/realm';
 import { RealmEvents } from '../../.gen/providers/keycloak/realm-events';
 import { User } from '../../.gen/providers/keycloak/user';

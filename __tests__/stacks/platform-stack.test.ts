@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { App, Aspects, Testing, TerraformStack } from 'cdktf';
-import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
+import { DockerProvider } from '../../.gen/providers/docker/provider';
 import { NullProvider } from '@cdktf/provider-null/lib/provider';
 import { parse } from 'yaml';
 import { NginxEntry } from '../../constructs/nginx-entry';

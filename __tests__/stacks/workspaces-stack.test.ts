@@ -1,6 +1,6 @@
 import { Testing } from 'cdktf';
-import { Container } from '@cdktf/provider-docker/lib/container';
-import { Network } from '@cdktf/provider-docker/lib/network';
+import { Container } from '../../.gen/providers/docker/container';
+import { Network } from '../../.gen/providers/docker/network';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { WorkspacesStack } from '../../stacks/workspaces-stack';
 import { defaultEstate, rosterFromText } from '../helpers/inputs';

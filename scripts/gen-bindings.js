@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Generates the cdktf TypeScript bindings for the keycloak/keycloak provider into
-// .gen/providers/keycloak/ from the committed schema providers/schemas/keycloak-<version>.json.
+// Generates the cdktf TypeScript bindings of every provider that providers/pins.json marks
+// `"bindings": "generated"` (keycloak, docker) into .gen/providers/<type>/, from the committed
+// schema providers/schemas/<type>-<version>.json. providers/pins.json is the one place that
+// states each provider's version; providers/build.sh builds the same versions.
 //
 // It runs cdktf-cli's own `cdktf get` code path (@cdktf/cli-core get() -> ConstructsMaker ->
 // TerraformProviderGenerator), so the output is what `cdktf get` writes for the same provider.
@@ -8,10 +10,10 @@
 // from the committed file) instead of running `terraform init` + `terraform providers schema`.
 // So no terraform, no provider binary and no network are needed: a clean clone can run it.
 //
-// Skips work when .gen/providers/keycloak exists and the stamp (.gen/.keycloak-bindings.stamp.json)
+// Skips a provider when .gen/providers/<type> exists and its stamp (.gen/.<type>-bindings.stamp.json)
 // records the same schema sha256, cdktf version and generator script. FORCE=1 regenerates.
 //
-// Run as `npm run gen` (or `node scripts/gen-keycloak-bindings.js`).
+// Run as `npm run gen` (or `node scripts/gen-bindings.js`).
 "use strict";
 
 const crypto = require("crypto");
@@ -25,21 +27,15 @@ const path = require("path");
 process.env.CHECKPOINT_DISABLE = "1";
 process.env.TERRAFORM_BINARY_NAME = "true";
 
-const PROVIDER_SOURCE = "keycloak/keycloak";
-const PROVIDER_VERSION = "5.9.0"; // keep in step with providers/build.sh
-const CONSTRAINT = `${PROVIDER_SOURCE}@${PROVIDER_VERSION}`;
-
 const ROOT = path.resolve(__dirname, "..");
-const SCHEMA_FILE = path.join(ROOT, "providers", "schemas", `keycloak-${PROVIDER_VERSION}.json`);
 const GEN_DIR = path.join(ROOT, ".gen");
-const OUT_DIR = path.join(GEN_DIR, "providers", "keycloak");
-const STAMP_FILE = path.join(GEN_DIR, ".keycloak-bindings.stamp.json");
+const PINS_FILE = path.join(ROOT, "providers", "pins.json");
 
 const t0 = process.hrtime.bigint();
 const secs = () => (Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1) + "s";
 const say = (msg) => console.log(`[gen ${secs()}] ${msg}`);
 const fail = (msg) => {
-  console.error(`gen-keycloak-bindings: ${msg}`);
+  console.error(`gen-bindings: ${msg}`);
   process.exit(1);
 };
 const sha256 = (data) => crypto.createHash("sha256").update(data).digest("hex");
@@ -61,10 +57,22 @@ function requireOrExplain(id) {
 }
 
 async function main() {
+  const pins = readJson(PINS_FILE).providers.filter((pin) => pin.bindings === "generated");
+  for (const pin of pins) await generate(pin);
+}
+
+async function generate(pin) {
+  const PROVIDER_SOURCE = `${pin.namespace}/${pin.type}`;
+  const PROVIDER_VERSION = pin.version;
+  const CONSTRAINT = `${PROVIDER_SOURCE}@${PROVIDER_VERSION}`;
+  const SCHEMA_FILE = path.join(ROOT, "providers", "schemas", `${pin.type}-${PROVIDER_VERSION}.json`);
+  const OUT_DIR = path.join(GEN_DIR, "providers", pin.type);
+  const STAMP_FILE = path.join(GEN_DIR, `.${pin.type}-bindings.stamp.json`);
+  const outName = `.gen/providers/${pin.type}`;
   if (!fs.existsSync(SCHEMA_FILE)) {
     fail(
-      `missing ${path.relative(ROOT, SCHEMA_FILE)}. It is committed; if you changed the keycloak ` +
-        "version, produce it with 'npm run providers' (builds the provider and extracts its schema).",
+      `missing ${path.relative(ROOT, SCHEMA_FILE)}. It is committed; if you changed the ${pin.type} ` +
+        "version in providers/pins.json, produce it with 'PROVIDERS_UPDATE_LOCK=1 npm run providers' (builds the provider and extracts its schema).",
     );
   }
   const schemaText = fs.readFileSync(SCHEMA_FILE);
@@ -84,7 +92,7 @@ async function main() {
     JSON.stringify(previous) === JSON.stringify(stamp) &&
     fs.existsSync(path.join(OUT_DIR, "index.ts"))
   ) {
-    say(`up to date: .gen/providers/keycloak (schema sha256 ${stamp.schemaSha256.slice(0, 12)}…)`);
+    say(`up to date: ${outName} (schema sha256 ${stamp.schemaSha256.slice(0, 12)}…)`);
     return;
   }
 
@@ -94,7 +102,7 @@ async function main() {
   const { sanitizeProviderSchema } = requireOrExplain("@cdktf/provider-schema/src/provider-schema");
 
   // The committed schema stores provider addresses without the registry host; put back the
-  // default host Terraform resolves "keycloak/keycloak" to (read from the prebuilt docker
+  // default host Terraform resolves "<namespace>/<type>" to (read from the prebuilt docker
   // bindings' metadata, so no host name is written in this repository).
   const host = requireOrExplain("@cdktf/provider-docker/package.json").cdktf.provider.name.split("/")[0];
   const qualify = (key) => (key.split("/").length === 2 ? `${host}/${key}` : key);
@@ -115,11 +123,11 @@ async function main() {
 
   // Serve the schema from cdktf's provider-schema cache (same key format as
   // @cdktf/provider-schema's cachedAccess) so readSchema() never runs terraform.
-  // `cdktf get` parses cdktf.json's "keycloak/keycloak@5.9.0" into a constraint and wraps it
+  // `cdktf get` parses cdktf.json's "<namespace>/<type>@<version>" into a constraint and wraps it
   // once more (fqn becomes the short name); do the same so .gen/constraints.json matches.
   const constraint = new TerraformProviderConstraint(new TerraformProviderConstraint(CONSTRAINT));
   const target = ConstructsMakerProviderTarget.from(constraint, LANGUAGES[0]);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gen-keycloak-"));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `gen-${pin.type}-`));
   const cacheDir = path.join(tmp, "schema-cache");
   const staging = path.join(tmp, "gen");
   fs.mkdirSync(cacheDir);
@@ -139,7 +147,7 @@ async function main() {
       cleanDirectory: true,
       providerSchemaCachePath: cacheDir,
     });
-    const generated = path.join(staging, "providers", "keycloak");
+    const generated = path.join(staging, "providers", pin.type);
     if (!fs.existsSync(path.join(generated, "index.ts"))) {
       fail(`cdktf generator produced no ${path.relative(staging, generated)}/index.ts`);
     }
@@ -169,7 +177,7 @@ async function main() {
 
     fs.writeFileSync(STAMP_FILE, JSON.stringify(stamp, null, 2) + "\n");
     const count = fs.readdirSync(OUT_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).length;
-    say(`wrote .gen/providers/keycloak (${count} resource/data source folders)`);
+    say(`wrote ${outName} (${count} resource/data source folders)`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
