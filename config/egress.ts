@@ -31,6 +31,11 @@ export function internalDomainProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** Whether `host` is a lowercase DNS name whose last label starts with a letter (never an IP address, never a wildcard). */
+export function isDnsHost(host: string): boolean {
+  return DNS_HOST.test(host);
+}
+
 /** Whether `host` is `domain` or a name under it (`git.bank.internal` is under `bank.internal`; `evilbank.internal` is not). */
 export function isUnderDomain(host: string, domain: string): boolean {
   return host === domain || host.endsWith(`.${domain}`);
@@ -66,7 +71,7 @@ export function parseEgressUrl(text: string): EgressUrl | { readonly error: stri
   if (url.hostname.startsWith('[') || isIP(url.hostname) !== 0) {
     return { error: 'must name a DNS host, not an IP address: the proxy allows destinations by name, under egress.internalDomains' };
   }
-  if (!DNS_HOST.test(url.hostname)) return { error: 'must name a DNS host such as git.bank.internal (letters, digits and -, labels separated by .)' };
+  if (!isDnsHost(url.hostname)) return { error: 'must name a DNS host such as git.bank.internal (letters, digits and -, labels separated by .)' };
   const port = url.port === '' ? 443 : Number(url.port);
   if (port < 1) return { error: 'must have a port from 1 to 65535 (or none: 443)' };
   return { host: url.hostname, port };
@@ -219,4 +224,28 @@ export function egressRules(raw: unknown): RuleIssue[] {
 
 function isRecordLike(value: unknown): boolean {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * Labels of the egress proxy's container (issue 18's contract), which the policy rule WEBIDE-E1
+ * and the change-approval report read: what the proxy allows, in words a reviewer can check.
+ */
+export const EGRESS_PROXY_LABELS = {
+  /** `host:port,host:port`: egressDestinations, in its order. */
+  destinations: 'webide.egress-destinations',
+  /** `bank.internal,corp.example`: internalDomains, sorted, each once. */
+  internalDomains: 'webide.egress-internal-domains',
+} as const;
+
+/** The values of EGRESS_PROXY_LABELS for a validated egress section. */
+export function egressProxyLabels(egress: EgressConfig): Record<string, string> {
+  return {
+    [EGRESS_PROXY_LABELS.destinations]: egressDestinations(egress).map((d) => `${d.host}:${d.port}`).join(','),
+    [EGRESS_PROXY_LABELS.internalDomains]: [...new Set(egress.internalDomains)].sort().join(','),
+  };
+}
+
+/** The entries of a comma-separated label (EGRESS_PROXY_LABELS), blanks dropped; none for a missing label. */
+export function labelList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
 }
