@@ -8,6 +8,20 @@ export const EGRESS_PROXY_COMPONENT = 'egress-proxy';
 /** `host:port` as the destinations label writes it. */
 const DESTINATION = /^(?<host>[^:]+):(?<port>\d{1,5})$/;
 
+/** The internal domains of the egress proxy's label that are domains the bank can own (`com`, `*` are not). */
+export function usableInternalDomains(labels: Readonly<Record<string, string>>): string[] {
+  return labelList(labels[EGRESS_PROXY_LABELS.internalDomains]).filter((d) => internalDomainProblem(d) === undefined);
+}
+
+/** Why a `host:port` entry of the destinations label lets IDEs out of the bank, or undefined when it is under one of `domains`. */
+export function destinationProblem(entry: string, domains: readonly string[]): string | undefined {
+  const match = DESTINATION.exec(entry);
+  const port = Number(match?.groups?.port);
+  if (!match || !isDnsHost(match.groups!.host) || port < 1 || port > 65535) return 'is not a DNS host and port';
+  if (!domains.some((d) => isUnderDomain(match.groups!.host, d))) return `is not under ${domains.length > 0 ? domains.join(', ') : 'any internal domain'}`;
+  return undefined;
+}
+
 /**
  * What in an egress proxy's labels lets IDEs out of the bank: a destination that is not a DNS
  * host and port, one not under an internal domain, an internal domain that is no domain the bank
@@ -17,14 +31,13 @@ const DESTINATION = /^(?<host>[^:]+):(?<port>\d{1,5})$/;
 export function egressViolations(labels: Readonly<Record<string, string>>): string[] {
   const destinations = labels[EGRESS_PROXY_LABELS.destinations];
   if (destinations === undefined) return [`no ${EGRESS_PROXY_LABELS.destinations} label: what the proxy allows cannot be checked`];
-  const written = labelList(labels[EGRESS_PROXY_LABELS.internalDomains]);
-  const domains = written.filter((d) => internalDomainProblem(d) === undefined);
-  const out = written.filter((d) => !domains.includes(d)).map((d) => `internal domain '${d}' ${internalDomainProblem(d)}`);
+  const domains = usableInternalDomains(labels);
+  const out = labelList(labels[EGRESS_PROXY_LABELS.internalDomains])
+    .filter((d) => !domains.includes(d))
+    .map((d) => `internal domain '${d}' ${internalDomainProblem(d)}`);
   for (const entry of labelList(destinations)) {
-    const match = DESTINATION.exec(entry);
-    const port = Number(match?.groups?.port);
-    if (!match || !isDnsHost(match.groups!.host) || port < 1 || port > 65535) out.push(`${entry} is not a DNS host and port`);
-    else if (!domains.some((d) => isUnderDomain(match.groups!.host, d))) out.push(`${entry} is not under ${domains.length > 0 ? domains.join(', ') : 'any internal domain'}`);
+    const problem = destinationProblem(entry, domains);
+    if (problem) out.push(`${entry} ${problem}`);
   }
   return out;
 }
