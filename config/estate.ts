@@ -3,6 +3,7 @@ import { cpuCount, duration, durationSeconds, sizeMiB } from './units';
 import { asList as list, asRecord as record, RuleIssue } from './raw';
 import { cidrsOverlap, isNetworkAddress, MAX_SUBNET_PREFIX, parseCidr } from './subnets';
 import { backupConfig } from './backup';
+import { egressConfig, egressRules } from './egress';
 
 /**
  * An image reference that cannot drift: a tag other than `latest`, ideally a digest.
@@ -342,6 +343,13 @@ export const estateSchema = z
       .default({ logPrompts: false, numWorkers: 2 }),
     /** Audit trail, per-user AI limits, backups and monitoring (README, Operations). */
     operations: operations.prefault({}),
+    /**
+     * The bank's services IDEs may reach (git, package registries, other HTTPS services), through
+     * the egress proxy only, each request in the audit trail under its user; every host under one
+     * of `internalDomains` (config/egress.ts). @default - no egress proxy: IDEs reach nothing
+     * outside the estate
+     */
+    egress: egressConfig.optional(),
     /** Policy rules waived for one resource, each with a reason (listed in the plan report). */
     suppressions: z.array(suppression).default([]),
   });
@@ -380,6 +388,7 @@ export function estateRules(raw: unknown): RuleIssue[] {
     }
   }
   issues.push(...extensionRules(doc.extensions));
+  issues.push(...egressRules(doc.egress));
   const ldap = record(record(doc.keycloak).directory);
   if (doc.profile !== 'local' && typeof ldap.url === 'string' && ldap.url.startsWith('ldap://') && ldap.startTls !== true) {
     issues.push({ path: ['keycloak', 'directory', 'url'], message: 'plain LDAP sends the directory passwords in clear: use ldaps:// or set startTls: true (plain ldap:// only in the local profile)' });

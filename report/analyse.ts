@@ -3,10 +3,11 @@ import { NGINX_PATHS } from '../constructs/nginx-entry';
 import { LOADER_LABEL } from '../constructs/managed-files';
 import { MFA_BROWSER_FLOW_ALIAS } from '../constructs/mfa-browser-flow';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations } from '../policy/rules/ai-gateway';
+import { egressRisks } from './egress';
 import { operationsContext, OperationsContext, operationsRisks } from './operations';
 import { actionOf, Action, containsSensitive, labelsOf, maskAt, ResourceChange, shown, StackPlan, UnplannedStack } from './plan';
 
-export type RiskCategory = 'data' | 'network' | 'privilege' | 'ai-gateway' | 'realm-security' | 'operations' | 'directory' | 'client' | 'gpu' | 'image';
+export type RiskCategory = 'data' | 'network' | 'privilege' | 'ai-gateway' | 'egress' | 'realm-security' | 'operations' | 'directory' | 'client' | 'gpu' | 'image';
 
 export interface Risk {
   readonly category: RiskCategory;
@@ -89,7 +90,7 @@ export function analysePlans(outcomes: readonly (StackPlan | UnplannedStack)[]):
     people.push(...peopleOf(change, groupNames, removedIdes));
     files.push(...filesOf(stack, change));
   }
-  const order: RiskCategory[] = ['data', 'realm-security', 'operations', 'directory', 'privilege', 'ai-gateway', 'network', 'client', 'gpu', 'image'];
+  const order: RiskCategory[] = ['data', 'realm-security', 'operations', 'directory', 'privilege', 'ai-gateway', 'egress', 'network', 'client', 'gpu', 'image'];
   risks.sort((a, b) => order.indexOf(a.category) - order.indexOf(b.category) || a.address.localeCompare(b.address));
   people.sort((a, b) => a.username.localeCompare(b.username) || a.change.localeCompare(b.change));
   return { summary, unplanned, people: mergeGroupChanges(people), risks, files };
@@ -160,6 +161,7 @@ function risksOf(stack: string, change: ResourceChange, operations: OperationsCo
       if (component === 'nginx') out.push(...gatewayRisks(change).map((message) => risk('ai-gateway', message)));
       if (component === 'oauth2-proxy') out.push(...cookieRefreshRisks(change).map((message) => risk('realm-security', message)));
       out.push(...operationsRisks(change, operations).map((message) => risk('operations', message)));
+      out.push(...egressRisks(change).map((message) => risk('egress', message)));
       break;
     }
     case 'keycloak_realm':

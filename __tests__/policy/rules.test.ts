@@ -27,6 +27,8 @@ import { imagesPinned } from '../../policy/rules/images';
 import { noSecretLiterals } from '../../policy/rules/secrets';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations, masterKeyExposures } from '../../policy/rules/ai-gateway';
 import { listenerViolations, listenersPlaced } from '../../policy/rules/listeners';
+import { egressInternalOnly, egressViolations } from '../../policy/rules/egress';
+import { EGRESS_PROXY_LABELS, egressProxyLabels } from '../../config/egress';
 import { NGINX_PATHS } from '../../constructs/nginx-entry';
 import { ManagedFiles } from '../../constructs/managed-files';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
@@ -129,6 +131,13 @@ const NGINX_NETWORKS = [
   { name: '${docker_network.ai.name}', ipv4Address: '10.202.0.46' },
 ];
 
+/** The egress proxy as issue 18's contract labels it: its destinations and the bank's internal domains. */
+function egressProxy(s: TerraformStack, destinations: string | undefined, internalDomains = 'bank.internal'): Container {
+  const labels: Record<string, string> = { 'webide.component': 'egress-proxy', [EGRESS_PROXY_LABELS.internalDomains]: internalDomains };
+  if (destinations !== undefined) labels[EGRESS_PROXY_LABELS.destinations] = destinations;
+  return hardened(s, { labels });
+}
+
 /** The rendered gateway with one more location written by hand. */
 const withLocation = (location: string) => renderNginxConf(nginxInput()).replace('    location / {\n      return 404;\n    }\n  }\n}\n', `${location}\n    location / {\n      return 404;\n    }\n  }\n}\n`);
 
@@ -157,6 +166,7 @@ const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformSta
   [aiGatewayClosed, (s) => nginxContainer(s), (s) => nginxContainer(s, { conf: withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }') })],
   [listenersPlaced, (s) => nginxContainer(s, { networks: NGINX_NETWORKS }),
     (s) => nginxContainer(s, { networks: NGINX_NETWORKS, conf: renderNginxConf(nginxInput()).replace('listen 10.202.0.14:8443 ssl http2;', 'listen 8443 ssl http2;') })],
+  [egressInternalOnly, (s) => egressProxy(s, 'git.bank.internal:443,npm.bank.internal:443'), (s) => egressProxy(s, 'git.bank.internal:443,registry.npmjs.example:443')],
 ];
 
 describe.each(cases.map(([rule, good, bad]) => [rule.id, rule, good, bad] as const))('policy rule %s', (_id, rule, compliant, nonCompliant) => {
@@ -280,6 +290,59 @@ describe('WEBIDE-N3 and WEBIDE-A1 read the nginx.conf nginx runs: from the loade
     expect(aiGatewayClosed.check(split(rendered).nginx as never, context)).toBe(Compliance.COMPLIANT);
     expect(aiGatewayClosed.check(split(withLocation('    location /v1/ {\n      proxy_pass http://$litellm_upstream;\n    }')).nginx as never, context)).toBe(Compliance.NON_COMPLIANT);
     expect(aiGatewayClosed.check(split(rendered, { LITELLM_GATEWAY_KEY: '${var.litellm_master_key}' }).nginx as never, context)).toBe(Compliance.NON_COMPLIANT);
+  });
+});
+
+describe('WEBIDE-E1: the egress proxy reaches only the internal domains', () => {
+  const verdict = (destinations: string | undefined, internalDomains?: string) => egressInternalOnly.check(egressProxy(stack(), destinations, internalDomains) as never, context);
+
+  it('stays quiet on hosts under a domain (or the domain itself), on any port, and on the labels a valid egress section gives', () => {
+    expect(verdict('bank.internal:443,docs.bank.internal:8443,git.corp.example:443', 'bank.internal,corp.example')).toBe(Compliance.COMPLIANT);
+    // No destinations: a proxy that allows nothing lets nothing out.
+    expect(verdict('')).toBe(Compliance.COMPLIANT);
+    const labels = egressProxyLabels({
+      internalDomains: ['corp.example', 'bank.internal', 'bank.internal'],
+      services: [
+        { name: 'git', kind: 'git', urls: ['https://git.bank.internal/', 'https://git.bank.internal:443/x/'], caFile: '/ca.pem' },
+        { name: 'docs', kind: 'https', urls: ['https://docs.corp.example:8443/'], caFile: '/ca.pem' },
+      ],
+    });
+    expect(labels).toEqual({ [EGRESS_PROXY_LABELS.destinations]: 'docs.corp.example:8443,git.bank.internal:443', [EGRESS_PROXY_LABELS.internalDomains]: 'bank.internal,corp.example' });
+    expect(egressInternalOnly.check(hardened(stack(), { labels: { 'webide.component': 'egress-proxy', ...labels } }) as never, context)).toBe(Compliance.COMPLIANT);
+  });
+
+  it('does not judge other containers, nor the loader of the proxy\'s files', () => {
+    expect(egressInternalOnly.check(hardened(stack(), { labels: { 'webide.component': 'nginx', [EGRESS_PROXY_LABELS.destinations]: 'evil.example:443' } }) as never, context)).toBe(Compliance.NOT_APPLICABLE);
+    expect(egressInternalOnly.check(hardened(stack(), { labels: { 'webide.component': 'egress-proxy', 'webide.loader': 'true' } }) as never, context)).toBe(Compliance.NOT_APPLICABLE);
+    expect(egressInternalOnly.check(new Image(stack(), 'img', { name: 'x:1' }) as never, context)).toBe(Compliance.NOT_APPLICABLE);
+  });
+
+  it('fires on a host outside the domains, one that only ends like one, an IP address, a wildcard, or no destinations label', () => {
+    for (const destinations of ['registry.npmjs.example:443', 'evilbank.internal:443', 'bank.internal.example.com:443', '10.1.2.3:443', '*.bank.internal:443', 'git.bank.internal', undefined]) {
+      expect({ destinations, verdict: verdict(destinations) }).toEqual({ destinations, verdict: Compliance.NON_COMPLIANT });
+    }
+    expect(egressViolations({ [EGRESS_PROXY_LABELS.destinations]: 'git.bank.internal:443,evilbank.internal:443,10.1.2.3:443', [EGRESS_PROXY_LABELS.internalDomains]: 'bank.internal' })).toEqual([
+      'evilbank.internal:443 is not under bank.internal',
+      '10.1.2.3:443 is not a DNS host and port',
+    ]);
+  });
+
+  it('counts a catch-all internal domain (a top-level domain, a wildcard) for nothing', () => {
+    expect(verdict('git.bank.internal:443,registry.npmjs.example:443', 'bank.internal,example')).toBe(Compliance.NON_COMPLIANT);
+    expect(verdict('git.bank.internal:443', '*')).toBe(Compliance.NON_COMPLIANT);
+    expect(egressViolations({ [EGRESS_PROXY_LABELS.destinations]: 'registry.npmjs.example:443', [EGRESS_PROXY_LABELS.internalDomains]: 'bank.internal,example' })).toEqual([
+      "internal domain 'example' must have at least two labels (such as bank.internal): 'example' alone would take in every host under a top-level domain",
+      'registry.npmjs.example:443 is not under bank.internal',
+    ]);
+  });
+
+  it('stops a real synth with its fix', () => {
+    const app = new App({ outdir: require('fs').mkdtempSync(require('path').join(require('os').tmpdir(), 'pack-')) });
+    const s = new TerraformStack(app, 'platform');
+    new DockerProvider(s, 'docker', {});
+    new Container(s, 'egress-proxy', { name: 'webide-egress-proxy', image: 'x', labels: [{ label: 'webide.component', value: 'egress-proxy' }, { label: EGRESS_PROXY_LABELS.destinations, value: 'github.example:443' }, { label: EGRESS_PROXY_LABELS.internalDomains, value: 'bank.internal' }] });
+    Aspects.of(s).add(new EstatePolicyPack({ rules: [egressInternalOnly], context: { profile: 'local', hostPathAllowList: [] }, suppressions: [] }));
+    expect(() => app.synth()).toThrow(/\[platform\/egress-proxy\] \[WEBIDE-E1\] The egress proxy lets IDEs reach only hosts under .* Fix: Add the domain to egress\.internalDomains only if the bank owns it; otherwise remove the service/);
   });
 });
 

@@ -10,6 +10,7 @@ import {
   readOnlyRoot,
   workspacesInternalOnly,
 } from './containers';
+import { egressInternalOnly } from './egress';
 import { otpRequired, realmEventsOn, realmHardened } from './identity';
 import { imagesPinned } from './images';
 import { listenersPlaced } from './listeners';
@@ -34,4 +35,5 @@ export const ESTATE_RULES: readonly PolicyRule[] = [
   otpRequired,
   noSecretLiterals,
   aiGatewayClosed,
+  egressInternalOnly,
 ];
