@@ -1,6 +1,6 @@
 import { Testing, TerraformStack } from 'cdktf';
-import { Image } from '@cdktf/provider-docker/lib/image';
-import { DockerProvider } from '@cdktf/provider-docker/lib/provider';
+import { Image } from '../../.gen/providers/docker/image';
+import { DockerProvider } from '../../.gen/providers/docker/provider';
 import { EGRESS_PROXY_LABELS, egressProxyLabels } from '../../config/egress';
 import { HardenedContainer } from '../../constructs/hardened-container';
 import { LOADER_LABEL } from '../../constructs/managed-files';
