@@ -6,6 +6,7 @@ import { ContainerUpload } from '../.gen/providers/docker/container';
 import { HardenedContainer } from './hardened-container';
 import { ManagedFiles } from './managed-files';
 import { EstateNames, INTERNAL_PORTS } from './naming';
+import { IDE_EGRESS_PATHS, IdeEgressFile } from '../render/ide-egress';
 
 /** Rendered files every IDE gets, identical for all users. */
 export interface WorkspaceFiles {
@@ -14,13 +15,25 @@ export interface WorkspaceFiles {
   readonly tabbyClientConfig: string;
 }
 
-/** The managed files every IDE mounts, as ManagedFiles takes them: all in MANAGED_DIR. */
-export function workspaceManagedFiles(files: WorkspaceFiles): ContainerUpload[] {
+/**
+ * The managed files every IDE mounts, as ManagedFiles takes them: all in MANAGED_DIR.
+ * `egressFiles`: render/ide-egress.ts ideEgressFiles, names relative to MANAGED_DIR. @default - none
+ */
+export function workspaceManagedFiles(files: WorkspaceFiles, egressFiles: readonly IdeEgressFile[] = []): ContainerUpload[] {
   return [
     { file: `${MANAGED_DIR}/settings.json`, content: files.machineSettings },
     { file: `${MANAGED_DIR}/continue-config.yaml`, content: files.continueConfig },
     { file: `${MANAGED_DIR}/tabby-agent-config.toml`, content: files.tabbyClientConfig },
+    ...egressFiles.map(({ file, content }) => ({ file: `${MANAGED_DIR}/${file}`, content })),
   ];
+}
+
+/** What an IDE needs for the egress proxy (issue 18), besides its managed files. */
+export interface WorkspaceEgress {
+  /** render/ide-egress.ts ideEgressEnv: the proxy, the hosts reached directly, the CA bundle. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The bank's CA files on the Docker host, by service; each mounted read-only at IDE_EGRESS_PATHS.caDir/<service>.pem. */
+  readonly caFiles: readonly { readonly service: string; readonly hostPath: string }[];
 }
 
 export interface WorkspaceProps {
@@ -37,6 +50,8 @@ export interface WorkspaceProps {
   readonly allowFileTransfer?: boolean;
   /** Docker host the IDE's pids limit is applied through. */
   readonly dockerHost: string;
+  /** The egress proxy's environment and the bank's CAs. @default - no egress: no proxy variables, no CA mounts */
+  readonly egress?: WorkspaceEgress;
 }
 
 /** Where the user's home lives inside the IDE container. */
@@ -123,6 +138,7 @@ export class Workspace extends Construct {
         `${HOME_DIR}/project`,
       ],
       env: {
+        ...props.egress?.env,
         // No gallery at all: extensions come only from the image (the allow-list).
         EXTENSIONS_GALLERY: '{}',
         HOME: HOME_DIR,
@@ -137,7 +153,13 @@ export class Workspace extends Construct {
       managedFiles: props.managedFiles,
       // No volume_options: provider 3.6.2 then always sends VolumeOptions.Subpath, which Docker
       // before API 1.45 (Debian 12's 20.10 among them) refuses; 4.5.0 refuses them itself there.
-      mounts: [{ type: 'volume', target: HOME_DIR, source: this.homeVolumeName }],
+      mounts: [
+        { type: 'volume', target: HOME_DIR, source: this.homeVolumeName },
+        // Sorted by service, so the order of the estate config never shows as a change.
+        ...[...(props.egress?.caFiles ?? [])]
+          .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0))
+          .map((ca) => ({ type: 'bind', source: ca.hostPath, target: `${IDE_EGRESS_PATHS.caDir}/${ca.service}.pem`, readOnly: true })),
+      ],
       healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.codeServer}/healthz`], startPeriodSeconds: 30 },
       labels: {
         ...props.labels,

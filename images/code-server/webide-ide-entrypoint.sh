@@ -6,6 +6,10 @@
 #    volume, so that persists.
 #  * The AI clients read their configs from the home: the managed copies are installed there at
 #    every start (the home volume is mounted only at start).
+#  * The bank's CAs (egress proxy, issue 18): webide-egress-trust writes the CA bundle and the
+#    Java trust store under /tmp (render/ide-egress.ts IDE_EGRESS_PATHS) that the tools' configs
+#    and the JRE's default trust store point at. Also without egress or CAs (then the system CAs
+#    only: the JRE's link must find a store); a failure there never stops the IDE from starting.
 # Then it runs code-server with the container's arguments.
 set -eu
 user_data=/var/lib/code-server
@@ -23,4 +27,7 @@ if [ -d "$user_data" ] && [ -w "$user_data" ]; then
   ln -sfn "$HOME/.local/share/code-server/User" "$user_data/User"
 fi
 mkdir -p "$HOME/project"
+/usr/local/bin/webide-egress-trust /etc/webide/egress-ca /tmp/webide-egress \
+    /etc/ssl/certs/ca-certificates.crt /usr/share/webide/java-cacerts \
+  || echo "webide-ide-entrypoint: the egress trust step failed; TLS to the bank's services may fail" >&2
 exec /usr/bin/code-server "$@"
