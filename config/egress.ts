@@ -140,6 +140,12 @@ export const egressConfig = z.strictObject({
   internalDomains: z.array(internalDomain).min(1, 'must list at least one domain (such as bank.internal)'),
   /** The services IDEs may reach; each name once. */
   services: z.array(egressService).min(1, 'must list at least one service (without any, leave out the egress section)'),
+  /**
+   * The bank's DNS resolvers, for the egress proxy only (every other container has an unroutable
+   * upstream). @default - Docker's embedded DNS alone: names of containers on the egress network
+   * (the e2e tier's stand-ins) resolve, nothing else
+   */
+  dnsServers: z.array(z.ipv4()).min(1).optional(),
 });
 
 /** The validated `egress` section. */

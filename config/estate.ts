@@ -233,6 +233,8 @@ export const estateSchema = z
       backup: imageReference,
       /** Prometheus, Alertmanager, the node and nginx exporters and mtail, one container each (images/monitoring). */
       monitoring: imageReference,
+      /** Squid: the egress proxy to the bank's declared services (images/egress-proxy). Required with `egress`. */
+      egressProxy: imageReference.optional(),
     }),
     gpus: z.strictObject({
       /** Every GPU on the host that this estate may use. */
@@ -405,6 +407,9 @@ export function estateRules(raw: unknown): RuleIssue[] {
   });
   if (typeof doc.dockerHost === 'string' && !doc.dockerHost.startsWith('unix://')) {
     issues.push({ path: ['dockerHost'], message: "the audit trail reads container events from the engine's unix socket: use unix://… (the Terraform runner reaches a remote engine through ssh:// from elsewhere)" });
+  }
+  if (doc.egress !== undefined && record(doc.images).egressProxy === undefined && typeof doc.images === 'object' && doc.images !== null) {
+    issues.push({ path: ['images'], message: "missing required key 'egressProxy' (the Squid image of the egress proxy; egress is set)" });
   }
   if (doc.httpPort !== undefined && doc.httpPort === doc.httpsPort) {
     issues.push({ path: ['httpPort'], message: 'must differ from httpsPort' });

@@ -79,6 +79,11 @@ export interface HardenedContainerProps {
   readonly runtime?: string;
   /** /dev/shm size. @default - Docker's 64 MiB */
   readonly shmSizeMiB?: number;
+  /**
+   * Upstream resolvers behind Docker's embedded DNS: only for a service that must resolve the
+   * bank's names (the egress proxy). @default [UNROUTABLE_DNS_UPSTREAM] (no name outside the estate resolves)
+   */
+  readonly dnsServers?: readonly string[];
   /** Labels that identify the estate and component (for audit and `docker ps --filter`). */
   readonly labels: Readonly<Record<string, string>>;
   readonly dependsOn?: readonly ITerraformDependable[];
@@ -143,7 +148,7 @@ export class HardenedContainer extends Construct {
       capabilities: { drop: ['ALL'], add: props.capabilitiesAdd ? [...props.capabilitiesAdd].sort() : undefined },
       securityOpts: ['no-new-privileges:true'],
       readOnly: readOnlyRootfs,
-      dns: [UNROUTABLE_DNS_UPSTREAM],
+      dns: props.dnsServers && props.dnsServers.length > 0 ? [...props.dnsServers] : [UNROUTABLE_DNS_UPSTREAM],
       tmpfs: props.tmpfs ? { ...props.tmpfs } : undefined,
       memory: props.memoryMiB,
       memorySwap: props.memoryMiB,

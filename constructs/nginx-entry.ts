@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import type { UserMapFormat } from './workspace-link';
 import { Image } from '../.gen/providers/docker/image';
 import { Volume } from '../.gen/providers/docker/volume';
 import { EstateConfig } from '../config/estate';
@@ -60,6 +61,16 @@ export const NGINX_PATHS = {
   certificate: '/etc/nginx/tls/fullchain.pem',
   key: '/etc/nginx/tls/privkey.pem',
 } as const;
+
+/**
+ * The AI gateway's user map as the workspace links write it: `"<address>" <username>;` per file,
+ * included into nginx's `map $server_addr $gateway_user`.
+ */
+export const NGINX_GATEWAY_USER_MAP: UserMapFormat = {
+  dir: NGINX_PATHS.gatewayUsersDir,
+  entryShell: `printf '"%s" %s;\\n' "$ip" "$USERNAME"`,
+  unlinkedShell: `printf '# %s: unlinked\\n' "$ip"`,
+};
 
 /**
  * nginx, the estate's only published entry point: TLS, sign-in through oauth2-proxy,

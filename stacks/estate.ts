@@ -42,7 +42,11 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
   const platform = new PlatformStack(app, 'platform', common('platform'));
   const identity = new IdentityStack(app, 'identity', common('identity'));
   identity.addDependency(platform);
-  const workspaces = new WorkspacesStack(app, 'workspaces', { ...common('workspaces'), nginxContainerId: platform.nginx.proxy.container.id });
+  const workspaces = new WorkspacesStack(app, 'workspaces', {
+    ...common('workspaces'),
+    nginxContainerId: platform.nginx.proxy.container.id,
+    egressProxyContainerId: platform.egressProxy?.proxy.container.id,
+  });
   workspaces.addDependency(platform);
   const edge = new EdgeStack(app, 'edge', {
     ...common('edge'),
@@ -63,6 +67,8 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
         estate.models.completion.hostPath,
         ...(estate.operations.audit.forward ? [estate.operations.audit.forward.caFile] : []),
         ...(estate.operations.backup?.repository.startsWith('/') ? [estate.operations.backup.repository] : []),
+        // The bank's CA certificates, mounted read-only into every IDE.
+        ...(estate.egress?.services.map((service) => service.caFile) ?? []),
       ],
     },
     suppressions: estate.suppressions,

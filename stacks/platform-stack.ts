@@ -7,6 +7,7 @@ import { estateScrapeTargets, MONITORING_PORTS } from '../render/monitoring';
 import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { HardenedContainer } from '../constructs/hardened-container';
 import { ManagedFiles } from '../constructs/managed-files';
+import { EgressProxy } from '../constructs/egress-proxy';
 import { NginxEntry } from '../constructs/nginx-entry';
 import { AuditTrail } from '../constructs/audit-trail';
 import { Monitoring } from '../constructs/monitoring';
@@ -33,6 +34,8 @@ export class PlatformStack extends TerraformStack {
   public readonly networks: { readonly edge: Network; readonly identity: Network; readonly database: Network; readonly ai: Network };
   /** The entry point; the workspaces stack links it to each user's network. */
   public readonly nginx: NginxEntry;
+  /** The egress proxy to the bank's declared services, when `egress` is configured. */
+  public readonly egressProxy?: EgressProxy;
 
   constructor(scope: Construct, id: string, props: EstateStackProps) {
     super(scope, id);
@@ -309,6 +312,20 @@ export class PlatformStack extends TerraformStack {
       auditSyslog: audit.nginxTarget,
       statusPageClient: plans.identity.nginxExporterAddress,
     });
+
+    if (estate.egress) {
+      if (!estate.images.egressProxy) throw new Error('egress is set but images.egressProxy is not (the config rules require it)');
+      this.egressProxy = new EgressProxy(this, 'egress-proxy', {
+        egress: estate.egress,
+        names,
+        image: pinnedImage(this, 'egress-proxy-image', estate.images.egressProxy),
+        identityNetworkName: this.networks.identity.name,
+        auditSinkAddress: plans.identity.auditAddress,
+        deniedCidrs: [estate.edgeSubnet, estate.identitySubnet, estate.aiSubnet],
+        labels: labels('egress-proxy'),
+        dockerHost: estate.dockerHost,
+      });
+    }
 
     // Monitoring: Prometheus scrapes the services on their networks; mtail reads the audit records.
     const monitoringSettings = estate.operations.monitoring;

@@ -2,12 +2,15 @@ import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { Network } from '../.gen/providers/docker/network';
 import { renderContinueConfig, renderMachineSettings, renderTabbyClientConfig } from '../render/code-server';
+import { ideEgressEnv, ideEgressFiles } from '../render/ide-egress';
 import { durationSeconds } from '../config/units';
 import { HomeVolumeGuard } from '../constructs/home-volume-guard';
-import { AI_GATEWAY_HOST, INTERNAL_PORTS } from '../constructs/naming';
+import { AI_GATEWAY_HOST, EGRESS_PROXY_HOST, INTERNAL_PORTS } from '../constructs/naming';
+import { EGRESS_PROXY_USER_MAP } from '../constructs/egress-proxy';
 import { MANAGED_DIR, Workspace, WorkspaceFiles, workspaceManagedFiles } from '../constructs/workspace';
 import { ManagedFiles } from '../constructs/managed-files';
 import { WorkspaceLink } from '../constructs/workspace-link';
+import { NGINX_GATEWAY_USER_MAP } from '../constructs/nginx-entry';
 import { BackupAgent } from '../constructs/backup';
 import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
 
@@ -18,6 +21,8 @@ import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker }
 export interface WorkspacesStackProps extends EstateStackProps {
   /** nginx's container id (from the platform stack): a new one means nginx was recreated and must be linked again. */
   readonly nginxContainerId: string;
+  /** The egress proxy's container id (from the platform stack), when `egress` is configured. */
+  readonly egressProxyContainerId?: string;
 }
 
 export class WorkspacesStack extends TerraformStack {
@@ -31,6 +36,8 @@ export class WorkspacesStack extends TerraformStack {
     const names = estateNames(estate);
 
     const image = pinnedImage(this, 'code-server-image', estate.images.codeServer);
+    const egressProxyId = estate.egress ? props.egressProxyContainerId : undefined;
+    if (estate.egress && !egressProxyId) throw new Error('egress is set: the workspaces stack needs the egress proxy container id (egressProxyContainerId)');
     const fileInput = {
       extensions: estate.extensions,
       aiGatewayUrl: `http://${AI_GATEWAY_HOST}:${INTERNAL_PORTS.aiGateway}`,
@@ -41,12 +48,22 @@ export class WorkspacesStack extends TerraformStack {
       continueConfig: renderContinueConfig(fileInput),
       tabbyClientConfig: renderTabbyClientConfig(fileInput),
     };
+    // The bank's services through the egress proxy: the tools' configs, the proxy env, the CAs.
+    const egressInput = estate.egress && {
+      proxyUrl: `http://${EGRESS_PROXY_HOST}:${INTERNAL_PORTS.egressProxy}`,
+      noProxy: [AI_GATEWAY_HOST],
+      services: estate.egress.services.map(({ name, kind, urls, apt }) => ({ name, kind, urls, apt })),
+      managedDir: MANAGED_DIR,
+    };
+    const egress = estate.egress && egressInput
+      ? { env: ideEgressEnv(egressInput), caFiles: estate.egress.services.map((service) => ({ service: service.name, hostPath: service.caFile })) }
+      : undefined;
     // One volume of managed files, mounted read-only by every IDE.
     const managedFiles = new ManagedFiles(this, 'ide-managed-files', {
       name: names.managedFiles('workspace'),
       image,
       directory: MANAGED_DIR,
-      files: workspaceManagedFiles(files),
+      files: workspaceManagedFiles(files, egressInput ? ideEgressFiles(egressInput) : []),
       labels: names.labels(estate, 'workspace-managed-files'),
     });
 
@@ -63,28 +80,58 @@ export class WorkspacesStack extends TerraformStack {
         idleTimeoutSeconds: estate.workspaces.idleTimeout ? durationSeconds(estate.workspaces.idleTimeout) : undefined,
         allowFileTransfer: estate.workspaces.allowFileTransfer,
         dockerHost: estate.dockerHost,
+        egress,
       });
       if (workspace.network) networks.set(user.username, workspace.network);
       new WorkspaceLink(workspace, 'nginx-link', {
-        nginxName: names.service('nginx'),
-        nginxId: props.nginxContainerId,
+        containerName: names.service('nginx'),
+        containerId: props.nginxContainerId,
         networkName: workspace.network?.name ?? names.workspaceNetwork(user.username),
+        alias: AI_GATEWAY_HOST,
+        userMap: NGINX_GATEWAY_USER_MAP,
         username: user.username,
         dockerHost: estate.dockerHost,
         // A suspended user's IDE keeps running but is cut off: no entry point, no AI gateway.
         linked: workspace.network !== undefined && user.state === 'active',
       });
+      if (egressProxyId) {
+        new WorkspaceLink(workspace, 'egress-link', {
+          containerName: names.service('egress-proxy'),
+          containerId: egressProxyId,
+          networkName: workspace.network?.name ?? names.workspaceNetwork(user.username),
+          alias: EGRESS_PROXY_HOST,
+          userMap: EGRESS_PROXY_USER_MAP,
+          username: user.username,
+          dockerHost: estate.dockerHost,
+          // Cut off with the AI gateway: a suspended user reaches nothing outside the estate.
+          linked: workspace.network !== undefined && user.state === 'active',
+        });
+      }
     }
     // Retired users keep an empty link block too, so retiring an active user still disconnects nginx.
     for (const username of roster.retired) {
       new WorkspaceLink(new Construct(users, username), 'nginx-link', {
-        nginxName: names.service('nginx'),
-        nginxId: props.nginxContainerId,
+        containerName: names.service('nginx'),
+        containerId: props.nginxContainerId,
         networkName: names.workspaceNetwork(username),
+        alias: AI_GATEWAY_HOST,
+        userMap: NGINX_GATEWAY_USER_MAP,
         username,
         dockerHost: estate.dockerHost,
         linked: false,
       });
+      if (egressProxyId) {
+        new WorkspaceLink(users.node.findChild(username), 'egress-link', {
+          containerName: names.service('egress-proxy'),
+          containerId: egressProxyId,
+          networkName: names.workspaceNetwork(username),
+          alias: EGRESS_PROXY_HOST,
+          userMap: EGRESS_PROXY_USER_MAP,
+          username,
+          dockerHost: estate.dockerHost,
+          linked: false,
+        });
+      }
     }
     this.workspaceNetworks = networks;
 

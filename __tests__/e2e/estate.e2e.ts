@@ -54,6 +54,8 @@ describe('the estate on a real Docker engine', () => {
     } else {
       // The test directory sits on the identity network, which the platform stack's destroy removes.
       estate.stopDirectory();
+      // So is the bank's stand-in, on the egress network.
+      estate.stopBank();
       for (const id of [...STACKS].reverse()) {
         try {
           estate.destroy(id);

@@ -89,6 +89,28 @@ function tls(domain: string): void {
 
 export const CA_FILE = path.join(TLS_DIR, 'ca.pem');
 
+/** The bank's services in this test (the stand-in's names; estate.local.yaml's egress.services). */
+export const BANK_DOMAIN = 'bank.internal';
+export const BANK_HOSTS = ['git', 'npm', 'pypi', 'maven'].map((name) => `${name}.${BANK_DOMAIN}`);
+const BANK_DIR = path.join(E2E_DIR, 'bank');
+/** The stand-in image (images/bank-standin), built with the others. */
+const BANK_IMAGE = 'webide-local/bank-standin:1.0.0';
+
+/**
+ * The bank's own CA (not the estate's: the estate lists it as egress.services[].caFile) and one
+ * certificate for the stand-in's four names, readable by its uid 1000.
+ */
+function bankTls(): void {
+  if (fs.existsSync(path.join(BANK_DIR, 'cert.pem'))) return;
+  fs.mkdirSync(BANK_DIR, { recursive: true });
+  const openssl = (...args: string[]) => mustRun('openssl', args, { cwd: BANK_DIR });
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '7', '-subj', '/CN=bank e2e test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${BANK_HOSTS[0]}`, '-keyout', 'key.pem', '-out', 'leaf.csr');
+  fs.writeFileSync(path.join(BANK_DIR, 'leaf.ext'), `subjectAltName=${BANK_HOSTS.map((h) => `DNS:${h}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
+  openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '7', '-extfile', 'leaf.ext', '-out', 'cert.pem');
+  for (const file of ['cert.pem', 'key.pem', 'ca.pem']) fs.chmodSync(path.join(BANK_DIR, file), 0o644);
+}
+
 /** The SPKI hash of the leaf certificate, for Chromium's --ignore-certificate-errors-spki-list (trust exactly this one). */
 export function leafSpki(): string {
   const pub = mustRun('openssl', ['x509', '-in', path.join(TLS_DIR, 'leaf.pem'), '-pubkey', '-noout']);
@@ -128,6 +150,7 @@ export class E2EEstate {
     this.names = new EstateNames(this.estate.name);
     this.roster = loadRoster({ file: 'e2e-roster.yaml', text: rosterText }, this.estate);
     tls(this.estate.domain);
+    bankTls();
     for (const dir of [this.estate.models.chat.hostPath, this.estate.models.completion.hostPath, STATE_DIR, ARTEFACTS]) fs.mkdirSync(dir, { recursive: true });
     // The backup repository: a host directory of root's, mode 0700 (the agent writes it as root).
     const repository = this.estate.operations.backup?.repository;
@@ -236,6 +259,34 @@ export class E2EEstate {
     run('docker', ['rm', '-f', this.directoryContainer]);
   }
 
+  /** The bank's services in this test: the STAND-IN (images/bank-standin), never part of the estate. */
+  get bankContainer(): string {
+    return `${this.estate.name}-test-bank`;
+  }
+
+  /**
+   * Starts the bank's stand-in on the egress network (the platform stack's), where the egress
+   * proxy resolves its four names; waits until it answers.
+   */
+  async startBank(): Promise<void> {
+    this.stopBank();
+    docker(
+      'run', '-d', '--name', this.bankContainer,
+      '--label', `webide.test-bank=${this.estate.name}`,
+      '--network', this.names.network('egress'),
+      ...BANK_HOSTS.flatMap((host) => ['--network-alias', host]),
+      '--user', '1000:1000', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+      '--tmpfs', '/var/lib/bank-standin:rw,size=256m', '--tmpfs', '/tmp:rw,size=256m',
+      '-v', `${BANK_DIR}/cert.pem:/etc/standin/tls/cert.pem:ro`, '-v', `${BANK_DIR}/key.pem:/etc/standin/tls/key.pem:ro`,
+      BANK_IMAGE,
+    );
+    await this.waitHealthy(this.bankContainer, 120);
+  }
+
+  stopBank(): void {
+    run('docker', ['rm', '-f', this.bankContainer]);
+  }
+
   /** terraform apply of one stack with the current roster; returns its output. */
   apply(id: StackId): string {
     const started = Date.now();
@@ -329,6 +380,7 @@ export class E2EEstate {
   /** Removes what destroy keeps on purpose (the retained volumes) and the work dir: the test's own objects only. */
   purge(): void {
     this.stopDirectory();
+    this.stopBank();
     for (const id of this.containers()) run('docker', ['rm', '-f', id]);
     for (const v of this.volumes()) run('docker', ['volume', 'rm', v]);
     for (const n of this.networks()) run('docker', ['network', 'rm', n]);
