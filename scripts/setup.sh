@@ -61,11 +61,12 @@ install_packages() {
 missing=()
 # promtool, rsyslogd (with its TLS driver), mtail and restic check the estate's operations files
 # (monitoring rules, audit sink, log-derived metrics, backups) with the real tools; amtool checks
-# Alertmanager's config, and the exporters' --help the flags the monitoring image runs them with.
+# Alertmanager's config, and the exporters' --help the flags the monitoring image runs them with;
+# squid runs the egress proxy's rendered config.
 for pair in nginx:nginx-light slapd:slapd ldapadd:ldap-utils chromium:chromium promtool:prometheus \
   rsyslogd:rsyslog /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so:rsyslog-gnutls mtail:mtail restic:restic \
   amtool:prometheus-alertmanager prometheus-node-exporter:prometheus-node-exporter \
-  prometheus-nginx-exporter:prometheus-nginx-exporter; do
+  prometheus-nginx-exporter:prometheus-nginx-exporter squid:squid; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || [ -e "${pair%%:*}" ] || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
