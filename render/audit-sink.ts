@@ -10,6 +10,8 @@
  *   default for TCP, `log-syslog-counting-framing=protocol-dependent`), app-name `keycloak`; the
  *   handler puts a UTF-8 BOM before the message, which the sink removes.
  * - the Docker-events collector: `logger --tcp` (RFC 5424, newline framing), tag `docker-events`.
+ * - the egress proxy (Squid): `access_log udp://…` with an RFC 3164 header in its log format, no
+ *   host name, tag `squid` (render/egress-proxy.ts).
  * imtcp takes octet-counted and newline-framed messages on the same port.
  *
  * Retention is not rsyslog's: the image's entrypoint runs images/audit/prune.sh beside rsyslogd
@@ -18,7 +20,7 @@
 
 /** Ports the sink listens on inside its container (it runs as a non-root user, so above 1023). */
 export const AUDIT_SINK_PORTS = {
-  /** nginx's access records. */
+  /** nginx's and the egress proxy's access records. */
   udp: 5514,
   /** Keycloak's records and the Docker-events collector's. */
   tcp: 5514,
@@ -64,6 +66,8 @@ export const AUDIT_SOURCES: readonly AuditSource[] = [
   { tag: NGINX_AUDIT_TAG, source: 'nginx-access' },
   { tag: 'keycloak', source: 'keycloak' },
   { tag: 'docker-events', source: 'docker-events' },
+  // The egress proxy (render/egress-proxy.ts EGRESS_AUDIT_TAG).
+  { tag: 'squid', source: 'squid' },
 ];
 
 /**

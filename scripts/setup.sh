@@ -62,12 +62,13 @@ missing=()
 # promtool, rsyslogd (with its TLS driver), mtail and restic check the estate's operations files
 # (monitoring rules, audit sink, log-derived metrics, backups) with the real tools; amtool checks
 # Alertmanager's config, and the exporters' --help the flags the monitoring image runs them with.
-# git, Debian's pip, Maven and keytool (its JRE) read the IDE's egress files and trust store.
+# git, Debian's pip, Maven and keytool (its JRE) read the IDE's egress files and trust store;
+# squid runs the egress proxy's rendered config.
 for pair in nginx:nginx-light slapd:slapd ldapadd:ldap-utils chromium:chromium promtool:prometheus \
   rsyslogd:rsyslog /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so:rsyslog-gnutls mtail:mtail restic:restic \
   amtool:prometheus-alertmanager prometheus-node-exporter:prometheus-node-exporter \
   prometheus-nginx-exporter:prometheus-nginx-exporter git:git curl:curl /usr/lib/python3/dist-packages/pip:python3-pip \
-  mvn:maven keytool:default-jre-headless; do
+  mvn:maven keytool:default-jre-headless squid:squid; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || [ -e "${pair%%:*}" ] || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -59,7 +59,7 @@ describe('renderRsyslogConf', () => {
         `  if $programname == "${tag}" then {\n    action(type="omfile" name="audit-${source}" dynaFile="webide-audit-path-${source}" template="webide-audit-line" dirCreateMode="0750" fileCreateMode="0640" createDirs="on")\n    stop\n  }`,
       );
     }
-    expect(AUDIT_SOURCES.map((s) => s.source)).toEqual(['nginx-access', 'keycloak', 'docker-events']);
+    expect(AUDIT_SOURCES.map((s) => s.source)).toEqual(['nginx-access', 'keycloak', 'docker-events', 'squid']);
   });
 
   it('sends every other tag to other.jsonl, wrapped with rsyslog\'s JSON escaping, as the ruleset\'s last action', () => {
@@ -114,19 +114,19 @@ describe('renderRsyslogConf', () => {
   });
 
   it('is deterministic and does not depend on the order of the sources', () => {
-    const input: AuditSinkInput = { forward: FORWARD, sources: [...AUDIT_SOURCES, { tag: 'squid', source: 'squid' }] };
+    const input: AuditSinkInput = { forward: FORWARD, sources: [...AUDIT_SOURCES] };
     const reversed: AuditSinkInput = { ...input, sources: [...input.sources!].reverse() };
     expect(renderRsyslogConf(input)).toBe(renderRsyslogConf(input));
     expect(renderRsyslogConf(reversed)).toBe(renderRsyslogConf(input));
   });
 
   it('a new sender is one entry: one more route and one more file, nothing else changes', () => {
-    const more = renderRsyslogConf({ sources: [...AUDIT_SOURCES, { tag: 'squid', source: 'squid' }] });
+    const more = renderRsyslogConf({ sources: [...AUDIT_SOURCES, { tag: 'pgaudit', source: 'postgres-audit' }] });
     const added = more.split('\n').filter((line) => !conf.split('\n').includes(line));
     expect(added).toEqual([
-      'template(name="webide-audit-path-squid" type="string" string="/var/log/webide/audit/%timegenerated:1:10:date-rfc3339,date-utc%/squid.jsonl")',
-      '  if $programname == "squid" then {',
-      '    action(type="omfile" name="audit-squid" dynaFile="webide-audit-path-squid" template="webide-audit-line" dirCreateMode="0750" fileCreateMode="0640" createDirs="on")',
+      'template(name="webide-audit-path-postgres-audit" type="string" string="/var/log/webide/audit/%timegenerated:1:10:date-rfc3339,date-utc%/postgres-audit.jsonl")',
+      '  if $programname == "pgaudit" then {',
+      '    action(type="omfile" name="audit-postgres-audit" dynaFile="webide-audit-path-postgres-audit" template="webide-audit-line" dirCreateMode="0750" fileCreateMode="0640" createDirs="on")',
     ]);
   });
 
@@ -184,8 +184,8 @@ describe('rsyslogd -N1 (the real rsyslog 8.2302) accepts the rendered config', (
     expect(result.status).toBe(0);
   });
 
-  it('with forwarding, and with a fourth source', () => {
-    const input: AuditSinkInput = { ...paths(), forward: { ...FORWARD, caFilePath: path.join(dir, 'ca.pem') }, sources: [...AUDIT_SOURCES, { tag: 'squid', source: 'squid' }] };
+  it('with forwarding, and with a fifth source', () => {
+    const input: AuditSinkInput = { ...paths(), forward: { ...FORWARD, caFilePath: path.join(dir, 'ca.pem') }, sources: [...AUDIT_SOURCES, { tag: 'pgaudit', source: 'postgres-audit' }] };
     const result = check('forward.conf', renderRsyslogConf(input));
     expect(result.output).toContain('End of config validation run');
     expect(result.status).toBe(0);
@@ -203,7 +203,7 @@ describe('rsyslogd -N1 (the real rsyslog 8.2302) accepts the rendered config', (
 // The real rsyslogd on the rendered config, on loopback, fed the way each sender sends:
 // the real nginx (access_log to syslog over UDP), Keycloak's syslog handler (its TCP frames,
 // byte for byte; Keycloak itself does not run here), and `logger --tcp` as the Docker-events
-// collector runs it. A fourth source (squid) and an unknown tag check the routing.
+// collector runs it. The egress proxy's tag (squid) and an unknown tag check the routing.
 // -------------------------------------------------------------------------------------------
 
 describe('the real rsyslogd with the rendered config, fed as each sender sends', () => {
@@ -230,7 +230,6 @@ describe('the real rsyslogd with the rendered config, fed as each sender sends',
       tcpPort: port,
       logDir,
       workDir: path.join(dir, 'work'),
-      sources: [...AUDIT_SOURCES, { tag: 'squid', source: 'squid' }],
     });
     // rsyslogd runs in a time zone whose date is not UTC's, so the day directories show which it uses.
     zone = zoneOffDay(Date.now());
@@ -331,7 +330,7 @@ describe('the real rsyslogd with the rendered config, fed as each sender sends',
     expect(lines).toEqual([start, big]);
   }, 20_000);
 
-  it('a listed fourth source (squid) gets its own file', async () => {
+  it('the egress proxy\'s tag (squid) gets its own file', async () => {
     const sent = spawnSync('logger', ['--udp', '-n', '127.0.0.1', '-P', String(port), '-t', 'squid', '{"squid":"TCP_DENIED/403"}'], { encoding: 'utf8', timeout: 10_000 });
     expect(sent.status).toBe(0);
     expect(await waitForLines(file('squid'), (l) => l.length === 1, sink!.logPath)).toEqual(['{"squid":"TCP_DENIED/403"}']);
