@@ -10,7 +10,7 @@ import { Credentials, launchBrowser, screenshot, signIn, visit, watchWebSockets 
 import { addresses, connectFrom, httpFrom, lookupFrom, processFacts, resolveFrom, routes } from './probes';
 import { UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
 import { USER_DATA_DIR } from '../../constructs/workspace';
-import { AI_GATEWAY_HOST } from '../../constructs/naming';
+import { AI_GATEWAY_HOST, EGRESS_PROXY_HOST } from '../../constructs/naming';
 import { AUDIT_SINK_PATHS } from '../../render/audit-sink';
 import { SECURITY_HEADERS } from '../../render/nginx';
 
@@ -120,6 +120,8 @@ describe('the estate on a real Docker engine', () => {
     await estate.waitHealthy(service('postgres'), 120);
     await estate.waitHealthy(service('keycloak'), 300);
     directory = estate.startDirectory(DIRECTORY_PEOPLE);
+    // The bank's services (stand-in), on the egress network the platform stack made.
+    await estate.startBank();
     log(estate.bootstrapKeycloak().trim());
     estate.apply('identity');
     estate.apply('workspaces');
@@ -286,12 +288,15 @@ describe('the estate on a real Docker engine', () => {
     // The workspaces stack unlinks nginx from her network: her still-running IDE has no gateway.
     estate.apply('workspaces');
     expect(httpFrom(ide('alice'), `http://${AI_GATEWAY_HOST}:8081/v1/models`).status).not.toBe(200);
+    // … and no egress proxy: a suspended user reaches nothing outside the estate.
+    expect(connectFrom(ide('alice'), EGRESS_PROXY_HOST, 3128)).not.toBe('connected');
     expect(docker('inspect', '-f', '{{.State.Running}}', ide('alice'))).toBe('true');
 
     estate.setRoster(ROSTER);
     estate.apply('identity');
     estate.apply('workspaces');
     expect(httpFrom(ide('alice'), `http://${AI_GATEWAY_HOST}:8081/v1/models`).status).toBe(200);
+    expect(connectFrom(ide('alice'), EGRESS_PROXY_HOST, 3128)).toBe('connected');
   });
 
   test('a directory user who is not in the roster cannot sign in, and Keycloak never holds their account', async () => {
@@ -395,6 +400,102 @@ describe('the estate on a real Docker engine', () => {
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Record<string, any>);
   }
+
+  /** A bash script in a user's IDE, as that user, with the IDE's own environment (the proxy variables the estate set). */
+  function inIde(user: string, script: string, timeoutMs = 240_000): { status: number | null; out: string } {
+    return run('docker', ['exec', '-u', '1000:1000', '-w', '/home/coder', ide(user), 'bash', '-c', script], { timeout: timeoutMs });
+  }
+
+  /** Seeds the bank's stand-in: an npm package and a wheel, made here and handed to it as the bank's own publishing would. */
+  function seedBank(mark: string): void {
+    const work = fs.mkdtempSync(path.join(E2E_DIR, 'bank-seed-'));
+    const npmDir = path.join(work, 'npm');
+    fs.mkdirSync(npmDir);
+    fs.writeFileSync(path.join(npmDir, 'package.json'), JSON.stringify({ name: 'bank-greeting', version: '1.0.0', main: 'index.js', license: 'UNLICENSED' }));
+    fs.writeFileSync(path.join(npmDir, 'index.js'), `module.exports = 'npm ${mark}';\n`);
+    mustRun('npm', ['pack', '--silent', '--pack-destination', work], { cwd: npmDir });
+    mustRun('sh', ['-c', `docker exec -i ${estate.bankContainer} bank-standin publish-npm < ${work}/bank-greeting-1.0.0.tgz`]);
+    const pyDir = path.join(work, 'py');
+    fs.mkdirSync(path.join(pyDir, 'bank_greeting'), { recursive: true });
+    fs.writeFileSync(path.join(pyDir, 'pyproject.toml'), '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "bank-greeting"\nversion = "1.0.0"\n');
+    fs.writeFileSync(path.join(pyDir, 'bank_greeting', '__init__.py'), `GREETING = "pypi ${mark}"\n`);
+    mustRun('python3', ['-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '-w', work, pyDir], { cwd: work });
+    const wheel = fs.readdirSync(work).find((f) => f.endsWith('.whl'))!;
+    mustRun('sh', ['-c', `docker exec -i ${estate.bankContainer} bank-standin add-wheel ${wheel} < ${path.join(work, wheel)}`]);
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+
+  test("egress: as alice, in her IDE, git clone and push, npm install, pip install and a Maven dependency reach the bank's services (stand-ins) through the proxy with nothing configured by her, each logged as alice; undeclared hosts, the host, bob's IDE, Keycloak and a direct connection are refused; bob is logged as bob", () => {
+    const mark = crypto.randomBytes(4).toString('hex');
+    seedBank(mark);
+    // Git: clone, commit, push to a repository she may write to; a read-only one refuses the push.
+    const git = inIde('alice', `set -e; d=$(mktemp -d); cd "$d"; git clone -q https://git.bank.internal/team/project.git p; cd p;
+      git -c user.name=alice -c user.email=alice@bank.internal commit -q --allow-empty -m "alice ${mark}"; git push -q origin HEAD:main; echo PUSHED;
+      cd "$d"; git clone -q https://git.bank.internal/team/readonly.git r; cd r; git -c user.name=alice -c user.email=alice@bank.internal commit -q --allow-empty -m x;
+      if git push -q origin HEAD:main 2>/dev/null; then echo READONLY-PUSHED; else echo READONLY-REFUSED; fi`);
+    log(`git in alice's IDE: exit ${git.status}; ${git.out.trim().split('\n').slice(-3).join(' | ')}`);
+    expect(git.status).toBe(0);
+    expect(git.out).toContain('PUSHED');
+    expect(git.out).toContain('READONLY-REFUSED');
+    // bob sees alice's commit: the push reached the bank's server.
+    const bobLog = inIde('bob', 'set -e; d=$(mktemp -d); git clone -q https://git.bank.internal/team/project.git "$d/p"; git -C "$d/p" log --format=%s -1');
+    expect(bobLog.status).toBe(0);
+    expect(bobLog.out.trim()).toBe(`alice ${mark}`);
+    // npm: the package the bank published, from the bank's registry (the IDE's npmrc, not hers).
+    const npm = inIde('alice', `set -e; d=$(mktemp -d); cd "$d"; npm install --no-audit --no-fund --loglevel=error bank-greeting@1.0.0 >/dev/null; node -p "require('bank-greeting')"`);
+    log(`npm in alice's IDE: exit ${npm.status}; ${npm.out.trim().slice(-300)}`);
+    expect(npm.status).toBe(0);
+    expect(npm.out.trim()).toBe(`npm ${mark}`);
+    // pip: the wheel the bank uploaded, into a virtual environment of hers.
+    const pip = inIde('alice', `set -e; python3 -m venv /tmp/venv-${mark}; /tmp/venv-${mark}/bin/pip install -q --disable-pip-version-check bank-greeting==1.0.0; /tmp/venv-${mark}/bin/python -c "import bank_greeting; print(bank_greeting.GREETING)"`);
+    log(`pip in alice's IDE: exit ${pip.status}; ${pip.out.trim().slice(-300)}`);
+    expect(pip.status).toBe(0);
+    expect(pip.out.trim().split('\n').pop()).toBe(`pypi ${mark}`);
+    // Maven: the bank's artifact, with the dependency plugin itself fetched from the bank's repository.
+    const maven = inIde('alice', 'set -e; mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:get -Dartifact=com.bank.demo:greeting:1.0.0 && ls ~/.m2/repository/com/bank/demo/greeting/1.0.0/greeting-1.0.0.jar', 420_000);
+    log(`maven in alice's IDE: exit ${maven.status}; ${maven.out.trim().slice(-400)}`);
+    expect(maven.status).toBe(0);
+    expect(maven.out).toContain('greeting-1.0.0.jar');
+
+    // Refused by the proxy: an undeclared bank host, a declared host on another port, the Docker
+    // host, bob's IDE and Keycloak (by name and address); the code is what the proxy answered.
+    const egressGateway = docker('network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Gateway}}{{end}}', estate.names.network('egress'));
+    const bobIp = addresses(ide('bob'))[estate.names.workspaceNetwork('bob')];
+    const keycloakIp = Object.values(addresses(service('keycloak')))[0];
+    const refusedUrls = [
+      'https://www.bank.internal/',
+      'https://git.bank.internal:8443/',
+      `http://${egressGateway}:${estate.estate.httpsPort}/`,
+      `https://${egressGateway}/`,
+      `http://${bobIp}:8080/`,
+      `http://${service('keycloak')}:8080/`,
+      `http://${keycloakIp}:8080/`,
+    ];
+    const probe = (url: string) => inIde('alice', `curl -s -o /dev/null -m 20 -w '%{http_connect} %{http_code}' '${url}'; echo " exit=$?"`).out.trim();
+    const answers = Object.fromEntries(refusedUrls.map((url) => [url, probe(url)]));
+    log(`refused through the proxy: ${JSON.stringify(answers)}`);
+    for (const [url, answer] of Object.entries(answers)) expect({ url, answer }).toEqual({ url, answer: expect.stringMatching(/(^403 000 exit=56$)|(^000 403 exit=0$)/) });
+    // Around the proxy: no name resolves and no route exists (the IDE's network is internal).
+    const direct = inIde('alice', 'curl -sS --noproxy "*" -m 10 -o /dev/null https://git.bank.internal/ 2>&1; echo " exit=$?"').out.trim();
+    const bankIp = Object.values(addresses(estate.bankContainer))[0];
+    const directIp = connectFrom(ide('alice'), bankIp, 443);
+    log(`direct from alice's IDE: by name: ${direct}; to ${bankIp}:443: ${directIp}`);
+    expect(direct).toMatch(/exit=(6|7|28)$/);
+    expect(directIp).toMatch(/^(timeout|unreachable|refused)$/);
+
+    // The proxy's records, in the audit sink: alice's work under her name, bob's under his.
+    const records = sinkRecords('squid');
+    const of = (user: string, host: string, status: number) => records.filter((r) => r.user === user && r.host === host && r.status === status);
+    for (const host of ['git.bank.internal', 'npm.bank.internal', 'pypi.bank.internal', 'maven.bank.internal']) {
+      expect({ host, tunnels: of('alice', host, 200).filter((r) => r.method === 'CONNECT' && r.result === 'TCP_TUNNEL').length > 0 }).toEqual({ host, tunnels: true });
+    }
+    expect(of('bob', 'git.bank.internal', 200).length).toBeGreaterThan(0);
+    for (const host of ['www.bank.internal', egressGateway, bobIp, service('keycloak'), keycloakIp]) {
+      expect({ host, refused: of('alice', host, 403).length > 0 }).toEqual({ host, refused: true });
+    }
+    // No record is anyone else's: every request came from alice's or bob's network.
+    expect([...new Set(records.map((r) => r.user))].sort()).toEqual(['alice', 'bob']);
+  });
 
   test("audit trail: alice's sign-in, her IDE and her AI request are in the sink under her name, so are her IDE's start and bob's failed login; no secret and no prompt in it", async () => {
     // alice's one AI request, with a prompt the sink must not hold.

@@ -75,6 +75,7 @@ describe('the whole estate', () => {
     expect(loaders.map((c) => c.name).sort()).toEqual([
       'webide-managed-alertmanager-loader',
       'webide-managed-audit-loader',
+      'webide-managed-egress-proxy-loader',
       'webide-managed-litellm-loader',
       'webide-managed-mtail-loader',
       'webide-managed-nginx-loader',
@@ -144,6 +145,8 @@ describe('the whole estate', () => {
         'identity/resource/keycloak_user_groups/roster_users_zz-newcomer_groups',
         'workspaces/resource/docker_container/users_zz-newcomer_ide_container',
         'workspaces/resource/docker_network/users_zz-newcomer_network',
+        // The egress proxy's link to the new user's network (the sample estate declares egress).
+        'workspaces/resource/null_resource/users_zz-newcomer_egress-link',
         'workspaces/resource/null_resource/users_zz-newcomer_ide_pids-limit',
         'workspaces/resource/null_resource/users_zz-newcomer_nginx-link',
       ]);
