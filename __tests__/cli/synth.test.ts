@@ -82,9 +82,9 @@ describe('cdktf.json\'s app (what `cdktf synth` runs)', () => {
     expect(result.status).toBe(1);
     const lines = result.stderr.trim().split('\n');
     const findings = lines.slice(0, -1);
-    expect(findings).toHaveLength(15);
+    expect(findings).toHaveLength(16);
     const images = findings.filter((line) => line.includes('[WEBIDE-I1]'));
-    expect(images).toHaveLength(11);
+    expect(images).toHaveLength(12);
     for (const line of images) {
       expect(line).toMatch(/^\[(platform|workspaces|edge)\/[a-z0-9-]+-image\] \[WEBIDE-I1\] Images are pinned: .* Fix: Pin the image in the estate config as name:tag@sha256:<digest> .*$/);
     }

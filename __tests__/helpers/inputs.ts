@@ -32,3 +32,13 @@ export function generatedRosterYaml(count: number, extra = ''): string {
   });
   return `groups:\n  - name: developers\nusers:\n${users.join('\n')}\n${extra}`;
 }
+
+/** Drops the top-level `egress:` block (up to the next top-level key or comment) from an estate file. */
+export function withoutEgress(text: string): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('egress:'));
+  if (start < 0) return text;
+  let end = start + 1;
+  while (end < lines.length && (lines[end].startsWith(' ') || lines[end] === '')) end++;
+  return [...lines.slice(0, start), ...lines.slice(end)].join('\n');
+}

@@ -1,14 +1,14 @@
 import { Testing, TerraformStack } from 'cdktf';
 import { Image } from '../../.gen/providers/docker/image';
 import { DockerProvider } from '../../.gen/providers/docker/provider';
-import { EGRESS_PROXY_LABELS, egressProxyLabels } from '../../config/egress';
-import { HardenedContainer } from '../../constructs/hardened-container';
+import { EGRESS_PROXY_LABELS } from '../../config/egress';
+import { EgressProxy } from '../../constructs/egress-proxy';
 import { LOADER_LABEL } from '../../constructs/managed-files';
 import { EstateNames } from '../../constructs/naming';
 import { analysePlans, exitCodeOf } from '../../report/analyse';
 import { ResourceChange, StackPlan } from '../../report/plan';
 import { renderReportMarkdown } from '../../report/render';
-import { defaultEstate } from '../helpers/inputs';
+import { defaultEstate, withoutEgress } from '../helpers/inputs';
 
 type Values = Record<string, any>;
 
@@ -35,20 +35,20 @@ function replacing(from: string, to: string): (text: string) => string {
  * contract's labels (from the validated config) stands in for it.
  */
 function egressProxy(...edits: ((text: string) => string)[]): { address: string; values: Values } {
-  const estate = defaultEstate((text) => `${text}\n${edits.reduce((t, e) => e(t), EGRESS)}`);
+  const estate = defaultEstate((text) => `${withoutEgress(text)}\n${edits.reduce((t, e) => e(t), EGRESS)}`);
   const stack = new TerraformStack(Testing.app(), 'platform');
   new DockerProvider(stack, 'docker', { host: estate.dockerHost });
-  const image = new Image(stack, 'egress-proxy-image', { name: 'registry.corp.example/webide/squid:5.7' });
-  new HardenedContainer(stack, 'egress-proxy', {
-    containerName: new EstateNames(estate.name).service('egress-proxy'),
+  const image = new Image(stack, 'egress-proxy-image', { name: estate.images.egressProxy! });
+  const names = new EstateNames(estate.name);
+  new EgressProxy(stack, 'egress-proxy', {
+    egress: estate.egress!,
+    names,
     image,
-    networks: [{ name: 'webide-net-egress' }],
-    user: '13:13',
-    memoryMiB: 256,
-    cpus: 1,
-    pidsLimit: 128,
+    identityNetworkName: names.network('identity'),
+    auditSinkAddress: '172.31.251.253',
+    deniedCidrs: [estate.edgeSubnet, estate.identitySubnet, estate.aiSubnet],
+    labels: names.labels(estate, 'egress-proxy'),
     dockerHost: estate.dockerHost,
-    labels: { 'webide.component': 'egress-proxy', ...egressProxyLabels(estate.egress!) },
   });
   const containers = JSON.parse(Testing.synth(stack)).resource.docker_container as Record<string, Values>;
   const [id, values] = Object.entries(containers).find(([, v]) => v.name === 'webide-egress-proxy')!;

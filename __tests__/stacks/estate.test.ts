@@ -102,7 +102,8 @@ describe('the whole estate', () => {
         readOnly: true,
         pids: true,
         capabilities: c.name === 'webide-backup' ? { add: ['CAP_DAC_READ_SEARCH'], drop: ['ALL'] } : { drop: ['ALL'] },
-        dns: ['192.0.2.53'],
+        // The egress proxy alone resolves the bank's names, through the resolvers egress.dnsServers names.
+        dns: c.name === 'webide-egress-proxy' ? estate.egress!.dnsServers : ['192.0.2.53'],
       });
     }
   });
