@@ -103,7 +103,7 @@ describe('cdktf.json\'s app (what `cdktf synth` runs)', () => {
       '[workspaces/code-server-image] [WEBIDE-I1] Images are pinned: a tag that is not latest everywhere, a digest in the production profile. Fix: Pin the image in the estate config as name:tag@sha256:<digest> (the digest your registry mirror recorded).',
     );
     expect(lines[lines.length - 1]).toBe(
-      `15 policy violation(s); nothing was synthesized. Fix them, or waive a rule for a resource under "suppressions" in ${estate} with a reason.`,
+      `16 policy violation(s); nothing was synthesized. Fix them, or waive a rule for a resource under "suppressions" in ${estate} with a reason.`,
     );
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.stderr).not.toMatch(/Error:/);
