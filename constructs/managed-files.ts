@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
+import { Token } from 'cdktf';
 import { Container, ContainerMounts, ContainerUpload } from '../.gen/providers/docker/container';
 import { Image } from '../.gen/providers/docker/image';
 import { Volume } from '../.gen/providers/docker/volume';
@@ -64,7 +65,7 @@ export class ManagedFiles extends Construct implements MountableFiles {
       logDriver: 'json-file',
       logOpts: { ...CONTAINER_LOG_OPTS },
       mounts: [{ type: 'volume', source: this.volume.name, target: props.directory }],
-      upload: [...props.files],
+      upload: props.files.map((file) => (file.content === undefined ? file : { ...file, content: terraformLiteral(file.content) })),
       labels,
     });
   }
@@ -73,4 +74,14 @@ export class ManagedFiles extends Construct implements MountableFiles {
   mount(): ContainerMounts {
     return { type: 'volume', source: this.volume.name, target: this.directory, readOnly: true };
   }
+}
+
+/**
+ * A file's text as a Terraform string literal: `${` and `%{` start Terraform templates (Squid's
+ * log format has `%{…}tg`), so they are escaped as `$${` and `%%{`; Terraform writes the text as
+ * given. Text holding a cdktf token (an unresolved reference) is left as it is: the token is meant.
+ */
+export function terraformLiteral(text: string): string {
+  if (Token.isUnresolved(text)) return text;
+  return text.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{');
 }
