@@ -406,6 +406,19 @@ describe('the estate on a real Docker engine', () => {
     return run('docker', ['exec', '-u', '1000:1000', '-w', '/home/coder', ide(user), 'bash', '-c', script], { timeout: timeoutMs });
   }
 
+  /** Writes argv[1], a wheel of the package bank_greeting 1.0.0 whose __init__.py is argv[2]. */
+  const WHEEL_WRITER = [
+    'import base64, hashlib, sys, zipfile',
+    'files = {"bank_greeting/__init__.py": sys.argv[2].encode(),',
+    '  "bank_greeting-1.0.0.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: bank-greeting\\nVersion: 1.0.0\\n",',
+    '  "bank_greeting-1.0.0.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: webide-e2e\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}',
+    'digest = lambda b: "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(b).digest()).decode().rstrip("=")',
+    'record = "".join(f"{n},{digest(b)},{len(b)}\\n" for n, b in files.items()) + "bank_greeting-1.0.0.dist-info/RECORD,,\\n"',
+    'with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:',
+    '    [z.writestr(n, b) for n, b in files.items()]',
+    '    z.writestr("bank_greeting-1.0.0.dist-info/RECORD", record)',
+  ].join('\n');
+
   /** Seeds the bank's stand-in: an npm package and a wheel, made here and handed to it as the bank's own publishing would. */
   function seedBank(mark: string): void {
     const work = fs.mkdtempSync(path.join(E2E_DIR, 'bank-seed-'));
@@ -415,12 +428,9 @@ describe('the estate on a real Docker engine', () => {
     fs.writeFileSync(path.join(npmDir, 'index.js'), `module.exports = 'npm ${mark}';\n`);
     mustRun('npm', ['pack', '--silent', '--pack-destination', work], { cwd: npmDir });
     mustRun('sh', ['-c', `docker exec -i ${estate.bankContainer} bank-standin publish-npm < ${work}/bank-greeting-1.0.0.tgz`]);
-    const pyDir = path.join(work, 'py');
-    fs.mkdirSync(path.join(pyDir, 'bank_greeting'), { recursive: true });
-    fs.writeFileSync(path.join(pyDir, 'pyproject.toml'), '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "bank-greeting"\nversion = "1.0.0"\n');
-    fs.writeFileSync(path.join(pyDir, 'bank_greeting', '__init__.py'), `GREETING = "pypi ${mark}"\n`);
-    mustRun('python3', ['-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '-w', work, pyDir], { cwd: work });
-    const wheel = fs.readdirSync(work).find((f) => f.endsWith('.whl'))!;
+    // A wheel is a zip with its metadata and a RECORD of sha256s (PEP 427): written directly, no build tool needed.
+    const wheel = 'bank_greeting-1.0.0-py3-none-any.whl';
+    mustRun('python3', ['-c', WHEEL_WRITER, path.join(work, wheel), `GREETING = "pypi ${mark}"\n`]);
     mustRun('sh', ['-c', `docker exec -i ${estate.bankContainer} bank-standin add-wheel ${wheel} < ${path.join(work, wheel)}`]);
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -617,7 +627,7 @@ describe('the estate on a real Docker engine', () => {
     // The managed files' loaders were created to receive files and have never run.
     const loaders = all.filter((name) => docker('inspect', '-f', '{{index .Config.Labels "webide.loader"}}', name) === 'true');
     expect(loaders.sort()).toEqual(
-      ['alertmanager', 'audit', 'litellm', 'mtail', 'nginx', 'prometheus', 'workspace'].map((purpose) => estate.names.managedFiles(purpose as 'nginx')).map((n) => `${n}-loader`).sort(),
+      ['alertmanager', 'audit', 'egress-proxy', 'litellm', 'mtail', 'nginx', 'prometheus', 'workspace'].map((purpose) => estate.names.managedFiles(purpose as 'nginx')).map((n) => `${n}-loader`).sort(),
     );
     for (const loader of loaders) expect(docker('inspect', '-f', '{{.State.Status}} {{.State.StartedAt}}', loader)).toBe('created 0001-01-01T00:00:00Z');
     const observed = all.filter((name) => !loaders.includes(name)).map((name) => {
