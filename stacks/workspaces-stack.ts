@@ -67,6 +67,18 @@ export class WorkspacesStack extends TerraformStack {
       labels: names.labels(estate, 'workspace-managed-files'),
     });
 
+    /**
+     * The shared services each user's network is linked to: nginx (entry point and AI gateway) and,
+     * with `egress`, the egress proxy. `linked: false` keeps the block with no instance (see WorkspaceLink).
+     */
+    const linkServices = (scope: Construct, username: string, networkName: string, linked: boolean) => {
+      const common = { networkName, username, dockerHost: estate.dockerHost, linked };
+      new WorkspaceLink(scope, 'nginx-link', { ...common, containerName: names.service('nginx'), containerId: props.nginxContainerId, alias: AI_GATEWAY_HOST, userMap: NGINX_GATEWAY_USER_MAP });
+      if (egressProxyId) {
+        new WorkspaceLink(scope, 'egress-link', { ...common, containerName: names.service('egress-proxy'), containerId: egressProxyId, alias: EGRESS_PROXY_HOST, userMap: EGRESS_PROXY_USER_MAP });
+      }
+    };
+
     // Keyed by username under a fixed namespace: list order never reaches an id.
     const users = new Construct(this, 'users');
     const networks = new Map<string, Network>();
@@ -83,56 +95,11 @@ export class WorkspacesStack extends TerraformStack {
         egress,
       });
       if (workspace.network) networks.set(user.username, workspace.network);
-      new WorkspaceLink(workspace, 'nginx-link', {
-        containerName: names.service('nginx'),
-        containerId: props.nginxContainerId,
-        networkName: workspace.network?.name ?? names.workspaceNetwork(user.username),
-        alias: AI_GATEWAY_HOST,
-        userMap: NGINX_GATEWAY_USER_MAP,
-        username: user.username,
-        dockerHost: estate.dockerHost,
-        // A suspended user's IDE keeps running but is cut off: no entry point, no AI gateway.
-        linked: workspace.network !== undefined && user.state === 'active',
-      });
-      if (egressProxyId) {
-        new WorkspaceLink(workspace, 'egress-link', {
-          containerName: names.service('egress-proxy'),
-          containerId: egressProxyId,
-          networkName: workspace.network?.name ?? names.workspaceNetwork(user.username),
-          alias: EGRESS_PROXY_HOST,
-          userMap: EGRESS_PROXY_USER_MAP,
-          username: user.username,
-          dockerHost: estate.dockerHost,
-          // Cut off with the AI gateway: a suspended user reaches nothing outside the estate.
-          linked: workspace.network !== undefined && user.state === 'active',
-        });
-      }
+      // A suspended user's IDE keeps running but is cut off: no entry point, no AI gateway, no way out.
+      linkServices(workspace, user.username, workspace.network?.name ?? names.workspaceNetwork(user.username), workspace.network !== undefined && user.state === 'active');
     }
-    // Retired users keep an empty link block too, so retiring an active user still disconnects nginx.
-    for (const username of roster.retired) {
-      new WorkspaceLink(new Construct(users, username), 'nginx-link', {
-        containerName: names.service('nginx'),
-        containerId: props.nginxContainerId,
-        networkName: names.workspaceNetwork(username),
-        alias: AI_GATEWAY_HOST,
-        userMap: NGINX_GATEWAY_USER_MAP,
-        username,
-        dockerHost: estate.dockerHost,
-        linked: false,
-      });
-      if (egressProxyId) {
-        new WorkspaceLink(users.node.findChild(username), 'egress-link', {
-          containerName: names.service('egress-proxy'),
-          containerId: egressProxyId,
-          networkName: names.workspaceNetwork(username),
-          alias: EGRESS_PROXY_HOST,
-          userMap: EGRESS_PROXY_USER_MAP,
-          username,
-          dockerHost: estate.dockerHost,
-          linked: false,
-        });
-      }
-    }
+    // Retired users keep empty link blocks too, so retiring an active user still disconnects the services.
+    for (const username of roster.retired) linkServices(new Construct(users, username), username, names.workspaceNetwork(username), false);
     this.workspaceNetworks = networks;
 
     // Backups of every home (and Keycloak's database): here, because the agent mounts the homes.

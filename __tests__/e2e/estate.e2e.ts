@@ -2,6 +2,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
+import * as os from 'os';
 import * as path from 'path';
 import { Browser, Page } from 'puppeteer-core';
 import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run, STACKS } from './harness';
@@ -421,7 +422,7 @@ describe('the estate on a real Docker engine', () => {
 
   /** Seeds the bank's stand-in: an npm package and a wheel, made here and handed to it as the bank's own publishing would. */
   function seedBank(mark: string): void {
-    const work = fs.mkdtempSync(path.join(E2E_DIR, 'bank-seed-'));
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-bank-seed-'));
     const npmDir = path.join(work, 'npm');
     fs.mkdirSync(npmDir);
     fs.writeFileSync(path.join(npmDir, 'package.json'), JSON.stringify({ name: 'bank-greeting', version: '1.0.0', main: 'index.js', license: 'UNLICENSED' }));

@@ -21,6 +21,7 @@ function synthWorkspaces(rosterText = ROSTER) {
     roster: rosterFromText(rosterText, estate),
     stateFile: 'terraform.workspaces.tfstate',
     nginxContainerId: 'nginx-container-id',
+    egressProxyContainerId: 'egress-proxy-container-id',
   });
   const synthesized = Testing.synth(stack);
   return { stack, synthesized, json: JSON.parse(synthesized) };
@@ -61,7 +62,7 @@ describe('WorkspacesStack', () => {
     // The only volume Terraform owns here is the managed files' (rendered settings, no user data).
     expect(Object.values(json.resource.docker_volume).map((v: any) => v.name)).toEqual([expect.stringMatching(/^webide-managed-workspace-[0-9a-f]{12}$/)]);
     const alice = ideOf(json, 'alice');
-    expect(alice.mounts).toEqual([
+    expect(alice.mounts.filter((m: Record<string, unknown>) => m.type === 'volume')).toEqual([
       expect.objectContaining({ type: 'volume', source: 'webide-home-alice', target: '/home/coder' }),
       // The managed files: one volume shared read-only by every IDE, at VS Code's Machine settings dir.
       { type: 'volume', source: expect.stringContaining('docker_volume.ide-managed-files_volume'), target: '/var/lib/code-server/Machine', read_only: true },
@@ -77,7 +78,13 @@ describe('WorkspacesStack', () => {
     // user-data dir is a tmpfs in the read-only root), which the user can neither write nor move.
     // The image's entrypoint copies the AI clients' configs into the home at every start.
     expect(alice.upload).toBeUndefined();
-    expect(files).toEqual(['/var/lib/code-server/Machine/settings.json', '/var/lib/code-server/Machine/continue-config.yaml', '/var/lib/code-server/Machine/tabby-agent-config.toml']);
+    expect(files).toEqual([
+      '/var/lib/code-server/Machine/settings.json',
+      '/var/lib/code-server/Machine/continue-config.yaml',
+      '/var/lib/code-server/Machine/tabby-agent-config.toml',
+      // The sample estate declares the bank's services: the tools' configs for the egress proxy (render/ide-egress.ts).
+      ...['egress-apt-sources.list', 'egress-apt.conf', 'egress-gitconfig', 'egress-maven-settings.xml', 'egress-npmrc', 'egress-pip.conf'].map((f) => `/var/lib/code-server/Machine/${f}`),
+    ]);
     expect(alice.read_only).toBe(true);
     expect(alice.tmpfs).toEqual({ '/tmp': 'rw,nosuid,nodev,size=512m', '/var/lib/code-server': 'rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700' });
     expect(alice.entrypoint).toEqual(['/usr/local/bin/webide-ide-entrypoint']);
@@ -90,8 +97,8 @@ describe('WorkspacesStack', () => {
     const keys = [...resourcesOf(synthWorkspaces().json).keys()];
     const perUser = keys.filter((key) => key.includes('users_'));
     expect(perUser.length).toBeGreaterThan(0);
-    // erin is archived: only her (instance-less) nginx link remains configured.
-    for (const key of perUser) expect(key).toMatch(/users_(alice|bob)_|^null_resource\.users_erin_nginx-link_/);
+    // erin is archived: only her (instance-less) nginx and egress links remain configured.
+    for (const key of perUser) expect(key).toMatch(/users_(alice|bob)_|^null_resource\.users_erin_(nginx|egress)-link_/);
   });
 
   it('links nginx to each active user\'s IDE network with one resource per user (a suspended user keeps the IDE but is unlinked: no entry point, no AI gateway; archived users keep an empty link block)', () => {
@@ -111,6 +118,28 @@ describe('WorkspacesStack', () => {
     expect(provisioners[0].environment).toMatchObject({ USERNAME: 'alice', MAP_DIR: '/etc/nginx/gateway-users' });
     expect(provisioners[1].environment).toMatchObject({ MAP_DIR: '/etc/nginx/gateway-users' });
     for (const p of provisioners) expect(p.command).toMatch(/docker cp - "\$CONTAINER:\$MAP_DIR".*docker kill --signal HUP "\$CONTAINER"/);
+  });
+
+  it("links the egress proxy to the same networks as nginx, with the proxy's user map (suspended, archived: an empty block); the IDE gets the proxy env and the bank's CAs, read-only", () => {
+    const { json } = synthWorkspaces();
+    const links = [...resourcesOf(json)].filter(([key]) => /^null_resource\.users_.*_egress-link_/.test(key));
+    expect(links.map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), body.count])).toEqual([
+      ['null_resource.users_alice_egress-link', undefined],
+      ['null_resource.users_bob_egress-link', 0],
+      ['null_resource.users_erin_egress-link', 0],
+    ]);
+    const [, alice] = links[0];
+    expect(alice.triggers).toMatchObject({ container: 'webide-egress-proxy', container_id: 'egress-proxy-container-id', alias: 'egress-proxy', username: 'alice' });
+    const create = (alice.provisioner as Array<Record<string, any>>)[0]['local-exec'];
+    expect(create.environment).toMatchObject({ USERNAME: 'alice', MAP_DIR: '/var/lib/webide-egress/users.d' });
+    expect(create.command).toContain('note webide-user');
+    const ide = ideOf(json, 'alice');
+    expect(ide.env).toEqual(expect.arrayContaining(['HTTPS_PROXY=http://egress-proxy:3128', 'HTTP_PROXY=http://egress-proxy:3128']));
+    expect(ide.env.find((e: string) => e.startsWith('NO_PROXY='))).toContain('ai-gateway');
+    const caMounts = (ide.mounts as Array<Record<string, any>>).filter((m) => m.type === 'bind');
+    expect(caMounts.map((m) => [m.source, m.target, m.read_only])).toEqual(
+      ['debian', 'gitlab', 'maven', 'npm', 'pypi'].map((service) => ['/etc/webide/bank-ca.pem', `/etc/webide/egress-ca/${service}.pem`, true]),
+    );
   });
 
   it('backs up every home of the roster (archived too) with the agent: homes read-only, the repository its only writable bind, the password a sensitive variable', () => {
