@@ -457,8 +457,9 @@ describe('the estate on a real Docker engine', () => {
     log(`npm in alice's IDE: exit ${npm.status}; ${npm.out.trim().slice(-300)}`);
     expect(npm.status).toBe(0);
     expect(npm.out.trim()).toBe(`npm ${mark}`);
-    // pip: the wheel the bank uploaded, into a virtual environment of hers.
-    const pip = inIde('alice', `set -e; python3 -m venv /tmp/venv-${mark}; /tmp/venv-${mark}/bin/pip install -q --disable-pip-version-check bank-greeting==1.0.0; /tmp/venv-${mark}/bin/python -c "import bank_greeting; print(bank_greeting.GREETING)"`);
+    // pip: the wheel the bank uploaded, into a virtual environment of hers (in her home: /tmp is noexec).
+    const venv = `$HOME/.venvs/bank-${mark}`;
+    const pip = inIde('alice', `set -e; python3 -m venv ${venv}; ${venv}/bin/pip install -q --disable-pip-version-check bank-greeting==1.0.0; ${venv}/bin/python -c "import bank_greeting; print(bank_greeting.GREETING)"; rm -rf ${venv}`);
     log(`pip in alice's IDE: exit ${pip.status}; ${pip.out.trim().slice(-300)}`);
     expect(pip.status).toBe(0);
     expect(pip.out.trim().split('\n').pop()).toBe(`pypi ${mark}`);

