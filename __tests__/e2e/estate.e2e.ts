@@ -425,10 +425,11 @@ describe('the estate on a real Docker engine', () => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-bank-seed-'));
     const npmDir = path.join(work, 'npm');
     fs.mkdirSync(npmDir);
-    fs.writeFileSync(path.join(npmDir, 'package.json'), JSON.stringify({ name: 'bank-greeting', version: '1.0.0', main: 'index.js', license: 'UNLICENSED' }));
+    // Named per run: a registry refuses a second publish of one version.
+    fs.writeFileSync(path.join(npmDir, 'package.json'), JSON.stringify({ name: `bank-greeting-${mark}`, version: '1.0.0', main: 'index.js', license: 'UNLICENSED' }));
     fs.writeFileSync(path.join(npmDir, 'index.js'), `module.exports = 'npm ${mark}';\n`);
     mustRun('npm', ['pack', '--silent', '--pack-destination', work], { cwd: npmDir });
-    mustRun('sh', ['-c', `docker exec -i ${estate.bankContainer} bank-standin publish-npm < ${work}/bank-greeting-1.0.0.tgz`]);
+    mustRun('sh', ['-c', `docker exec -i ${estate.bankContainer} bank-standin publish-npm < ${work}/bank-greeting-${mark}-1.0.0.tgz`]);
     // A wheel is a zip with its metadata and a RECORD of sha256s (PEP 427): written directly, no build tool needed.
     const wheel = 'bank_greeting-1.0.0-py3-none-any.whl';
     mustRun('python3', ['-c', WHEEL_WRITER, path.join(work, wheel), `GREETING = "pypi ${mark}"\n`]);
@@ -453,7 +454,7 @@ describe('the estate on a real Docker engine', () => {
     expect(bobLog.status).toBe(0);
     expect(bobLog.out.trim()).toBe(`alice ${mark}`);
     // npm: the package the bank published, from the bank's registry (the IDE's npmrc, not hers).
-    const npm = inIde('alice', `set -e; d=$(mktemp -d); cd "$d"; npm install --no-audit --no-fund --loglevel=error bank-greeting@1.0.0 >/dev/null; node -p "require('bank-greeting')"`);
+    const npm = inIde('alice', `set -e; d=$(mktemp -d); cd "$d"; npm install --no-audit --no-fund --loglevel=error bank-greeting-${mark}@1.0.0 >/dev/null; node -p "require('bank-greeting-${mark}')"`);
     log(`npm in alice's IDE: exit ${npm.status}; ${npm.out.trim().slice(-300)}`);
     expect(npm.status).toBe(0);
     expect(npm.out.trim()).toBe(`npm ${mark}`);
@@ -463,9 +464,15 @@ describe('the estate on a real Docker engine', () => {
     log(`pip in alice's IDE: exit ${pip.status}; ${pip.out.trim().slice(-300)}`);
     expect(pip.status).toBe(0);
     expect(pip.out.trim().split('\n').pop()).toBe(`pypi ${mark}`);
-    // Maven: the bank's artifact, with the dependency plugin itself fetched from the bank's repository.
-    const maven = inIde('alice', 'set -e; mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:get -Dartifact=com.bank.demo:greeting:1.0.0 && ls ~/.m2/repository/com/bank/demo/greeting/1.0.0/greeting-1.0.0.jar', 420_000);
-    log(`maven in alice's IDE: exit ${maven.status}; ${maven.out.trim().slice(-400)}`);
+    // Maven: a project of hers that depends on the bank's artifact, its dependencies resolved as a
+    // build does, with the plugin itself fetched from the bank's repository. (The plugin's `get`
+    // goal would not do: it fetches the artifact without the settings' proxy, so Docker's DNS,
+    // which knows no bank name, answers "unknown host".)
+    const pom = '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion><groupId>com.bank.alice</groupId><artifactId>app</artifactId><version>1.0.0</version><packaging>pom</packaging>'
+      + '<dependencies><dependency><groupId>com.bank.demo</groupId><artifactId>greeting</artifactId><version>1.0.0</version></dependency></dependencies></project>';
+    const maven = inIde('alice', `set -e; rm -rf ~/.m2/repository/com/bank; d=$(mktemp -d); cd "$d"; printf '%s' '${pom}' > pom.xml;
+      mvn -B -ntp org.apache.maven.plugins:maven-dependency-plugin:3.8.1:resolve | grep -E "ERROR|BUILD|greeting"; ls ~/.m2/repository/com/bank/demo/greeting/1.0.0/greeting-1.0.0.jar`, 420_000);
+    log(`maven in alice's IDE: exit ${maven.status}; ${maven.out.trim().slice(-2000)}`);
     expect(maven.status).toBe(0);
     expect(maven.out).toContain('greeting-1.0.0.jar');
 
