@@ -27,7 +27,8 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { defaultEstate, generatedRosterYaml, rosterFromText } from '../__tests__/helpers/inputs';
+import { defaultEstate, generatedRosterYaml, rosterFromText, withoutEgress } from '../__tests__/helpers/inputs';
+import { loadEstate } from '../config/load';
 import { providerPin } from '../config/provider-pins';
 import { writeHclPeer } from './hcl-peer';
 import { LiveDiff, liveDiff, PARALLELISM, stubUpstreamState } from './live-diff';
@@ -157,6 +158,23 @@ const overBudget = (what: string) => {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-bench-'));
 const estateFile = path.join(ROOT, 'assets', 'estate.yaml');
 const estate = defaultEstate();
+/**
+ * The estate the plan figures use: the sample without its backup agent and egress proxy links. The
+ * HCL peer writes the IDEs, their networks and nginx's links by hand and the bench checks that both
+ * plan the same objects, so the parts the peer does not write are left out of both.
+ */
+const planEstateFile = path.join(tmp, 'estate-plan.yaml');
+fs.writeFileSync(planEstateFile, withoutOperationsBackup(withoutEgress(fs.readFileSync(estateFile, 'utf8'))));
+const planEstate = loadEstate({ file: planEstateFile, text: fs.readFileSync(planEstateFile, 'utf8') });
+/** Drops `operations.backup` (the indented block under `  backup:`) from an estate file. */
+function withoutOperationsBackup(text: string): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((line) => line === '  backup:');
+  if (start < 0) return text;
+  let end = start + 1;
+  while (end < lines.length && lines[end].startsWith('    ')) end++;
+  return [...lines.slice(0, start), ...lines.slice(end)].join('\n');
+}
 function rosterFile(name: string, text: string): string {
   rosterFromText(text, estate); // throws on an invalid roster: the benchmark only measures valid ones
   const file = path.join(tmp, `roster-${name}.yaml`);
@@ -261,12 +279,12 @@ async function benchPlan(): Promise<PlanInfo> {
   for (const size of PLAN_SIZES) {
     const stateDir = freshDir(`plan-state-${size}`);
     const out = freshDir(`plan-synth-${size}`);
-    const synth = await runProgram(rosters.get(size)!, out, stateDir);
+    const synth = await runProgram(rosters.get(size)!, out, stateDir, jsDir, planEstateFile);
     if (!synth.ok) throw new Error(`synth for plan failed:\n${tail(synth.output)}`);
     const stackDir = path.join(out, 'stacks', 'workspaces');
     const outputs = stubUpstreamState(path.join(stackDir, 'cdk.tf.json'));
     const hcl = freshDir(`hcl-src-${size}`);
-    writeHclPeer(hcl, estate, rosterFromText(fs.readFileSync(rosters.get(size)!, 'utf8'), estate), stateDir, outputs.find((o) => o.includes('nginx')) ?? 'nginx_id');
+    writeHclPeer(hcl, planEstate, rosterFromText(fs.readFileSync(rosters.get(size)!, 'utf8'), planEstate), stateDir, outputs.find((o) => o.includes('nginx')) ?? 'nginx_id');
     sources.set(size, { cdktf: stackDir, hcl });
   }
   for (let run = 1; run <= Math.max(...PLAN_SIZES.map(runsFor)); run++) {
