@@ -62,9 +62,11 @@ describe('PlatformStack', () => {
       expect.objectContaining({ type: 'volume', source: 'webide-data-postgres', target: '/var/lib/postgresql/data' }),
     ]);
     // The only volumes Terraform owns are the managed files' (their content is rendered, not data)
-    // and the gateway's user map (rewritten by the links of every deploy).
+    // and the user maps of the gateway and the egress proxy (rewritten by the links of every deploy).
     expect(Object.values(json.resource.docker_volume).map((v: any) => v.name)).toEqual([
       expect.stringMatching(/^webide-managed-audit-[0-9a-f]{12}$/),
+      expect.stringMatching(/^webide-managed-egress-proxy-[0-9a-f]{12}$/),
+      'webide-egress-users',
       expect.stringMatching(/^webide-managed-litellm-[0-9a-f]{12}$/),
       expect.stringMatching(/^webide-managed-alertmanager-[0-9a-f]{12}$/),
       expect.stringMatching(/^webide-managed-mtail-[0-9a-f]{12}$/),
@@ -136,7 +138,7 @@ describe('PlatformStack', () => {
     expect(() => app.synth()).toThrow(/\[platform\/nginx\/proxy\/container\] \[WEBIDE-A1\] The AI gateway forwards only the allow-listed/);
   });
 
-  it('declares every secret as a sensitive variable and only the edge network with a route out', () => {
+  it('declares every secret as a sensitive variable and only the edge and egress networks with a route out', () => {
     const { json } = synthPlatform();
     for (const name of ['keycloak_admin_password', 'keycloak_db_password', 'litellm_master_key', 'litellm_gateway_key', 'vllm_api_key', 'tabby_jwt_secret']) {
       expect(json.variable[name]).toMatchObject({ sensitive: true, nullable: false });
@@ -147,9 +149,15 @@ describe('PlatformStack', () => {
       ['webide-net-audit', true],
       ['webide-net-database', true],
       ['webide-net-edge', false],
+      // The egress proxy's way to the bank's services: only the proxy is on it.
+      ['webide-net-egress', false],
       ['webide-net-identity', true],
       ['webide-net-monitoring', true],
     ]);
+    const onEgress = [...synthPlatform().containers.entries()]
+      .filter(([, c]) => (c.networks_advanced ?? []).some((n: { name: string }) => n.name.includes('docker_network.egress-proxy_network')))
+      .map(([name]) => name);
+    expect(onEgress).toEqual(['webide-egress-proxy']);
   });
 
   it('keeps PostgreSQL off every network but the database one', () => {
