@@ -53,12 +53,12 @@ describe('plan:report on a first deployment', () => {
       ['edge', expect.stringMatching(/^first deployment, planned before identity is applied/)],
     ]);
     for (const row of report.summary) expect(row.counts.create).toBeGreaterThan(0);
-    // Four IDEs, their networks and pids-limit steps, nginx links for the three active users (not
-    // suspended dave), the image, the guard, and the managed files' volume and loader.
-    expect(report.summary.find((s: { stack: string }) => s.stack === 'workspaces').counts.create).toBe(22);
+    // Four IDEs, their networks and pids-limit steps, nginx and egress proxy links for the three
+    // active users (not suspended dave), the image, the guard, and the managed files' volume and loader.
+    expect(report.summary.find((s: { stack: string }) => s.stack === 'workspaces').counts.create).toBe(25);
     expect(report.people.filter((p: { change: string }) => p.change === 'added').map((p: { username: string }) => p.username)).toEqual(['alice', 'bob', 'carol', 'dave']);
     const markdown = fs.readFileSync(path.join(work, 'plan-report.md'), 'utf8');
-    expect(markdown).toContain('| workspaces | 22 | 0 | 0 | 0 | first deployment, planned before platform is applied');
+    expect(markdown).toContain('| workspaces | 25 | 0 | 0 | 0 | first deployment, planned before platform is applied');
   });
 
   it('leaves no state, no override and no plan made with placeholders behind', () => {
