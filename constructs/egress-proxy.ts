@@ -1,3 +1,4 @@
+import * as path from 'path';
 import { Construct } from 'constructs';
 import { Image } from '../.gen/providers/docker/image';
 import { Network } from '../.gen/providers/docker/network';
@@ -86,7 +87,7 @@ export class EgressProxy extends Construct {
       managedFiles: new ManagedFiles(this, 'config', {
         name: names.managedFiles('egress-proxy'),
         image: props.image,
-        directory: dirname(EGRESS_PROXY_PATHS.conf),
+        directory: path.posix.dirname(EGRESS_PROXY_PATHS.conf),
         files: [{ file: EGRESS_PROXY_PATHS.conf, content: squidConf }],
         labels: { ...props.labels, 'webide.component': 'egress-proxy-files' },
       }),
@@ -94,8 +95,4 @@ export class EgressProxy extends Construct {
       labels: { ...props.labels, 'webide.component': 'egress-proxy', ...egressProxyLabels(egress) },
     });
   }
-}
-
-function dirname(file: string): string {
-  return file.slice(0, file.lastIndexOf('/'));
 }

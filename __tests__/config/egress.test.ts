@@ -1,7 +1,6 @@
 import { egressDestinations, internalDomainProblem, isUnderDomain, parseEgressUrl } from '../../config/egress';
 import { loadEstate } from '../../config/load';
-import { ConfigError, formatIssue } from '../../config/source';
-import { assetText, withoutEgress } from '../helpers/inputs';
+import { assetText, estateErrors, withoutEgress } from '../helpers/inputs';
 
 /** The sample estate without its egress section (the tests add their own). */
 const ESTATE = withoutEgress(assetText('estate.yaml'));
@@ -46,16 +45,6 @@ function withEgress(...edits: [string, string][]): string {
     block = block.replace(search, replacement);
   }
   return `${ESTATE}\n${block}`;
-}
-
-function estateErrors(text: string): string[] {
-  try {
-    loadEstate({ file: 'estate.yaml', text });
-    return [];
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    return error.issues.map(formatIssue);
-  }
 }
 
 /** `estate.yaml:<line>:<col>` of `token` on the first line (after the sample estate) that holds `line`. */

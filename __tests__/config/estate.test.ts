@@ -2,7 +2,7 @@ import { DEFAULT_SUBNETS, imageDigest, vsixFileName } from '../../config/estate'
 import { cidrsOverlap, subnetPlan } from '../../config/subnets';
 import { loadEstate, loadInputs } from '../../config/load';
 import { ConfigError, formatIssue } from '../../config/source';
-import { assetText } from '../helpers/inputs';
+import { assetText, estateErrors } from '../helpers/inputs';
 
 const ESTATE = assetText('estate.yaml');
 
@@ -10,16 +10,6 @@ const ESTATE = assetText('estate.yaml');
 function estateWith(search: string, replacement: string): string {
   expect(ESTATE).toContain(search);
   return ESTATE.replace(search, replacement);
-}
-
-function estateErrors(text: string): string[] {
-  try {
-    loadEstate({ file: 'estate.yaml', text });
-    return [];
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    return error.issues.map(formatIssue);
-  }
 }
 
 describe('estate config validation', () => {

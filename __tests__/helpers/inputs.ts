@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { EstateConfig } from '../../config/estate';
 import { loadEstate, loadRoster } from '../../config/load';
+import { ConfigError, formatIssue } from '../../config/source';
 import { Roster } from '../../config/roster';
 
 export const ASSETS = path.join(__dirname, '..', '..', 'assets');
@@ -41,4 +42,15 @@ export function withoutEgress(text: string): string {
   let end = start + 1;
   while (end < lines.length && (lines[end].startsWith(' ') || lines[end] === '')) end++;
   return [...lines.slice(0, start), ...lines.slice(end)].join('\n');
+}
+
+/** Every issue `loadEstate` reports for an estate file named estate.yaml, formatted (`file:line:col: path: message`); none for a valid one. */
+export function estateErrors(text: string): string[] {
+  try {
+    loadEstate({ file: 'estate.yaml', text });
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.issues.map(formatIssue);
+  }
 }
