@@ -1,4 +1,4 @@
-import { spawn, spawnSync, SpawnSyncOptions } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as https from 'https';
@@ -9,6 +9,9 @@ import { Roster } from '../../config/roster';
 import { EstateNames } from '../../constructs/naming';
 import { planJson, ROOT, synthStackInto, terraform, terraformEnv } from '../live/terraform';
 import { DirectoryPerson, directoryFiles } from '../helpers/slapd';
+import { mustRun, run, sleep } from '../helpers/run';
+
+export { mustRun, run, sleep };
 
 /**
  * The e2e tier's harness: the estate of `estate.local.yaml` deployed by real terraform with
@@ -29,18 +32,6 @@ export type StackId = (typeof STACKS)[number];
 
 export function log(message: string): void {
   process.stdout.write(`[e2e ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-/** Runs a command; returns status and output. Never a shell. */
-export function run(command: string, args: string[], options: SpawnSyncOptions = {}): { status: number | null; out: string } {
-  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024, ...options });
-  return { status: result.status, out: `${result.stdout ?? ''}${result.stderr ?? ''}` };
-}
-
-export function mustRun(command: string, args: string[], options: SpawnSyncOptions = {}): string {
-  const result = run(command, args, options);
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}):\n${result.out}`);
-  return result.out;
 }
 
 export function docker(...args: string[]): string {
@@ -393,10 +384,6 @@ export class E2EEstate {
       fs.mkdirSync(repository, { recursive: true, mode: 0o700 });
     }
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export interface HttpReply {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { spawnSync, SpawnSyncOptions } from 'child_process';
 import * as path from 'path';
 
 export const ROOT = path.join(__dirname, '..', '..');
@@ -12,4 +12,20 @@ export function runTs(script: string, args: string[] = [], env: NodeJS.ProcessEn
     timeout: 120_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs a command; returns status and output. Never a shell. */
+export function run(command: string, args: string[], options: SpawnSyncOptions = {}): { status: number | null; out: string } {
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024, ...options });
+  return { status: result.status, out: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+}
+
+export function mustRun(command: string, args: string[], options: SpawnSyncOptions = {}): string {
+  const result = run(command, args, options);
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}):\n${result.out}`);
+  return result.out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,0 +1,159 @@
+/**
+ * The Swarm tier's ground floor, on a real swarm: three Docker engines on this machine, each in
+ * its own network namespace (scripts/swarm/lab.sh), and a private registry reached over TLS.
+ * What the estate's Swarm target will stand on is shown here with a small probe image: nodes
+ * and roles, images pulled by digest from the registry on every node, internal overlays that
+ * isolate across nodes, GPU ids as generic resources, and a drain that reschedules.
+ * Run by `npm run test:swarm` (scripts/swarm/test.sh), which starts and removes the lab.
+ */
+import * as path from 'path';
+import { mustRun, ROOT, run, sleep } from '../helpers/run';
+
+const LAB = path.join(ROOT, 'scripts', 'swarm', 'lab.sh');
+const NODES = ['swarm-m1', 'swarm-w1', 'swarm-w2'] as const;
+type NodeName = (typeof NODES)[number];
+const engine = (node: NodeName) => mustRun('bash', [LAB, 'host', node]).trim();
+/** The docker CLI against one node's engine. */
+const on = (node: NodeName, ...args: string[]) => mustRun('docker', ['-H', engine(node), ...args]).trim();
+const manager = (...args: string[]) => on('swarm-m1', ...args);
+
+/** A TCP listener on 8080 that answers with the hostname, and a connect probe: perl is in the base image. */
+const LISTEN_PL = 'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 8, ReuseAddr => 1) or die $!; while (my $c = $s->accept) { print $c "hello\\n"; close $c }';
+const CONNECT_PL =
+  'use IO::Socket::INET; my $c = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => 8080, Timeout => 3); if ($c) { my $l = <$c>; print "connected\\n" } else { my $e = "$@ $!"; print(($e =~ /Bad hostname|Name or service/) ? "no-such-name\\n" : ($e =~ /timed out|Timeout/) ? "timeout\\n" : "failed: $e\\n") }';
+
+const PREFIX = 'lab-';
+let image = '';
+
+/** The running container of a service's single task: on which node, and its id there. */
+function task(service: string): { node: NodeName; id: string } {
+  for (const node of NODES) {
+    const id = on(node, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${service}`, '--filter', 'status=running');
+    if (id) return { node, id: id.split('\n')[0] };
+  }
+  throw new Error(`no running task of ${service}`);
+}
+
+async function waitRunning(service: string, onNode?: NodeName, seconds = 60): Promise<{ node: NodeName; id: string }> {
+  for (let i = 0; i < seconds * 2; i++) {
+    try {
+      const found = task(service);
+      if (!onNode || found.node === onNode) return found;
+    } catch {
+      // not yet
+    }
+    await sleep(500);
+  }
+  throw new Error(`${service} is not running${onNode ? ` on ${onNode}` : ''} after ${seconds}s:\n${manager('service', 'ps', '--no-trunc', service)}`);
+}
+
+function execIn(service: string, ...args: string[]): string {
+  const { node, id } = task(service);
+  return run('docker', ['-H', engine(node), 'exec', id, ...args], { timeout: 20_000 }).out.trim();
+}
+
+const probe = (from: string, target: string) => execIn(from, 'perl', '-e', CONNECT_PL, target);
+
+function createService(name: string, options: string[]): void {
+  manager('service', 'create', '-d', '-q', '--name', PREFIX + name, '--endpoint-mode', 'dnsrr', '--read-only', '--user', '65534:65534', ...options, image, 'perl', '-e', LISTEN_PL);
+}
+
+beforeAll(() => {
+  // The host engine's base image, copied into the registry; every node pulls it by digest.
+  image = mustRun('bash', [LAB, 'push', 'webide-local/base:bookworm']).trim().split('\n').pop()!;
+}, 120_000);
+
+afterAll(() => {
+  const services = run('docker', ['-H', engine('swarm-m1'), 'service', 'ls', '-q', '--filter', `name=${PREFIX}`]).out.trim().split('\n').filter(Boolean);
+  if (services.length) run('docker', ['-H', engine('swarm-m1'), 'service', 'rm', ...services]);
+  for (const network of ['net-a', 'net-b']) run('docker', ['-H', engine('swarm-m1'), 'network', 'rm', PREFIX + network]);
+  run('docker', ['-H', engine('swarm-m1'), 'node', 'update', '--availability', 'active', 'swarm-w1']);
+}, 120_000);
+
+describe('a real three-node swarm on this machine (scripts/swarm/lab.sh)', () => {
+  test('one manager and two workers, each its own engine and hostname, labelled by role', () => {
+    const nodes = manager('node', 'ls', '--format', '{{.Hostname}}/{{.Status}}/{{.ManagerStatus}}').split('\n').sort();
+    expect(nodes).toEqual(['swarm-m1/Ready/Leader', 'swarm-w1/Ready/', 'swarm-w2/Ready/']);
+    const ids = NODES.map((node) => on(node, 'info', '--format', '{{.Swarm.NodeID}} {{.Name}}'));
+    expect(new Set(ids.map((l) => l.split(' ')[0])).size).toBe(3);
+    expect(ids.map((l) => l.split(' ')[1])).toEqual([...NODES]);
+    expect(NODES.map((node) => manager('node', 'inspect', '-f', '{{index .Spec.Labels "webide.role"}}', node))).toEqual(['manager', 'ide', 'gpu']);
+  });
+
+  test('the GPU node offers its GPU ids as generic resources, the others none', () => {
+    const resources = (node: NodeName) => manager('node', 'inspect', '-f', '{{json .Description.Resources.GenericResources}}', node);
+    expect(JSON.parse(resources('swarm-w2'))).toEqual(
+      expect.arrayContaining([{ NamedResourceSpec: { Kind: 'gpu', Value: 'GPU-0' } }, { NamedResourceSpec: { Kind: 'gpu', Value: 'GPU-1' } }]),
+    );
+    expect(resources('swarm-m1')).toBe('null');
+    expect(resources('swarm-w1')).toBe('null');
+  });
+
+  test('images by digest from the private registry over TLS (the lab CA, not insecure-registries)', () => {
+    expect(image).toMatch(/^registry\.swarm\.test:5000\/webide\/base@sha256:[0-9a-f]{64}$/);
+    for (const node of NODES) {
+      expect(on(node, 'info', '--format', '{{json .RegistryConfig.InsecureRegistryCIDRs}}')).not.toContain('10.203.');
+      on(node, 'pull', '-q', image);
+      expect(on(node, 'image', 'inspect', '-f', '{{json .RepoDigests}}', image)).toContain(image.split('@')[1]);
+    }
+    // Plain HTTP is not served.
+    const plain = run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', '--resolve', 'registry.swarm.test:5000:10.203.0.2', 'http://registry.swarm.test:5000/v2/']);
+    expect(plain.out.trim()).toBe('400');
+  }, 120_000);
+
+  test('internal overlays isolate across nodes: the same network answers from another node, another network neither resolves nor answers, nothing is routed out', async () => {
+    manager('network', 'create', '-d', 'overlay', '--internal', PREFIX + 'net-a');
+    manager('network', 'create', '-d', 'overlay', '--internal', PREFIX + 'net-b');
+    createService('a1', ['--network', PREFIX + 'net-a', '--constraint', 'node.hostname==swarm-m1']);
+    createService('a2', ['--network', PREFIX + 'net-a', '--constraint', 'node.hostname==swarm-w1']);
+    createService('b1', ['--network', PREFIX + 'net-b', '--constraint', 'node.hostname==swarm-w2']);
+    await waitRunning(PREFIX + 'a1', 'swarm-m1');
+    await waitRunning(PREFIX + 'a2', 'swarm-w1');
+    const b1 = await waitRunning(PREFIX + 'b1', 'swarm-w2');
+    const b1Address = JSON.parse(on('swarm-w2', 'inspect', '-f', '{{json .NetworkSettings.Networks}}', b1.id))[PREFIX + 'net-b'].IPAddress as string;
+    expect(b1Address).toMatch(/^10\.206\./);
+
+    // Cross-node VXLAN on the same network; dnsrr: the name is the task's own address.
+    expect(probe(PREFIX + 'a1', PREFIX + 'a2')).toBe('connected');
+    expect(probe(PREFIX + 'a2', PREFIX + 'a1')).toBe('connected');
+    expect(probe(PREFIX + 'a1', PREFIX + 'b1')).toBe('no-such-name');
+    expect(probe(PREFIX + 'a1', b1Address)).not.toBe('connected');
+    expect(probe(PREFIX + 'b1', PREFIX + 'a1')).toBe('no-such-name');
+    // Internal: no default route, so nothing leaves the overlay.
+    const routes = execIn(PREFIX + 'a1', 'cat', '/proc/net/route').split('\n').slice(1).map((line) => line.trim().split(/\s+/)[1]);
+    expect(routes.length).toBeGreaterThan(0);
+    expect(routes).not.toContain('00000000');
+  }, 180_000);
+
+  test('a service asking for one GPU lands on the GPU node and is told which GPU; two such services get different GPUs', async () => {
+    createService('gpu-a', ['--generic-resource', 'gpu=1']);
+    createService('gpu-b', ['--generic-resource', 'gpu=1']);
+    const a = await waitRunning(PREFIX + 'gpu-a');
+    const b = await waitRunning(PREFIX + 'gpu-b');
+    expect([a.node, b.node]).toEqual(['swarm-w2', 'swarm-w2']);
+    const gpuOf = (service: string) => execIn(service, 'printenv', 'DOCKER_RESOURCE_GPU');
+    const gpus = [gpuOf(PREFIX + 'gpu-a'), gpuOf(PREFIX + 'gpu-b')];
+    expect(gpus.sort()).toEqual(['GPU-0', 'GPU-1']);
+  }, 120_000);
+
+  test('draining a worker reschedules its task onto another allowed node', async () => {
+    createService('moves', ['--network', PREFIX + 'net-a', '--constraint', 'node.labels.webide.role!=gpu', '--placement-pref', 'spread=node.labels.webide.role']);
+    // Put it on swarm-w1 first: drain the manager for a moment, then let it back.
+    manager('node', 'update', '--availability', 'drain', 'swarm-m1');
+    try {
+      manager('service', 'update', '-d', '-q', '--force', PREFIX + 'moves');
+      await waitRunning(PREFIX + 'moves', 'swarm-w1');
+    } finally {
+      manager('node', 'update', '--availability', 'active', 'swarm-m1');
+    }
+    const started = Date.now();
+    manager('node', 'update', '--availability', 'drain', 'swarm-w1');
+    const moved = await waitRunning(PREFIX + 'moves', 'swarm-m1');
+    process.stdout.write(`[swarm] drained swarm-w1: the task runs on ${moved.node} after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    // a2 may run on swarm-w1 only: drained, it waits for its node instead of running elsewhere.
+    expect(manager('service', 'ps', '-f', 'desired-state=running', '--format', '{{.CurrentState}}', PREFIX + 'a2')).toMatch(/^Pending/);
+    manager('node', 'update', '--availability', 'active', 'swarm-w1');
+    await waitRunning(PREFIX + 'a2', 'swarm-w1');
+    expect(probe(PREFIX + 'a2', PREFIX + 'moves')).toBe('connected');
+  }, 240_000);
+});

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# npm run test:swarm — the Swarm tier: a real three-node swarm and a private registry on this
+# machine (scripts/swarm/lab.sh), the tests in __tests__/swarm, then the lab removed again
+# (also when a test fails). Needs root. Prints each phase's time.
+#
+#   SWARM_KEEP=1   leave the lab running afterwards (remove it with: bash scripts/swarm/lab.sh stop)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CHECKPOINT_DISABLE=1
+
+declare -a timings=()
+phase() {
+  local name=$1 started=$SECONDS status=0
+  shift
+  echo "=== swarm: ${name}"
+  "$@" || status=$?
+  timings+=("$(printf '  %-28s %5ds%s' "$name" $((SECONDS - started)) "$([ $status -eq 0 ] || echo "  (exit $status)")")")
+  return $status
+}
+finish() {
+  local status=$?
+  [ "${SWARM_KEEP:-}" = 1 ] || phase 'lab stop' bash scripts/swarm/lab.sh stop || status=$?
+  echo "=== swarm phase timings"
+  printf '%s\n' "${timings[@]}"
+  exit $status
+}
+
+phase 'Docker engine' bash scripts/docker/engine.sh start
+phase 'probe image (base)' bash scripts/docker/build-images.sh --only base
+trap finish EXIT
+phase 'lab start (registry, 3 nodes)' bash scripts/swarm/lab.sh start
+phase 'tests (jest swarm)' npx jest --selectProjects swarm --runInBand
