@@ -101,14 +101,15 @@ export function placementRules(swarm: SwarmConfig, users: readonly RosterUser[])
   const ideNodes = ideNodesOf(swarm);
   const loads = nodeLoads(users, ideNodes, placeIdes(users, ideNodes));
   const room = loads.filter((load) => load.ides < load.ideCapacity).map((load) => `${load.node} has ${load.ideCapacity - load.ides} free`);
-  const withRoom = room.length > 0 ? ` (${room.join(', ')})` : '';
+  const fix =
+    room.length > 0
+      ? `pin users to an ide node with room (${room.join(', ')}) with node: <name> in the roster, or add an ide node`
+      : 'no ide node has room for users pinned there with node: <name> in the roster, so add an ide node';
   return loads
     .filter((load) => load.ides > load.ideCapacity)
     .map((load) => ({
       path: ['swarm', 'nodes', swarm.nodes.findIndex((node) => node.name === load.node), 'ideCapacity'],
-      message:
-        `${load.ides} IDEs (active and suspended users${load.pinned > 0 ? `, ${load.pinned} of them pinned here` : ''}) are placed on ${load.node}, above its ideCapacity of ${load.ideCapacity}: ` +
-        `pin users to an ide node with room${withRoom} with node: <name> in the roster, or add an ide node`,
+      message: `${load.ides} IDEs (active and suspended users${load.pinned > 0 ? `, ${load.pinned} of them pinned here` : ''}) are placed on ${load.node}, above its ideCapacity of ${load.ideCapacity}: ${fix}`,
     }));
 }
 

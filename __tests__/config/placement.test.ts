@@ -235,7 +235,7 @@ describe('ide node capacity, checked with the roster', () => {
     expect(errors(text, roster(120))).toEqual(
       fuller
         .sort((a, b) => a[0].localeCompare(b[0]))
-        .map(([node, ides]) => `${capacityAt(text, node)}: swarm.nodes.${node}.ideCapacity: ${ides} IDEs (active and suspended users) are placed on ${node}, above its ideCapacity of ${fewest}: pin users to an ide node with room with node: <name> in the roster, or add an ide node`),
+        .map(([node, ides]) => `${capacityAt(text, node)}: swarm.nodes.${node}.ideCapacity: ${ides} IDEs (active and suspended users) are placed on ${node}, above its ideCapacity of ${fewest}: no ide node has room for users pinned there with node: <name> in the roster, so add an ide node`),
     );
   });
 
