@@ -4,6 +4,8 @@ import { asList as list, asRecord as record, RuleIssue } from './raw';
 import { cidrsOverlap, isNetworkAddress, MAX_SUBNET_PREFIX, parseCidr } from './subnets';
 import { backupConfig } from './backup';
 import { egressConfig, egressRules } from './egress';
+import { gpuId } from './gpus';
+import { DEPLOY_TARGETS, swarmConfig, swarmRules } from './swarm';
 
 /**
  * An image reference that cannot drift: a tag other than `latest`, ideally a digest.
@@ -27,9 +29,6 @@ export function imageDigest(ref: string): string | undefined {
 
 /** The estate's own service names: users may not take them (they are also host names on the networks). */
 export const RESERVED_NAMES = ['nginx', 'keycloak', 'postgres', 'litellm', 'tabby', 'vllm', 'oauth2-proxy', 'admin', 'root'] as const;
-
-/** GPU ids as `nvidia-smi -L` shows them: an index or a `GPU-<uuid>`/`MIG-<uuid>`. */
-const gpuId = z.string().regex(/^(\d+|(GPU|MIG)-[0-9a-fA-F-]+)$/, 'must be a GPU index (0, 1, …) or a GPU-/MIG- UUID');
 
 /** The networks nginx has a fixed address on, each with its own subnet. */
 export const FIXED_SUBNET_FIELDS = ['edgeSubnet', 'identitySubnet', 'aiSubnet'] as const;
@@ -179,6 +178,13 @@ export const estateSchema = z
     name: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/, 'must be a short lowercase name such as webide'),
     /** `production` needs image digests; `local` is the GPU-less test profile and says so in every label. */
     profile: z.enum(['production', 'local']),
+    /**
+     * Where the estate runs: `docker`, one Docker engine (`dockerHost`), or `swarm`, the nodes of a
+     * Docker Swarm (the `swarm` section). The Swarm target is being built: its config is validated,
+     * nothing deploys it yet.
+     * @default docker
+     */
+    target: z.enum(DEPLOY_TARGETS).default('docker'),
     domain: z
       .string()
       .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/, 'must be a DNS name such as ide.corp.example'),
@@ -352,6 +358,12 @@ export const estateSchema = z
      * outside the estate
      */
     egress: egressConfig.optional(),
+    /**
+     * The Swarm's nodes (managers, IDE nodes with their capacity, GPU nodes with their GPUs), the
+     * registry they pull from and whether overlays are encrypted (config/swarm.ts). Required with
+     * `target: swarm`, refused without it. @default - none: the estate runs on one Docker engine
+     */
+    swarm: swarmConfig.optional(),
     /** Policy rules waived for one resource, each with a reason (listed in the plan report). */
     suppressions: z.array(suppression).default([]),
   });
@@ -391,6 +403,16 @@ export function estateRules(raw: unknown): RuleIssue[] {
   }
   issues.push(...extensionRules(doc.extensions));
   issues.push(...egressRules(doc.egress));
+  issues.push(...swarmRules(doc));
+  if (doc.target === 'swarm' && doc.profile === 'production') {
+    // The policy rule WEBIDE-I1 checks the Docker target's images, and can be waived; a swarm's
+    // nodes each resolve a tag on their own, so there a tag is refused before any synth.
+    for (const [key, ref] of Object.entries(record(doc.images))) {
+      if (typeof ref === 'string' && imageReference.safeParse(ref).success && !imageDigest(ref)) {
+        issues.push({ path: ['images', key], message: 'target swarm in the production profile needs every image by digest (name:tag@sha256:<digest>): each node pulls the image itself, and a tag can name other bytes on another node' });
+      }
+    }
+  }
   const ldap = record(record(doc.keycloak).directory);
   if (doc.profile !== 'local' && typeof ldap.url === 'string' && ldap.url.startsWith('ldap://') && ldap.startTls !== true) {
     issues.push({ path: ['keycloak', 'directory', 'url'], message: 'plain LDAP sends the directory passwords in clear: use ldaps:// or set startTls: true (plain ldap:// only in the local profile)' });

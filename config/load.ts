@@ -4,6 +4,7 @@ import { asList, asRecord } from './raw';
 import { RuleIssue } from './raw';
 import { Roster, rosterRules, rosterSchema, rosterShape } from './roster';
 import { ConfigError, ConfigIssue, issuesFromRules, issuesFromZod, parseYaml } from './source';
+import { placementRules } from './placement';
 
 export interface InputFile {
   /** Path as the user named it; used in every message. */
@@ -25,6 +26,10 @@ export function loadInputs(estateFile: InputFile, rosterFile: InputFile): Estate
   const estate = collect(issues, () => loadEstate(estateFile));
   // Without a valid estate the caps are unknown: still report every shape error of the roster.
   const roster = collect(issues, () => (estate ? loadRoster(rosterFile, estate) : validate(rosterFile, rosterShape, () => [])));
+  // Where the IDEs land needs both files valid: every overfull ide node, at its ideCapacity.
+  if (estate?.swarm && estate.target === 'swarm' && roster) {
+    issues.push(...issuesFromRules(parseYaml(estateFile.text, estateFile.file), placementRules(estate.swarm, (roster as Roster).users)));
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return { estate: estate!, roster: roster as Roster };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { EstateConfig, RESERVED_NAMES, WorkspaceResources } from './estate';
 import { cpuCount, formatMiB, sizeMiB } from './units';
 import { asList, asRecord, RuleIssue } from './raw';
+import { swarmNodeName } from './swarm';
 
 /** A username is a DNS label: it names a container, a network, a volume and a URL path. */
 export const USERNAME_PATTERN = /^[a-z][a-z0-9-]*[a-z0-9]$/;
@@ -36,6 +37,13 @@ const userShape = z.strictObject({
     })
     .optional()
     .describe('Overrides of the estate defaults for this user.'),
+  /**
+   * Only with the estate's `target: swarm`: the ide node the user's IDE (and home) is pinned to,
+   * instead of the one placement chooses (config/placement.ts). @default - placed by hashing
+   */
+  node: swarmNodeName
+    .optional()
+    .describe('Swarm target only (being built; nothing deploys it yet): the ide node this IDE and its home are pinned to. Default: placed by hashing the username.'),
 });
 
 /** The roster's shape alone, independent of any estate (the source of roster.schema.json). */
@@ -62,6 +70,8 @@ export interface RosterUser {
   readonly state: UserState;
   /** Resolved from the user's own values over the estate defaults. */
   readonly resources: WorkspaceResources;
+  /** The swarm ide node the user is pinned to (`target: swarm` only). @default - placed by `placeIdes` */
+  readonly node?: string;
 }
 
 /** The validated roster: groups and users sorted by name, so output never depends on file order. */
@@ -126,6 +136,7 @@ export function rosterRules(raw: unknown, estate: EstateConfig): RuleIssue[] {
         issues.push({ path: ['users', index, 'groups', groupIndex], message: `group '${group}' is not declared under groups (${declared})` });
       }
     });
+    if (typeof user.node === 'string' && swarmNodeName.safeParse(user.node).success) issues.push(...pinRules(user.node, ['users', index, 'node'], estate));
     const resources = asRecord(user.resources);
     for (const key of ['cpus', 'memory', 'disk'] as const) {
       // Absent means the estate default; parsing it would only build a ZodError to discard.
@@ -155,6 +166,18 @@ export function rosterRules(raw: unknown, estate: EstateConfig): RuleIssue[] {
   return issues;
 }
 
+/** A user's `node`: only with the swarm target, and naming one of its ide nodes. */
+function pinRules(node: string, path: (string | number)[], estate: EstateConfig): RuleIssue[] {
+  if (estate.target !== 'swarm' || estate.swarm === undefined) {
+    return [{ path, message: `only the swarm target places IDEs on nodes (this estate's target is ${estate.target}): remove node` }];
+  }
+  const ideNodes = estate.swarm.nodes.filter((n) => n.role === 'ide').map((n) => n.name);
+  const named = estate.swarm.nodes.find((n) => n.name === node);
+  if (named?.role === 'ide') return [];
+  const what = named ? `'${node}' is a ${named.role} node` : `no swarm node is named '${node}'`;
+  return [{ path, message: `${what}: pin the user to an ide node (${ideNodes.join(', ')})` }];
+}
+
 /** The roster schema for one estate: the shape, normalised (sorted, defaults resolved). */
 export function rosterSchema(estate: EstateConfig) {
   return rosterShape.transform((roster): Roster => ({
@@ -167,6 +190,8 @@ export function rosterSchema(estate: EstateConfig) {
         groups: [...new Set(user.groups)].sort(),
         state: user.state,
         resources: { ...estate.workspaces.defaults, ...definedOnly(user.resources ?? {}) },
+        // Absent rather than undefined when not pinned: a roster without pins reads as before.
+        ...(user.node === undefined ? {} : { node: user.node }),
       }))
       .sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0)),
     retired: roster.retired.map((entry) => entry.username).sort(),

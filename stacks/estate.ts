@@ -34,6 +34,10 @@ export const STACK_IDS = ['platform', 'identity', 'workspaces', 'edge'] as const
  * which needs the identity stack's client).
  */
 export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
+  if (props.estate.target !== 'docker') {
+    // These stacks run everything on one engine; building them for a swarm would deploy the wrong estate.
+    throw new Error(`target ${props.estate.target}: the Swarm target is being built and nothing deploys it yet; these stacks are the docker target's (the default: remove target, or set target: docker)`);
+  }
   const common = (id: string) => ({
     estate: props.estate,
     roster: props.roster,

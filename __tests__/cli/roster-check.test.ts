@@ -66,7 +66,7 @@ describe('npm run roster:check', () => {
     expect(lines).toEqual([
       `${file}:5:5: users.alice: missing required key 'email'`,
       `${file}:6:5: users.alice.emial: unknown key 'emial' (did you mean 'email'?)`,
-      `${file}:8:5: users.alice.colour: unknown key 'colour' (known keys: username, email, name, groups, state, resources)`,
+      `${file}:8:5: users.alice.colour: unknown key 'colour' (known keys: username, email, name, groups, state, resources, node)`,
       '3 problem(s) found.',
     ]);
   });
@@ -144,7 +144,7 @@ describe('JSON schemas for editors', () => {
     const schema = JSON.parse(renderJsonSchemas()['roster.schema.json']);
     const user = schema.properties.users.items;
     expect(user.additionalProperties).toBe(false);
-    expect(Object.keys(user.properties).sort()).toEqual(['email', 'groups', 'name', 'resources', 'state', 'username']);
+    expect(Object.keys(user.properties).sort()).toEqual(['email', 'groups', 'name', 'node', 'resources', 'state', 'username']);
     expect(user.properties.state.enum).toEqual(['active', 'suspended', 'archived']);
   });
 });

@@ -90,7 +90,7 @@ describe('roster validation', () => {
       "roster.yaml:4:7: users.root.username: 'root' is reserved for the estate's own services (nginx, keycloak, postgres, litellm, tabby, vllm, oauth2-proxy, admin, root)",
       'roster.yaml:4:23: users.root.email: must be an email address',
       "roster.yaml:4:54: users.root.groups.0: group 'ghosts' is not declared under groups (declared: developers)",
-      "roster.yaml:5:54: users.bob.colour: unknown key 'colour' (known keys: username, email, name, groups, state, resources)",
+      "roster.yaml:5:54: users.bob.colour: unknown key 'colour' (known keys: username, email, name, groups, state, resources, node)",
     ]);
   });
 

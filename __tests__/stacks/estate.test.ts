@@ -176,4 +176,11 @@ describe('the whole estate', () => {
     expect(platform.dependencies).toEqual([]);
     expect(platform.nginx.proxy.container.node.path).toBe('platform/nginx/proxy/container');
   });
+
+  it('refuses an estate with target swarm: nothing deploys it yet, and these stacks would put it all on one engine', () => {
+    const swarm = { ...estate, target: 'swarm' as const };
+    expect(() => buildEstate(Testing.app(), { estate: swarm, roster: defaultRoster(estate), stateDir: '/state' })).toThrow(
+      "target swarm: the Swarm target is being built and nothing deploys it yet; these stacks are the docker target's (the default: remove target, or set target: docker)",
+    );
+  });
 });
