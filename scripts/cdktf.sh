@@ -67,19 +67,28 @@ if [ -z "${TERRAFORM_BINARY_NAME:-}" ] && ! command -v terraform >/dev/null 2>&1
   export TERRAFORM_BINARY_NAME="$ROOT/providers/bin/terraform"
 fi
 cd "$ROOT"
-# Terraform reaches Keycloak as its own service-account client, which the bootstrap admin creates
-# (and is then deleted) once Keycloak runs: between the platform stack and the identity stack.
+# A deploy synthesizes once, then before each `cdktf deploy` removes what an interrupted apply
+# left unrecorded in Docker (scripts/orphans.ts), so the names are free again.
+deploy() {
+  node scripts/ts-run.js scripts/orphans.ts "$@"
+  npx cdktf deploy "$@" "${options[@]}" --skip-synth
+}
 if [ "$command" = deploy ]; then
   [ "${stacks[*]}" = '*' ] && stacks=("${STACKS[@]}")
+  npx cdktf synth
+  # Terraform reaches Keycloak as its own service-account client, which the bootstrap admin creates
+  # (and is then deleted) once Keycloak runs: between the platform stack and the identity stack.
   if [[ " ${stacks[*]} " == *" identity "* ]]; then
     rest=()
     for stack in "${stacks[@]}"; do [ "$stack" = platform ] || rest+=("$stack"); done
     if [ ${#rest[@]} -lt ${#stacks[@]} ]; then
-      npx cdktf deploy platform "${options[@]}"
+      deploy platform
       options+=(--ignore-missing-stack-dependencies)
     fi
     node scripts/ts-run.js scripts/keycloak/bootstrap.ts
-    exec npx cdktf deploy "${rest[@]}" "${options[@]}"
+    stacks=("${rest[@]}")
   fi
+  deploy "${stacks[@]}"
+  exit 0
 fi
 exec npx cdktf "$command" "${stacks[@]}" "${options[@]}"

@@ -54,14 +54,15 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
   });
 
   describe('deploy runs the Keycloak bootstrap between the platform and identity stacks', () => {
-    /** A checkout whose `npx` and `node` only record how they were called; `node` exits with `nodeExit`. */
+    /** A checkout whose `npx` and `node` only record how they were called; the Keycloak bootstrap (`node`) exits with `nodeExit`. */
     function recorded(args: string[], nodeExit = 0): { status: number | null; calls: string[] } {
       const dir = checkout((d) => filesystemMirror(path.join(d, 'providers', 'mirror')));
       const bin = path.join(dir, 'bin');
       fs.mkdirSync(bin);
       const calls = path.join(dir, 'calls.log');
       for (const [name, exit] of [['npx', 0], ['node', nodeExit]] as const) {
-        fs.writeFileSync(path.join(bin, name), `#!/bin/sh\necho "${name} $*" >>"${calls}"\nexit ${exit}\n`, { mode: 0o755 });
+        const exitLine = name === 'node' ? `case "$*" in *bootstrap*) exit ${exit} ;; esac\nexit 0` : `exit ${exit}`;
+        fs.writeFileSync(path.join(bin, name), `#!/bin/sh\necho "${name} $*" >>"${calls}"\n${exitLine}\n`, { mode: 0o755 });
       }
       const result = spawnSync('bash', [path.join(dir, 'scripts', 'cdktf.sh'), ...args], {
         encoding: 'utf8',
@@ -71,21 +72,32 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
       return { status: result.status, calls: fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : [] };
     }
     const options = '--terraform-parallelism 50 --skip-provider-lock';
+    const orphans = (stacks: string) => `node scripts/ts-run.js scripts/orphans.ts ${stacks}`;
 
-    it('all stacks: platform, then the bootstrap, then the rest', () => {
+    it('all stacks: one synth; platform, then the bootstrap, then the rest; each deploy after the orphan sweep of its stacks', () => {
       expect(recorded(['deploy'])).toEqual({
         status: 0,
-        calls: [`npx cdktf deploy platform ${options}`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts', `npx cdktf deploy identity workspaces edge ${options} --ignore-missing-stack-dependencies`],
+        calls: [
+          'npx cdktf synth',
+          orphans('platform'),
+          `npx cdktf deploy platform ${options} --skip-synth`,
+          'node scripts/ts-run.js scripts/keycloak/bootstrap.ts',
+          orphans('identity workspaces edge'),
+          `npx cdktf deploy identity workspaces edge ${options} --ignore-missing-stack-dependencies --skip-synth`,
+        ],
       });
     });
 
     it('identity alone: the bootstrap first; a stack without identity: no bootstrap', () => {
-      expect(recorded(['deploy', 'identity']).calls).toEqual(['node scripts/ts-run.js scripts/keycloak/bootstrap.ts', `npx cdktf deploy identity ${options}`]);
-      expect(recorded(['deploy', 'workspaces']).calls).toEqual([`npx cdktf deploy workspaces ${options}`]);
+      expect(recorded(['deploy', 'identity']).calls).toEqual(['npx cdktf synth', 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts', orphans('identity'), `npx cdktf deploy identity ${options} --skip-synth`]);
+      expect(recorded(['deploy', 'workspaces']).calls).toEqual(['npx cdktf synth', orphans('workspaces'), `npx cdktf deploy workspaces ${options} --skip-synth`]);
     });
 
     it('a failed bootstrap stops the deploy before the identity stack', () => {
-      expect(recorded(['deploy'], 1)).toEqual({ status: 1, calls: [`npx cdktf deploy platform ${options}`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts'] });
+      expect(recorded(['deploy'], 1)).toEqual({
+        status: 1,
+        calls: ['npx cdktf synth', orphans('platform'), `npx cdktf deploy platform ${options} --skip-synth`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts'],
+      });
     });
   });
 });

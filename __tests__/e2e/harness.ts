@@ -10,6 +10,7 @@ import { EstateNames } from '../../constructs/naming';
 import { planJson, ROOT, synthStackInto, terraform, terraformEnv } from '../live/terraform';
 import { DirectoryPerson, directoryFiles } from '../helpers/slapd';
 import { mustRun, run, sleep } from '../helpers/run';
+import { sweepStack } from '../../scripts/orphans';
 
 export { mustRun, run, sleep };
 
@@ -173,7 +174,10 @@ export class E2EEstate {
 
   private must(id: StackId, args: string[], timeoutMs = 600_000): string {
     const result = terraform(this.stackDir(id), args, this.env, timeoutMs);
-    if (result.status !== 0) throw new Error(`terraform ${args[0]} of stack ${id} failed:\n${result.output.slice(-6000)}`);
+    if (result.status !== 0) {
+      const errors = result.output.split('\n').filter((line) => /^\s*(│\s*)?Error: /.test(line)).slice(0, 10);
+      throw new Error(`terraform ${args[0]} of stack ${id} failed:\n${result.output.slice(-6000)}\n--- the errors:\n${errors.join('\n')}`);
+    }
     return result.output;
   }
 
@@ -278,10 +282,16 @@ export class E2EEstate {
     run('docker', ['rm', '-f', this.bankContainer]);
   }
 
-  /** terraform apply of one stack with the current roster; returns its output. */
+  /**
+   * terraform apply of one stack with the current roster, as `npm run deploy` does it: first the
+   * objects an interrupted apply left unrecorded are removed (scripts/orphans.ts); returns its output.
+   */
   apply(id: StackId): string {
     const started = Date.now();
     this.prepare(id);
+    const sweep = sweepStack(this.stackDir(id), false);
+    for (const line of sweep.lines) log(line);
+    if (sweep.refused) throw new Error(`stack ${id}: objects in the way that are not this estate's:\n${sweep.lines.join('\n')}`);
     const out = this.must(id, ['apply', '-auto-approve', '-input=false', '-parallelism=20']);
     this.timings.push([`apply ${id}`, (Date.now() - started) / 1000]);
     log(`applied ${id} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
