@@ -10,6 +10,12 @@
  *                             this checkout's (same load), e.g. before a speed-up
  *   e.g. synth only: BENCH_PLAN_SIZES= BENCH_LIVE_DIFF=0 npm run bench
  *
+ *   BENCH_SHARDS=<n>        also plan the workspaces split into n shards (workspaces.shards): the plan
+ *                             figures add the largest shard stack of the same roster (what a one-user
+ *                             roster edit plans, besides the small roster-wide stack), and the real-plan
+ *                             diff deploys the roster-wide stack and every shard stack instead of one
+ *                             stack (default: 1, unsharded)
+ *
  *   BENCH_DOCKER_BASELINE=<version>  also plan the same synthesized workspaces stack with that
  *                             docker provider version (it must be in providers/mirror), run by run
  *                             beside the pinned one (providers/pins.json), e.g. after an upgrade
@@ -30,6 +36,7 @@ import * as path from 'path';
 import { defaultEstate, generatedRosterYaml, rosterFromText, withoutEgress } from '../__tests__/helpers/inputs';
 import { loadEstate } from '../config/load';
 import { providerPin } from '../config/provider-pins';
+import { MAX_WORKSPACE_SHARDS } from '../config/shards';
 import { writeHclPeer } from './hcl-peer';
 import { LiveDiff, liveDiff, PARALLELISM, stubUpstreamState } from './live-diff';
 import { rosterVariants } from './rosters';
@@ -50,8 +57,13 @@ const UPDATE = process.env.BENCH_UPDATE === '1';
 const BASELINE = process.env.BENCH_BASELINE || undefined;
 const DOCKER_BASELINE = process.env.BENCH_DOCKER_BASELINE || undefined;
 const DOCKER_VERSION = providerPin('docker').version;
-/** The plan's configurations: the cdktf JSON, the HCL peer and, with BENCH_DOCKER_BASELINE, the cdktf JSON on the other docker provider. */
-const PLAN_TOOLS = ['cdktf', 'hcl', ...(DOCKER_BASELINE ? ['cdktf-docker-baseline'] : [])] as const;
+const SHARDS = ints(process.env.BENCH_SHARDS, [1])[0] || 1;
+if (SHARDS > MAX_WORKSPACE_SHARDS) throw new Error(`BENCH_SHARDS=${SHARDS}: at most ${MAX_WORKSPACE_SHARDS}`);
+/**
+ * The plan's configurations: the cdktf JSON, the HCL peer, with BENCH_SHARDS the largest shard stack of the
+ * same roster split into that many shards, and with BENCH_DOCKER_BASELINE the cdktf JSON on the other docker provider.
+ */
+const PLAN_TOOLS = ['cdktf', 'hcl', ...(SHARDS > 1 ? ['cdktf-shard'] : []), ...(DOCKER_BASELINE ? ['cdktf-docker-baseline'] : [])] as const;
 const OUT_DIR = UPDATE ? __dirname : path.join(path.resolve(__dirname, '..'), '.work', 'bench');
 const CMD_TIMEOUT_MS = ints(process.env.BENCH_CMD_TIMEOUT_S, [600])[0] * 1000;
 const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
@@ -166,6 +178,17 @@ const estate = defaultEstate();
 const planEstateFile = path.join(tmp, 'estate-plan.yaml');
 fs.writeFileSync(planEstateFile, withoutOperationsBackup(withoutEgress(fs.readFileSync(estateFile, 'utf8'))));
 const planEstate = loadEstate({ file: planEstateFile, text: fs.readFileSync(planEstateFile, 'utf8') });
+/** The same estate with the workspaces in BENCH_SHARDS shards. */
+const shardedPlanEstateFile = path.join(tmp, 'estate-plan-sharded.yaml');
+fs.writeFileSync(shardedPlanEstateFile, withWorkspaceShards(fs.readFileSync(planEstateFile, 'utf8'), SHARDS));
+/** Sets `workspaces.shards` (a line after `workspaces:`) in an estate file. */
+function withWorkspaceShards(text: string, shards: number): string {
+  if (shards === 1) return text;
+  const lines = text.split('\n').filter((line) => !/^  shards:/.test(line));
+  const at = lines.findIndex((line) => line === 'workspaces:');
+  if (at < 0) throw new Error('the estate file has no top-level workspaces: section');
+  return [...lines.slice(0, at + 1), `  shards: ${shards}`, ...lines.slice(at + 1)].join('\n');
+}
 /** Drops `operations.backup` (the indented block under `  backup:`) from an estate file. */
 function withoutOperationsBackup(text: string): string {
   const lines = text.split('\n');
@@ -274,8 +297,9 @@ async function benchPlan(): Promise<PlanInfo> {
   fs.mkdirSync(cache, { recursive: true });
   const env = { ...process.env, TF_CLI_CONFIG_FILE: tfrc, TF_PLUGIN_CACHE_DIR: cache, TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1' };
 
-  // Sources once per size: the workspaces stack as synthesized (empty state dir) and the HCL peer.
-  const sources = new Map<number, { cdktf: string; hcl: string }>();
+  // Sources once per size: the workspaces stack as synthesized (empty state dir), the HCL peer and,
+  // with BENCH_SHARDS, the largest shard stack of the same roster.
+  const sources = new Map<number, { cdktf: string; hcl: string; shard?: string }>();
   for (const size of PLAN_SIZES) {
     const stateDir = freshDir(`plan-state-${size}`);
     const out = freshDir(`plan-synth-${size}`);
@@ -285,14 +309,15 @@ async function benchPlan(): Promise<PlanInfo> {
     const outputs = stubUpstreamState(path.join(stackDir, 'cdk.tf.json'));
     const hcl = freshDir(`hcl-src-${size}`);
     writeHclPeer(hcl, planEstate, rosterFromText(fs.readFileSync(rosters.get(size)!, 'utf8'), planEstate), stateDir, outputs.find((o) => o.includes('nginx')) ?? 'nginx_id');
-    sources.set(size, { cdktf: stackDir, hcl });
+    sources.set(size, { cdktf: stackDir, hcl, ...(SHARDS > 1 ? { shard: await largestShardStack(size) } : {}) });
   }
   for (let run = 1; run <= Math.max(...PLAN_SIZES.map(runsFor)); run++) {
     for (const size of PLAN_SIZES) {
       for (const tool of PLAN_TOOLS) {
         if (run > runsFor(size) || overBudget(`plan run ${run} of ${tool} at ${size}`)) continue;
         const dir = freshDir(`plan-${tool}`);
-        fs.cpSync(sources.get(size)![tool === 'hcl' ? 'hcl' : 'cdktf'], dir, { recursive: true });
+        const source = sources.get(size)!;
+        fs.cpSync(tool === 'hcl' ? source.hcl : tool === 'cdktf-shard' ? source.shard! : source.cdktf, dir, { recursive: true });
         if (tool === 'cdktf-docker-baseline') pinDockerProvider(path.join(dir, 'cdk.tf.json'), DOCKER_BASELINE!);
         const init = await measure(terraform, ['init', '-input=false', '-no-color'], { cwd: dir, env });
         if (!init.ok) throw new Error(`terraform init (${tool}, ${size}) failed:\n${tail(init.output)}`);
@@ -310,6 +335,23 @@ async function benchPlan(): Promise<PlanInfo> {
   }
   info.equivalence = comparePlans(terraform, env);
   return info;
+}
+
+/** Users in each shard stack at each plan size, for the table. */
+const shardUsers = new Map<number, { stack: string; users: number }>();
+
+/** The shard stack with the most users when the roster of `size` users is split into BENCH_SHARDS shards (synthesized, upstream stubbed). */
+async function largestShardStack(size: number): Promise<string> {
+  const out = freshDir(`plan-synth-sharded-${size}`);
+  const synth = await runProgram(rosters.get(size)!, out, freshDir(`plan-state-sharded-${size}`), jsDir, shardedPlanEstateFile);
+  if (!synth.ok) throw new Error(`sharded synth for plan failed:\n${tail(synth.output)}`);
+  const stacks = fs.readdirSync(path.join(out, 'stacks')).filter((id) => id.startsWith('workspaces-'));
+  const usersIn = (id: string) => Object.keys(JSON.parse(fs.readFileSync(path.join(out, 'stacks', id, 'cdk.tf.json'), 'utf8')).resource?.docker_network ?? {}).length;
+  const [largest] = stacks.map((stack) => ({ stack, users: usersIn(stack) })).sort((a, b) => b.users - a.users || a.stack.localeCompare(b.stack));
+  shardUsers.set(size, largest);
+  const dir = path.join(out, 'stacks', largest.stack);
+  stubUpstreamState(path.join(dir, 'cdk.tf.json'));
+  return dir;
 }
 
 /** Rewrites a synthesized stack's docker provider requirement to another version (same configuration, other provider). */
@@ -342,7 +384,7 @@ async function benchLiveDiff(): Promise<LiveDiff> {
   const steps = [...new Set([...LIVE_STEPS.filter((n) => n < DIFF_SIZE), DIFF_SIZE])];
   if (!LIVE_DIFF) return { skipped: 'real-plan diff skipped: BENCH_LIVE_DIFF=0', steps, seconds: {}, cases: [] };
   if (overBudget('the real-plan diff')) return { skipped: 'real-plan diff skipped: budget spent', steps, seconds: {}, cases: [] };
-  return liveDiff(steps, generatedRosterYaml, rosterVariants(DIFF_SIZE), freshDir('live-diff'), log);
+  return liveDiff(steps, generatedRosterYaml, rosterVariants(DIFF_SIZE), freshDir('live-diff'), log, SHARDS);
 }
 
 // ---------------------------------------------------------------- scaling
@@ -414,6 +456,12 @@ function table(plan: PlanInfo, live: LiveDiff, scale: Scaling[], meta: Record<st
       const totals = { cdktf: sum(`cli.wall.${n}`, `cdktf.init.${n}`, `cdktf.plan.${n}`), hcl: sum(`hcl.init.${n}`, `hcl.plan.${n}`) };
       for (const tool of ['cdktf', 'hcl'] as const) row(n, tool === 'cdktf' ? `cdktf (docker ${DOCKER_VERSION})` : tool, plan.planned[`${tool}.${n}`] ?? 'n/a', fmt(`${tool}.init.${n}`), fmt(`${tool}.plan.${n}`), fmt(`${tool}.plancpu.${n}`), fmt(`${tool}.planmem.${n}`, MiB, 0), totals[tool].toFixed(1));
       const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : 'n/a');
+      if (SHARDS > 1) {
+        const shard = 'cdktf-shard';
+        const largest = shardUsers.get(n);
+        row(n, `cdktf, largest of ${SHARDS} shards (\`${largest?.stack ?? '?'}\`, ${largest?.users ?? '?'} users)`, plan.planned[`${shard}.${n}`] ?? 'n/a', fmt(`${shard}.init.${n}`), fmt(`${shard}.plan.${n}`), fmt(`${shard}.plancpu.${n}`), fmt(`${shard}.planmem.${n}`, MiB, 0), '');
+        row(n, `**ratio shard/unsharded**`, '', '', `plan only: ${ratio(sum(`${shard}.plan.${n}`), sum(`cdktf.plan.${n}`))}`, ratio(sum(`${shard}.plancpu.${n}`), sum(`cdktf.plancpu.${n}`)), ratio(sum(`${shard}.planmem.${n}`), sum(`cdktf.planmem.${n}`)), '');
+      }
       if (DOCKER_BASELINE) {
         const base = 'cdktf-docker-baseline';
         row(n, `cdktf (docker ${DOCKER_BASELINE})`, plan.planned[`${base}.${n}`] ?? 'n/a', fmt(`${base}.init.${n}`), fmt(`${base}.plan.${n}`), fmt(`${base}.plancpu.${n}`), fmt(`${base}.planmem.${n}`, MiB, 0), sum(`cli.wall.${n}`, `${base}.init.${n}`, `${base}.plan.${n}`).toFixed(1));
@@ -433,7 +481,14 @@ function table(plan: PlanInfo, live: LiveDiff, scale: Scaling[], meta: Record<st
       `| stack | ${live.steps.map((n) => `${n} users: apply / plan p=10 / plan p=50`).join(' | ')} |`,
       `|---|${live.steps.map(() => '---').join('|')}|`,
     );
-    for (const stack of ['identity', 'workspaces']) row(stack, ...live.steps.map((n) => ['apply', ...PARALLELISM.map((p) => `plan.p${p}`)].map((k) => live.seconds[`${stack}.${k}.${n}`]?.toFixed(0) ?? 'n/a').join(' / ')));
+    for (const stack of ['identity', 'workspaces']) {
+      const label = stack === 'workspaces' && SHARDS > 1 ? `workspaces (the roster-wide stack and ${SHARDS} shard stacks, summed)` : stack;
+      row(label, ...live.steps.map((n) => ['apply', ...PARALLELISM.map((p) => `plan.p${p}`)].map((k) => live.seconds[`${stack}.${k}.${n}`]?.toFixed(0) ?? 'n/a').join(' / ')));
+    }
+    if (SHARDS > 1) {
+      // What a one-user roster edit plans: the roster-wide stack and the user's shard (here the slowest).
+      row('workspaces, one roster edit (roster-wide + slowest shard)', ...live.steps.map((n) => ['–', ...PARALLELISM.map((p) => live.seconds[`workspaces.edit.plan.p${p}.${n}`]?.toFixed(0) ?? 'n/a')].join(' / ')));
+    }
     md.push('', `Each roster edit planned against the ${DIFF_SIZE}-user state (\`-parallelism=${PARALLELISM[1]}\`):`, '', '| stack | case | planned resource changes | not the user\'s own | changed outputs |', '|---|---|---|---|---|');
     for (const c of live.cases) row(c.stack, c.case, `${c.changes.length}${c.changes.length ? `: ${short(c.changes)}` : ''}`, short(c.others), short(c.outputs));
   }

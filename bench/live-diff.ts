@@ -6,7 +6,8 @@ import { loadEstate, loadRoster } from '../config/load';
 import { assetText } from '../__tests__/helpers/inputs';
 import { KeycloakAdmin, keycloakServer } from '../__tests__/live/keycloak-admin';
 import { RosterVariant } from './rosters';
-import { mustTerraform, planJson, synthStackInto, terraformEnv, withoutHash } from '../__tests__/live/terraform';
+import { mustTerraform, planJson, synthStacksInto, terraformEnv, withoutHash } from '../__tests__/live/terraform';
+import { estateStackIds, isWorkspaceShardStackId } from '../stacks/estate';
 
 /**
  * Diff minimality as Terraform itself sees it: the identity stack applied to a real Keycloak
@@ -45,9 +46,10 @@ const STANDIN = 'webide-local/ide-standin:bench';
 const APPLY_TIMEOUT_MS = 45 * 60_000;
 const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20 });
 
-/** The default estate under its own name (nothing of a real deploy on the same engine is touched). */
-function benchEstate(keycloakUrl: string): EstateConfig {
+/** The default estate under its own name (nothing of a real deploy on the same engine is touched), its workspaces in `shards` shards. */
+function benchEstate(keycloakUrl: string, shards: number): EstateConfig {
   const text = assetText('estate.yaml')
+    .replace(/^workspaces:$/m, shards > 1 ? `workspaces:\n  shards: ${shards}` : 'workspaces:')
     .replace(/^name: .*$/m, `name: ${ESTATE}`)
     .replace(/^(\s+codeServer:) .*$/m, `$1 ${STANDIN}`)
     .replace(/^(\s+providerUrl:) .*$/m, `$1 ${keycloakUrl}`)
@@ -78,7 +80,7 @@ function removeBenchObjects(): void {
   if (containers.length) docker('rm', '-f', ...containers);
   const networks = ids(['network', 'ls', '-q', '--filter', `name=^${ESTATE}-ws-`]);
   if (networks.length) docker('network', 'rm', ...networks);
-  const volumes = ids(['volume', 'ls', '-q', '--filter', `name=^${ESTATE}-home-`]);
+  const volumes = [...ids(['volume', 'ls', '-q', '--filter', `name=^${ESTATE}-home-`]), ...ids(['volume', 'ls', '-q', '--filter', `name=^${ESTATE}-managed-`])];
   if (volumes.length) docker('volume', 'rm', '-f', ...volumes);
 }
 
@@ -99,61 +101,88 @@ function pauseIdesWhileApplying(): () => void {
   };
 }
 
-export async function liveDiff(steps: readonly number[], rosterOf: (n: number) => string, variants: readonly RosterVariant[], work: string, log: (line: string) => void): Promise<LiveDiff> {
+/**
+ * `shards` > 1: the workspaces are split into that many shard stacks (workspaces.shards); the
+ * workspaces part (the roster-wide stack and every shard stack) is then deployed and planned stack
+ * by stack. Its figures are the sum over its stacks, and `workspaces.edit.plan.p<p>.<n>` the
+ * refreshing plan a one-user roster edit needs: the roster-wide stack and the largest shard.
+ */
+export async function liveDiff(steps: readonly number[], rosterOf: (n: number) => string, variants: readonly RosterVariant[], work: string, log: (line: string) => void, shards = 1): Promise<LiveDiff> {
   const reason = missing();
   if (reason) return { skipped: `real-plan diff skipped: ${reason}`, steps, seconds: {}, cases: [] };
   const server = keycloakServer();
-  const estate = benchEstate(server.url);
+  const estate = benchEstate(server.url, shards);
   const env = terraformEnv({ TF_VAR_keycloak_admin_password: server.adminPassword });
   const stateDir = path.join(work, 'state');
   fs.mkdirSync(stateDir, { recursive: true });
   const roster = (text: string) => loadRoster({ file: 'roster.yaml', text }, estate);
   const seconds: Record<string, number> = {};
   const cases: PlannedCase[] = [];
+  /** The stacks of each measured part: identity alone; the workspaces stack and its shard stacks. */
+  const parts = { identity: ['identity'], workspaces: estateStackIds(estate).filter((id) => id === 'workspaces' || isWorkspaceShardStackId(id)) };
+  const sharded = parts.workspaces.length > 1;
 
   removeBenchObjects();
   docker('run', '-d', '--name', `${ESTATE}-nginx`, '--label', `webide.estate=${ESTATE}`, '--label', 'webide.standin=nginx (a sleeper that nginx links attach to)', '--entrypoint', 'sleep', STANDIN, 'infinity');
   try {
-    for (const stack of ['identity', 'workspaces']) {
-      const dir = path.join(work, stack);
+    for (const [part, stacks] of Object.entries(parts)) {
+      const dirOf = (stack: string) => path.join(work, stack);
       const deploy = (text: string) => {
-        synthStackInto(dir, stack, estate, roster(text), stateDir);
-        if (stack === 'workspaces') stubUpstreamState(path.join(dir, 'cdk.tf.json'));
+        synthStacksInto(dirOf, stacks, estate, roster(text), stateDir);
+        if (part === 'workspaces') for (const stack of stacks) stubUpstreamState(path.join(dirOf(stack), 'cdk.tf.json'));
       };
+      /** Runs terraform in each stack of the part; the part's key gets the sum, `<key>@<stack>` each stack's wall seconds. */
       const timed = (key: string, args: string[]) => {
-        const started = Date.now();
-        const output = mustTerraform(dir, [...args, '-input=false', '-lock=false'], env, APPLY_TIMEOUT_MS);
-        seconds[key] = (Date.now() - started) / 1000;
-        return output;
+        const outputs = stacks.map((stack) => {
+          const started = Date.now();
+          const output = mustTerraform(dirOf(stack), [...args, '-input=false', '-lock=false'], env, APPLY_TIMEOUT_MS);
+          seconds[`${key}@${stack}`] = (Date.now() - started) / 1000;
+          return { stack, output };
+        });
+        seconds[key] = stacks.reduce((sum, stack) => sum + seconds[`${key}@${stack}`], 0);
+        return outputs;
       };
       deploy(rosterOf(steps[0]));
-      mustTerraform(dir, ['init', '-input=false'], env);
+      for (const stack of stacks) mustTerraform(dirOf(stack), ['init', '-input=false'], env);
       // Deployed in steps, each apply adding users: the refreshing plan is timed at every size.
       for (const n of steps) {
         deploy(rosterOf(n));
-        const stopPausing = stack === 'workspaces' ? pauseIdesWhileApplying() : () => undefined;
+        const stopPausing = part === 'workspaces' ? pauseIdesWhileApplying() : () => undefined;
         try {
-          timed(`${stack}.apply.${n}`, ['apply', '-auto-approve', '-parallelism=25']);
+          timed(`${part}.apply.${n}`, ['apply', '-auto-approve', '-parallelism=25']);
         } finally {
           stopPausing();
         }
         for (const p of PARALLELISM) {
-          const output = timed(`${stack}.plan.p${p}.${n}`, ['plan', `-parallelism=${p}`]);
-          if (!output.includes('No changes.')) throw new Error(`${stack} at ${n} users did not converge: a second plan has changes`);
+          for (const { stack, output } of timed(`${part}.plan.p${p}.${n}`, ['plan', `-parallelism=${p}`])) {
+            if (!output.includes('No changes.')) throw new Error(`${stack} at ${n} users did not converge: a second plan has changes`);
+          }
+          if (sharded && part === 'workspaces') {
+            const slowest = Math.max(...stacks.filter((stack) => stack !== 'workspaces').map((stack) => seconds[`${part}.plan.p${p}.${n}@${stack}`]));
+            seconds[`${part}.edit.plan.p${p}.${n}`] = seconds[`${part}.plan.p${p}.${n}@workspaces`] + slowest;
+          }
         }
-        log(`live diff: ${stack} at ${n} users: apply ${seconds[`${stack}.apply.${n}`].toFixed(0)}s, refreshing plan ${PARALLELISM.map((p) => `${seconds[`${stack}.plan.p${p}.${n}`].toFixed(0)}s (p=${p})`).join(', ')}`);
+        log(`live diff: ${part} at ${n} users: apply ${seconds[`${part}.apply.${n}`].toFixed(0)}s, refreshing plan ${PARALLELISM.map((p) => `${seconds[`${part}.plan.p${p}.${n}`].toFixed(0)}s (p=${p})`).join(', ')}`);
       }
       for (const variant of variants) {
         deploy(variant.text);
-        const plan = planJson(dir, env, APPLY_TIMEOUT_MS, PARALLELISM[1]) as ReturnType<typeof planJson> & { output_changes?: Record<string, { actions: string[] }> };
-        const changes = (plan.resource_changes ?? [])
-          .filter((rc) => !rc.change.actions.every((action) => action === 'no-op' || action === 'read'))
-          .map((rc) => `${withoutHash(rc.address)} (${rc.change.actions.join('+')})`)
-          .sort();
+        const changes: string[] = [];
+        const outputs: string[] = [];
+        for (const stack of stacks) {
+          const plan = planJson(dirOf(stack), env, APPLY_TIMEOUT_MS, PARALLELISM[1]) as ReturnType<typeof planJson> & { output_changes?: Record<string, { actions: string[] }> };
+          // With shards, each change is named with its stack.
+          const where = sharded ? `${stack}: ` : '';
+          changes.push(
+            ...(plan.resource_changes ?? [])
+              .filter((rc) => !rc.change.actions.every((action) => action === 'no-op' || action === 'read'))
+              .map((rc) => `${where}${withoutHash(rc.address)} (${rc.change.actions.join('+')})`),
+          );
+          outputs.push(...Object.entries(plan.output_changes ?? {}).filter(([, c]) => !c.actions.includes('no-op')).map(([name]) => `${where}${name}`));
+        }
+        changes.sort();
         const mine = (line: string) => variant.user !== undefined && line.includes(`_${variant.user}_`);
-        const outputs = Object.entries(plan.output_changes ?? {}).filter(([, c]) => !c.actions.includes('no-op')).map(([name]) => name);
-        cases.push({ stack, case: variant.case, changes, others: changes.filter((line) => !mine(line)), outputs });
-        log(`live diff: ${stack}: ${variant.case}: ${changes.length} planned change(s)`);
+        cases.push({ stack: part, case: variant.case, changes, others: changes.filter((line) => !mine(line)), outputs });
+        log(`live diff: ${part}: ${variant.case}: ${changes.length} planned change(s)`);
       }
     }
   } finally {

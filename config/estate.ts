@@ -6,6 +6,7 @@ import { backupConfig } from './backup';
 import { egressConfig, egressRules } from './egress';
 import { gpuId } from './gpus';
 import { DEPLOY_TARGETS, swarmConfig, swarmRules } from './swarm';
+import { MAX_WORKSPACE_SHARDS } from './shards';
 
 /**
  * An image reference that cannot drift: a tag other than `latest`, ideally a digest.
@@ -167,7 +168,11 @@ export type OperationsSettings = z.output<typeof operations>;
 
 const suppression = z.strictObject({
   rule: z.string().min(1),
-  /** Construct path (or its prefix) the suppression applies to, e.g. `platform/vllm`. */
+  /**
+   * Construct path (or its prefix, in whole segments) the suppression applies to, e.g.
+   * `platform/vllm`; `*` matches within one segment: `workspaces*` is the workspaces stack and
+   * every workspace shard stack (`workspaces-ws-01` …).
+   */
   resource: z.string().min(1),
   reason: z.string().min(20, 'must explain why, in at least 20 characters'),
 });
@@ -280,6 +285,24 @@ export const estateSchema = z
       idleTimeout: duration.optional(),
       /** Browser file downloads and uploads; off keeps data inside the VDE. */
       allowFileTransfer: z.boolean().default(false),
+      /**
+       * How many stacks the users' IDEs are split into, so that the plan of a roster edit reads
+       * only the edited users' shard. With more than 1, the `workspaces` stack keeps the
+       * roster-wide parts (backup agent, home-volume guard) and each shard `ws-01` … `ws-NN` is a
+       * stack of its own, `workspaces-ws-01` …, holding its users' IDEs, networks and links. Users
+       * are put in shards by the rendezvous hash of their username (config/shards.ts): adding or
+       * removing a user moves no one else. Raise it when plans get slow, at a few hundred users
+       * (the docker provider waits 2 s on every network it reads: a refreshing plan of 500 users
+       * in one stack takes about 50 s, bench/results.md).
+       * Changing it moves users to other stacks, which recreates their IDE container and network
+       * (the session drops; open editors reload). Homes are untouched: home volumes are never
+       * Terraform resources (constructs/workspace.ts). From 1 it applies in one deploy; from a
+       * count above 1, `npm run shards:destroy` with the old count first (README, Sharding the
+       * workspaces). With `target: swarm` the shards will be the ide nodes (the same hash as
+       * `placeIdes`).
+       * @default 1 (one `workspaces` stack holds every user)
+       */
+      shards: z.number().int().min(1).max(MAX_WORKSPACE_SHARDS).default(1),
     }),
     /**
      * VSIX extensions users may have, each pinned by its file's sha256; the IDE image installs

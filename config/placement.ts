@@ -1,5 +1,5 @@
-import { createHash } from 'crypto';
 import { RuleIssue } from './raw';
+import { rendezvousPick } from './rendezvous';
 import { RosterUser, UserState } from './roster';
 import { IdeNode, ideNodesOf, SwarmConfig } from './swarm';
 
@@ -18,23 +18,9 @@ export interface PlacedUser {
 }
 
 /**
- * The score of `node` for `username` in weighted rendezvous (highest-random-weight) hashing, by the
- * logarithmic method: `-weight / ln(h)`, where `h` in (0, 1) comes from the sha256 of
- * `<node>\0<username>`. It depends on that pair and the weight alone, never on the other nodes or
- * users, which is what keeps placements stable; a user goes to the node with the highest score, and
- * over many users each node gets a share proportional to its weight.
- */
-export function rendezvousScore(node: string, username: string, weight: number): number {
-  const digest = createHash('sha256').update(`${node}\u0000${username}`).digest();
-  // The first 48 bits as (x + 1/2) / 2^48: strictly inside (0, 1), so ln(h) is finite and negative.
-  const h = (digest.readUIntBE(0, 6) + 0.5) / 2 ** 48;
-  return -weight / Math.log(h);
-}
-
-/**
- * The ide node of every user: the one pinned in the roster, else the node with the highest
- * `rendezvousScore`, weighted by `ideCapacity` (equal scores, practically never seen, go to the
- * name first in sort order). Pure and stable:
+ * The ide node of every user: the one pinned in the roster, else the node the estate's rendezvous
+ * hash picks (config/rendezvous.ts, `rendezvousPick`), weighted by `ideCapacity` (equal scores,
+ * practically never seen, go to the name first in sort order). Pure and stable:
  * - adding, removing or reordering users never moves another user;
  * - adding a node moves users onto the new node only; removing one moves only that node's users;
  * - the result never depends on the order of either list (the map is in username order).
@@ -53,8 +39,7 @@ export function placeIdes(users: readonly PlacedUser[], ideNodes: readonly IdeNo
     if (!(node.ideCapacity > 0) || !Number.isFinite(node.ideCapacity)) throw new Error(`placeIdes: ide node ${node.name} has ideCapacity ${node.ideCapacity}; it must be a positive number`);
     names.add(node.name);
   }
-  // Sorted by name, so equal scores break the same way whatever the order of the list.
-  const nodes = [...ideNodes].sort((a, b) => compare(a.name, b.name));
+  const buckets = ideNodes.map((node) => ({ name: node.name, weight: node.ideCapacity }));
   const placement = new Map<string, string>();
   for (const user of [...users].sort((a, b) => compare(a.username, b.username))) {
     if (placement.has(user.username)) throw new Error(`placeIdes: user ${user.username} is listed twice`);
@@ -63,13 +48,9 @@ export function placeIdes(users: readonly PlacedUser[], ideNodes: readonly IdeNo
       placement.set(user.username, user.node);
       continue;
     }
-    let best: { name: string; score: number } | undefined;
-    for (const node of nodes) {
-      const score = rendezvousScore(node.name, user.username, node.ideCapacity);
-      if (best === undefined || score > best.score) best = { name: node.name, score };
-    }
-    if (best === undefined) throw new Error(`placeIdes: no ide node to place user ${user.username} on`);
-    placement.set(user.username, best.name);
+    const node = rendezvousPick(user.username, buckets);
+    if (node === undefined) throw new Error(`placeIdes: no ide node to place user ${user.username} on`);
+    placement.set(user.username, node);
   }
   return placement;
 }

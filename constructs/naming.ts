@@ -57,6 +57,11 @@ export class EstateNames {
     return `${this.prefix}-managed-${purpose}`;
   }
 
+  /** The IDEs' managed files of one workspace shard (each shard stack has its own volume and loader). */
+  shardManagedFiles(shard: string): string {
+    return `${this.managedFiles('workspace')}-${shard}`;
+  }
+
   dataVolume(service: 'postgres' | 'tabby' | 'backup' | 'audit' | 'audit-queue' | 'prometheus' | 'alertmanager'): string {
     return `${this.prefix}-data-${service}`;
   }

@@ -4,9 +4,24 @@ import { Compliance, PolicyContext, PolicyRule, resolvedTerraform, withResolvedT
 
 export interface Suppression {
   readonly rule: string;
-  /** Construct path, or a prefix of it, e.g. `platform/vllm`. */
+  /**
+   * Construct path, or a prefix of it in whole segments, e.g. `platform/vllm`; `*` matches any
+   * characters within one segment, e.g. `workspaces-*` for every workspace shard stack.
+   */
   readonly resource: string;
   readonly reason: string;
+}
+
+/** Whether a suppression's `resource` covers the construct at `path` (see Suppression). */
+export function suppressionCovers(resource: string, path: string): boolean {
+  const wanted = resource.split('/');
+  const segments = path.split('/');
+  if (wanted.length > segments.length) return false;
+  return wanted.every((pattern, i) => {
+    if (!pattern.includes('*')) return pattern === segments[i];
+    const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+    return regex.test(segments[i]);
+  });
 }
 
 export interface EstatePolicyPackProps {
@@ -67,7 +82,7 @@ export class EstatePolicyPack implements IAspect {
     for (const [rule, verdict] of verdicts) {
       if (verdict !== Compliance.NON_COMPLIANT) continue;
       const path = node.node.path;
-      const suppression = this.props.suppressions.find((s) => s.rule === rule.id && (path === s.resource || path.startsWith(`${s.resource}/`)));
+      const suppression = this.props.suppressions.find((s) => s.rule === rule.id && suppressionCovers(s.resource, path));
       if (suppression) {
         this.applied.push({ ...suppression, path });
         Annotations.of(node).addWarning(`[${rule.id}] suppressed: ${rule.summary} Reason: ${suppression.reason}`);

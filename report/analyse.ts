@@ -3,6 +3,7 @@ import { NGINX_PATHS } from '../constructs/nginx-entry';
 import { LOADER_LABEL } from '../constructs/managed-files';
 import { MFA_BROWSER_FLOW_ALIAS } from '../constructs/mfa-browser-flow';
 import { aiGatewayClosed, gatewayForwards, gatewayViolations } from '../policy/rules/ai-gateway';
+import { isWorkspaceShardStackId } from '../stacks/estate';
 import { egressRisks } from './egress';
 import { operationsContext, OperationsContext, operationsRisks } from './operations';
 import { actionOf, Action, containsSensitive, labelsOf, maskAt, ResourceChange, shown, StackPlan, UnplannedStack } from './plan';
@@ -41,8 +42,31 @@ export interface StackSummary {
   readonly notPlanned?: string;
 }
 
+/** A user whose workspace resources change, and in which stack of the workspaces part. */
+export interface WorkspaceUserChange {
+  readonly username: string;
+  readonly stack: string;
+  readonly counts: Record<Action, number>;
+}
+
+/**
+ * The workspaces stack and its shard stacks (`workspaces.shards` > 1) read as one part of the
+ * estate: what they change together, and whose workspace each change is.
+ */
+export interface WorkspacesPart {
+  /** The part's stacks in the order given: the roster-wide `workspaces`, then the shard stacks. */
+  readonly stacks: readonly string[];
+  /** Planned changes of all of them; stacks that were not planned count nothing (see `notPlanned`). */
+  readonly counts: Record<Action, number>;
+  readonly notPlanned: readonly string[];
+  /** Each user with a change, by username (a user's resources are keyed `users_<username>_…`). */
+  readonly users: readonly WorkspaceUserChange[];
+}
+
 export interface PlanReport {
   readonly summary: readonly StackSummary[];
+  /** Present when the plans include workspace shard stacks. */
+  readonly workspaces?: WorkspacesPart;
   /** Stacks that could not be planned; the report is incomplete while there are any. */
   readonly unplanned: readonly UnplannedStack[];
   readonly people: readonly PersonChange[];
@@ -93,7 +117,39 @@ export function analysePlans(outcomes: readonly (StackPlan | UnplannedStack)[]):
   const order: RiskCategory[] = ['data', 'realm-security', 'operations', 'directory', 'privilege', 'ai-gateway', 'egress', 'network', 'client', 'gpu', 'image'];
   risks.sort((a, b) => order.indexOf(a.category) - order.indexOf(b.category) || a.address.localeCompare(b.address));
   people.sort((a, b) => a.username.localeCompare(b.username) || a.change.localeCompare(b.change));
-  return { summary, unplanned, people: mergeGroupChanges(people), risks, files };
+  const workspaces = outcomes.some((o) => isWorkspaceShardStackId(o.stack)) ? workspacesPart(outcomes, summary) : undefined;
+  return { summary, ...(workspaces ? { workspaces } : {}), unplanned, people: mergeGroupChanges(people), risks, files };
+}
+
+/** The user a resource of a workspaces stack belongs to: `docker_network.users_erin_network_1A2B3C4D` → erin. */
+export function workspaceUserOf(address: string): string | undefined {
+  return /^[a-z_]+\.users_([a-z0-9-]+)_/.exec(address)?.[1];
+}
+
+function workspacesPart(outcomes: readonly (StackPlan | UnplannedStack)[], summary: readonly StackSummary[]): WorkspacesPart {
+  const inPart = (stack: string) => stack === 'workspaces' || isWorkspaceShardStackId(stack);
+  const rows = summary.filter((row) => inPart(row.stack));
+  const counts: Record<Action, number> = { create: 0, update: 0, replace: 0, delete: 0 };
+  for (const row of rows) for (const action of Object.keys(counts) as Action[]) counts[action] += row.counts[action];
+  const users = new Map<string, WorkspaceUserChange>();
+  for (const outcome of outcomes) {
+    if (!inPart(outcome.stack) || !('plan' in outcome)) continue;
+    for (const change of outcome.plan.resource_changes ?? []) {
+      const action = actionOf(change);
+      const username = workspaceUserOf(change.address);
+      if (!action || !username) continue;
+      const key = `${username}\u0000${outcome.stack}`;
+      const user = users.get(key) ?? { username, stack: outcome.stack, counts: { create: 0, update: 0, replace: 0, delete: 0 } };
+      user.counts[action]++;
+      users.set(key, user);
+    }
+  }
+  return {
+    stacks: rows.map((row) => row.stack),
+    counts,
+    notPlanned: rows.filter((row) => row.notPlanned !== undefined).map((row) => row.stack),
+    users: [...users.values()].sort((a, b) => a.username.localeCompare(b.username) || a.stack.localeCompare(b.stack)),
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createTwoFilesPatch } from 'diff';
-import { exitCodeOf, FileChange, PlanReport } from './analyse';
+import { exitCodeOf, FileChange, PlanReport, StackSummary } from './analyse';
 
 export interface AppliedSuppressionLine {
   readonly rule: string;
@@ -20,11 +20,36 @@ export function renderReportMarkdown(report: PlanReport, suppressions: readonly 
   lines.push(headline, '');
 
   lines.push('## Summary', '', '| stack | add | change | replace | destroy | note |', '|---|---:|---:|---:|---:|---|');
-  for (const { stack, counts, note, notPlanned } of report.summary) {
-    if (notPlanned !== undefined) lines.push(`| ${stack} | – | – | – | – | **not planned**: ${escapeCell(notPlanned)} |`);
-    else lines.push(`| ${stack} | ${counts.create} | ${counts.update} | ${counts.replace} | ${counts.delete} | ${escapeCell(note ?? '')} |`);
+  const part = report.workspaces;
+  const row = ({ stack, counts, note, notPlanned }: StackSummary, label = stack) => {
+    if (notPlanned !== undefined) lines.push(`| ${label} | – | – | – | – | **not planned**: ${escapeCell(notPlanned)} |`);
+    else lines.push(`| ${label} | ${counts.create} | ${counts.update} | ${counts.replace} | ${counts.delete} | ${escapeCell(note ?? '')} |`);
+  };
+  for (const summary of report.summary) {
+    if (!part || !part.stacks.includes(summary.stack)) {
+      row(summary);
+      continue;
+    }
+    // The workspaces stack and its shard stacks as one row, where the first of them is; below it
+    // only those with something to say.
+    if (summary.stack !== part.stacks[0]) continue;
+    const members = report.summary.filter((s) => part.stacks.includes(s.stack));
+    const quiet = members.filter((s) => s.notPlanned === undefined && s.note === undefined && Object.values(s.counts).every((n) => n === 0));
+    const shards = part.stacks.filter((stack) => stack !== 'workspaces').length;
+    const notes = [
+      `${part.stacks.includes('workspaces') ? 'the roster-wide stack and ' : ''}${shards} shard stack(s)`,
+      ...(quiet.length > 0 ? [`${quiet.length} of them without changes`] : []),
+      ...(part.notPlanned.length > 0 ? [`**not planned**: ${part.notPlanned.join(', ')}`] : []),
+    ];
+    row({ stack: 'workspaces', counts: part.counts, note: notes.join('; ') }, '**workspaces (all)**');
+    for (const member of members) if (!quiet.includes(member)) row(member, `↳ ${member.stack}`);
   }
   lines.push('');
+  if (part && part.users.length > 0) {
+    lines.push('### Workspaces by user', '', '| user | stack | add | change | replace | destroy |', '|---|---|---:|---:|---:|---:|');
+    for (const { username, stack, counts } of part.users) lines.push(`| ${username} | ${stack} | ${counts.create} | ${counts.update} | ${counts.replace} | ${counts.delete} |`);
+    lines.push('');
+  }
 
   if (report.unplanned.length > 0) {
     lines.push('## Not planned', '');

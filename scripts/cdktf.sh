@@ -1,44 +1,114 @@
 #!/usr/bin/env bash
-# npm run diff -- <stack> [cdktf options]      plan one stack (platform, identity, workspaces, edge)
-# npm run deploy -- [<stack>…] [cdktf options] deploy the named stacks, or all four in dependency order
+# npm run diff -- <stack> [cdktf options]      plan one stack (platform, identity, workspaces, workspaces-ws-NN, edge)
+# npm run deploy -- [<stack>…] [cdktf options] deploy the named stacks ('workspaces*' names the workspaces
+#                                              stack and its shard stacks), or all of them, in deploy order
+# npm run shards:destroy -- [cdktf options]    destroy every workspace shard stack (workspaces-ws-NN): what
+#                                              a change of workspaces.shards needs first (README, Sharding)
 #
-# Runs `cdktf diff|deploy` the way this project needs it: providers from the offline mirror
+# Runs `cdktf diff|deploy|destroy` the way this project needs it: providers from the offline mirror
 # (TF_CLI_CONFIG_FILE=providers/terraformrc and --skip-provider-lock, so nothing goes to a
 # public registry) and `--terraform-parallelism 50` unless given (a refreshing plan of 500 users' workspaces:
 # about 50 s instead of 130 s at Terraform's default of 10; see bench/).
-# Secrets come from TF_VAR_* as usual; cdktf asks before it deploys.
+# It synthesizes first and reads the stacks from cdktf.out/manifest.json (the shard stacks exist only
+# with workspaces.shards > 1), then runs cdktf with --skip-synth. Deploy order: a stack after the
+# stacks it depends on; among stacks free to go, platform, identity, workspaces, the shard stacks, then
+# the rest (edge); one stack at a time (cdktf's --parallelism 1 unless given), stopping at the first failure.
+# Secrets come from TF_VAR_* as usual; cdktf asks before it deploys or destroys.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STACKS=(platform identity workspaces edge)
+OUTDIR=cdktf.out
 
 command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
-  diff | deploy) ;;
-  *) echo "usage: npm run diff -- <stack>  |  npm run deploy -- [<stack>…]   (stacks: ${STACKS[*]})" >&2; exit 2 ;;
+  diff | deploy | destroy-shards) ;;
+  *) echo "usage: npm run diff -- <stack>  |  npm run deploy -- [<stack>…]  |  npm run shards:destroy" >&2; exit 2 ;;
 esac
+name=$command
+[ "$command" = destroy-shards ] && name=shards:destroy
 
 rc="$ROOT/providers/terraformrc"
 if [ ! -f "$rc" ]; then
-  echo "$command: the offline provider mirror is missing (no providers/terraformrc): run 'npm run providers' first (see providers/README.md)" >&2
+  echo "$name: the offline provider mirror is missing (no providers/terraformrc): run 'npm run providers' first (see providers/README.md)" >&2
   exit 1
 fi
 mirror="$(sed -n 's/^[[:space:]]*path[[:space:]]*=[[:space:]]*"\(.*\)"[[:space:]]*$/\1/p' "$rc" | head -n1)"
 if [ -n "$mirror" ] && [ ! -d "$mirror" ]; then
-  echo "$command: providers/terraformrc points at $mirror, which does not exist (repository moved?): run 'npm run providers' again" >&2
+  echo "$name: providers/terraformrc points at $mirror, which does not exist (repository moved?): run 'npm run providers' again" >&2
   exit 1
 fi
+
+cd "$ROOT"
+export CHECKPOINT_DISABLE=1
+# The stacks as this synthesis declares them (ESTATE_FILE, ROSTER_FILE and STATE_DIR apply).
+if ! synth_output=$(npx cdktf synth --output "$OUTDIR" 2>&1); then
+  printf '%s\n' "$synth_output" >&2
+  echo "$name: synth failed (above); nothing was run" >&2
+  exit 1
+fi
+# One line per stack, in deploy order; then `stale <file>` for each state file of a shard stack that
+# this synthesis no longer declares but that still holds resources (workspaces.shards lowered).
+listing=$(node -e '
+const fs = require("fs");
+const path = require("path");
+const outdir = process.argv[1];
+const stacks = Object.values(JSON.parse(fs.readFileSync(path.join(outdir, "manifest.json"), "utf8")).stacks);
+const family = (name) => { const i = ["platform", "identity", "workspaces", "edge"].findIndex((f) => name === f || name.startsWith(`${f}-`)); return i < 0 ? 4 : i; };
+const before = (a, b) => family(a) - family(b) || (a < b ? -1 : a > b ? 1 : 0);
+const done = new Set();
+const order = [];
+while (order.length < stacks.length) {
+  const ready = stacks.filter((s) => !done.has(s.name) && (s.dependencies || []).every((d) => done.has(d) || !stacks.some((o) => o.name === d)));
+  if (ready.length === 0) throw new Error("the stacks in manifest.json depend on each other in a circle");
+  const next = ready.map((s) => s.name).sort(before)[0];
+  done.add(next);
+  order.push(next);
+}
+for (const name of order) console.log(name);
+const workspaces = path.join(outdir, "stacks", "workspaces");
+const backend = fs.existsSync(path.join(workspaces, "cdk.tf.json")) ? JSON.parse(fs.readFileSync(path.join(workspaces, "cdk.tf.json"), "utf8")).terraform?.backend?.local?.path : undefined;
+if (backend) {
+  const dir = path.dirname(path.resolve(workspaces, backend));
+  for (const file of fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []) {
+    const id = /^terraform\.(workspaces-.+)\.tfstate$/.exec(file)?.[1];
+    if (!id || done.has(id)) continue;
+    let resources = 0;
+    try { resources = (JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")).resources || []).length; } catch { resources = 0; }
+    if (resources > 0) console.log(`stale ${path.join(dir, file)}`);
+  }
+}
+' "$OUTDIR")
+STACKS=()
+STALE=()
+while IFS= read -r line; do
+  case "$line" in
+    'stale '*) STALE+=("${line#stale }") ;;
+    ?*) STACKS+=("$line") ;;
+  esac
+done <<<"$listing"
 
 stacks=()
 options=()
 previous=''
+add_stack() { for s in "${stacks[@]}"; do [ "$s" = "$1" ] && return; done; stacks+=("$1"); }
 for arg in "$@"; do
-  if [ "$arg" = '*' ] || [[ " ${STACKS[*]} " == *" $arg "* ]]; then
-    stacks+=("$arg")
+  matched=()
+  if [ "$command" != destroy-shards ] && [[ "$arg" != -* ]]; then
+    # A stack's name, or a pattern such as '*' or 'workspaces*' (quoted, so the shell leaves it).
+    for stack in "${STACKS[@]}"; do
+      # shellcheck disable=SC2053 # $arg is a pattern on purpose
+      [[ "$stack" == $arg ]] && matched+=("$stack")
+    done
+  fi
+  if [ ${#matched[@]} -gt 0 ]; then
+    for stack in "${matched[@]}"; do add_stack "$stack"; done
   elif [[ "$arg" == -* ]] || [[ "$previous" == -* && "$previous" != *=* ]]; then
     options+=("$arg") # an option, or its value (--terraform-parallelism 25)
+  elif [ "$command" = destroy-shards ]; then
+    echo "shards:destroy: it takes no stack ('$arg'): it destroys every workspace shard stack" >&2
+    exit 2
   else
-    echo "$command: unknown stack '$arg' (stacks: ${STACKS[*]})" >&2
+    echo "$name: unknown stack '$arg' (stacks: ${STACKS[*]})" >&2
     exit 2
   fi
   previous=$arg
@@ -48,7 +118,6 @@ if [ "$command" = diff ] && [ ${#stacks[@]} -ne 1 ]; then
   echo "diff: name one stack: npm run diff -- <stack> (${STACKS[*]}); for all of them at once: npm run plan:report" >&2
   exit 2
 fi
-[ ${#stacks[@]} -gt 0 ] || stacks=('*')
 case " ${options[*]-} " in
   *" --terraform-parallelism"*) ;;
   *) options+=(--terraform-parallelism 50) ;;
@@ -58,37 +127,66 @@ case " ${options[*]} " in
   *" --skip-provider-lock"*) ;;
   *) options+=(--skip-provider-lock) ;;
 esac
+options+=(--skip-synth)
 
-export TF_CLI_CONFIG_FILE="$rc" CHECKPOINT_DISABLE=1
+export TF_CLI_CONFIG_FILE="$rc"
 export TF_PLUGIN_CACHE_DIR="${TF_PLUGIN_CACHE_DIR:-$ROOT/.work/tf-plugin-cache}"
 mkdir -p "$TF_PLUGIN_CACHE_DIR"
 # Without terraform on PATH, `npm run providers` builds OpenTofu into providers/bin.
 if [ -z "${TERRAFORM_BINARY_NAME:-}" ] && ! command -v terraform >/dev/null 2>&1 && [ -x "$ROOT/providers/bin/terraform" ]; then
   export TERRAFORM_BINARY_NAME="$ROOT/providers/bin/terraform"
 fi
-cd "$ROOT"
-# A deploy synthesizes once, then before each `cdktf deploy` removes what an interrupted apply
-# left unrecorded in Docker (scripts/orphans.ts), so the names are free again.
-deploy() {
-  node scripts/ts-run.js scripts/orphans.ts "$@"
-  npx cdktf deploy "$@" "${options[@]}" --skip-synth
-}
-if [ "$command" = deploy ]; then
-  [ "${stacks[*]}" = '*' ] && stacks=("${STACKS[@]}")
-  npx cdktf synth
-  # Terraform reaches Keycloak as its own service-account client, which the bootstrap admin creates
-  # (and is then deleted) once Keycloak runs: between the platform stack and the identity stack.
-  if [[ " ${stacks[*]} " == *" identity "* ]]; then
-    rest=()
-    for stack in "${stacks[@]}"; do [ "$stack" = platform ] || rest+=("$stack"); done
-    if [ ${#rest[@]} -lt ${#stacks[@]} ]; then
-      deploy platform
-      options+=(--ignore-missing-stack-dependencies)
-    fi
-    node scripts/ts-run.js scripts/keycloak/bootstrap.ts
-    stacks=("${rest[@]}")
+
+if [ "$command" = diff ]; then
+  exec npx cdktf diff "${stacks[0]}" "${options[@]}"
+fi
+
+# One stack at a time, in the order given; a failed stack stops the rest.
+case " ${options[*]} " in
+  *" --parallelism"*) ;;
+  *) options+=(--parallelism 1) ;;
+esac
+
+if [ "$command" = destroy-shards ]; then
+  shards=()
+  for stack in "${STACKS[@]}"; do [[ "$stack" == workspaces-* ]] && shards+=("$stack"); done
+  if [ ${#shards[@]} -eq 0 ]; then
+    echo "shards:destroy: this estate has no workspace shard stacks (workspaces.shards is 1): nothing to destroy" >&2
+    exit 2
   fi
-  deploy "${stacks[@]}"
+  exec npx cdktf destroy "${shards[@]}" "${options[@]}"
+fi
+
+# deploy
+# Before each `cdktf deploy`, what an interrupted apply left unrecorded in Docker is removed
+# (scripts/orphans.ts: only objects with a stack's exact names and labels), so the names are free again.
+deploy() {
+  node scripts/ts-run.js scripts/orphans.ts --out "$OUTDIR" "$@"
+  npx cdktf deploy "$@" "${options[@]}"
+}
+if [ ${#STALE[@]} -gt 0 ]; then
+  echo "deploy: these state files belong to workspace shard stacks this estate no longer has, and still hold IDEs (workspaces.shards lowered?):" >&2
+  printf '  %s\n' "${STALE[@]}" >&2
+  echo "Nothing was deployed. Set workspaces.shards back, run 'npm run shards:destroy' (homes stay), then lower it and deploy (README, Sharding the workspaces)." >&2
+  exit 1
+fi
+[ ${#stacks[@]} -gt 0 ] || stacks=("${STACKS[@]}")
+# Put the named stacks in deploy order.
+ordered=()
+for stack in "${STACKS[@]}"; do
+  for s in "${stacks[@]}"; do [ "$s" = "$stack" ] && ordered+=("$stack"); done
+done
+options+=(--ignore-missing-stack-dependencies)
+# Terraform reaches Keycloak as its own service-account client, which the bootstrap admin creates
+# (and is then deleted) once Keycloak runs: between the platform stack and the identity stack.
+if [[ " ${ordered[*]} " == *" identity "* ]]; then
+  rest=()
+  for stack in "${ordered[@]}"; do [ "$stack" = platform ] || rest+=("$stack"); done
+  if [ ${#rest[@]} -lt ${#ordered[@]} ]; then
+    deploy platform
+  fi
+  node scripts/ts-run.js scripts/keycloak/bootstrap.ts
+  deploy "${rest[@]}"
   exit 0
 fi
-exec npx cdktf "$command" "${stacks[@]}" "${options[@]}"
+deploy "${ordered[@]}"

@@ -9,7 +9,9 @@
  * of that state whose values read "(known after <stack> is applied)"; the report says so.
  *
  *   ESTATE_FILE, ROSTER_FILE, STATE_DIR   as for synth
- *   PLAN_STACKS=identity,workspaces       plan only these stacks (default: all, in deploy order)
+ *   PLAN_STACKS=identity,workspaces       plan only these stacks (default: all, in deploy order); `*` matches
+ *                                         within a name: PLAN_STACKS='identity,workspaces*' is identity and the
+ *                                         workspaces stack with its shard stacks (workspaces.shards > 1)
  *   TF_VAR_*                              the stacks' secrets, as for deploy
  *   TF_PARALLELISM                        terraform plan -parallelism (default 50)
  */
@@ -38,7 +40,7 @@ import {
 } from '../report/first-deploy';
 import { StackPlan, UnplannedStack } from '../report/plan';
 import { renderReportJson, renderReportMarkdown } from '../report/render';
-import { buildEstate, STACK_IDS } from '../stacks/estate';
+import { buildEstate, selectStacks } from '../stacks/estate';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -62,13 +64,6 @@ function main(): number {
     process.stderr.write('plan:report: the offline provider mirror is missing (no providers/terraformrc): run `npm run providers` first (see providers/README.md)\n');
     return 1;
   }
-  const stacks = (process.env.PLAN_STACKS ?? STACK_IDS.join(',')).split(',').map((s) => s.trim());
-  const unknown = stacks.filter((s) => !(STACK_IDS as readonly string[]).includes(s));
-  if (unknown.length > 0) {
-    process.stderr.write(`plan:report: PLAN_STACKS names unknown stack(s) ${unknown.join(', ')}; known: ${STACK_IDS.join(', ')}\n`);
-    return 1;
-  }
-
   const estateFile = process.env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(ROOT, 'assets', 'estate.yaml'));
   const inputs = loadInputs(
     readInputFile(estateFile),
@@ -76,7 +71,14 @@ function main(): number {
   );
   const outdir = synthOutdir({ CDKTF_OUTDIR: process.env.CDKTF_OUTDIR || path.join(ROOT, 'cdktf.out') });
   const app = new App({ outdir, context: { [DISABLE_STACK_TRACE_IN_METADATA]: true } });
-  const { policy } = buildEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, ROOT, outdir) });
+  const { policy, all } = buildEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, ROOT, outdir) });
+  // Every stack in deploy order, the workspace shard stacks included; or those PLAN_STACKS names.
+  const known = all.map((stack) => stack.node.id);
+  const { stacks, unknown } = selectStacks(known, process.env.PLAN_STACKS);
+  if (unknown.length > 0) {
+    process.stderr.write(`plan:report: PLAN_STACKS names unknown stack(s) ${unknown.join(', ')}; known: ${known.join(', ')}\n`);
+    return 1;
+  }
   const findings = policy.check(app);
   if (findings.length > 0) {
     removeSynthOutput(outdir);

@@ -26,8 +26,11 @@ if [ "${SKIP_SYNTH:-}" != 1 ]; then
 fi
 
 failed=()
-for dir in cdktf.out/stacks/*/; do
-  stack=$(basename "$dir")
+# The stacks this synthesis declares (manifest.json), not every directory an earlier one left
+# (say, of workspace shard stacks before workspaces.shards was lowered).
+stacks=$(node -e 'console.log(Object.keys(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).stacks).join("\n"))' cdktf.out/manifest.json)
+for stack in $stacks; do
+  dir="cdktf.out/stacks/$stack/"
   started=$SECONDS
   if ! out=$(cd "$dir" && "$TERRAFORM" init -backend=false -input=false -no-color 2>&1); then
     echo "[validate] $stack: terraform init FAILED" >&2

@@ -19,7 +19,7 @@ export interface EstateStackProps {
  * Backend and providers, the same for every stack that manages containers: Docker, and null
  * for the local-exec steps the docker provider cannot do (pids limits, nginx's network links).
  */
-export function useDocker(stack: TerraformStack, props: EstateStackProps): void {
+export function useDocker(stack: TerraformStack, props: Pick<EstateStackProps, 'estate' | 'stateFile'>): void {
   new LocalBackend(stack, { path: props.stateFile });
   new DockerProvider(stack, 'docker', { host: props.estate.dockerHost });
   new NullProvider(stack, 'null');

@@ -23,6 +23,55 @@ function wrapper(dir: string, args: string[]) {
 
 const filesystemMirror = (mirror: string) => `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\n`;
 
+/** The stacks of an estate as cdktf's manifest.json lists them (by name, as cdktf sorts them), with their dependencies. */
+type Stacks = Record<string, string[]>;
+const FOUR: Stacks = { edge: ['identity'], identity: ['platform'], platform: [], workspaces: ['platform'] };
+const SHARDED: Stacks = { ...FOUR, 'workspaces-ws-01': ['platform', 'workspaces'], 'workspaces-ws-02': ['platform', 'workspaces'], 'workspaces-ws-10': ['platform', 'workspaces'] };
+
+/**
+ * Runs the wrapper in a checkout with a provider mirror whose `npx` and `node` only record how they
+ * were called (`node -e`, the wrapper's own reading of the manifest, runs for real). `npx cdktf
+ * synth` writes a manifest of `stacks` and the workspaces stack's backend (state in `<dir>/state`);
+ * `node` exits with `nodeExit`. `states` are written to the state directory first.
+ */
+function recorded(args: string[], opts: { stacks?: Stacks; nodeExit?: number; synthExit?: number; states?: Record<string, unknown> } = {}) {
+  const dir = checkout((d) => filesystemMirror(path.join(d, 'providers', 'mirror')));
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  const calls = path.join(dir, 'calls.log');
+  const manifest = {
+    stacks: Object.fromEntries(Object.entries(opts.stacks ?? FOUR).map(([name, dependencies]) => [name, { name, dependencies, workingDirectory: `stacks/${name}` }])),
+  };
+  fs.writeFileSync(path.join(dir, 'manifest.fixture.json'), JSON.stringify(manifest));
+  fs.writeFileSync(path.join(dir, 'workspaces.fixture.json'), JSON.stringify({ terraform: { backend: { local: { path: '../../../state/terraform.workspaces.tfstate' } } } }));
+  fs.mkdirSync(path.join(dir, 'state'));
+  for (const [file, state] of Object.entries(opts.states ?? {})) fs.writeFileSync(path.join(dir, 'state', file), JSON.stringify(state));
+  fs.writeFileSync(
+    path.join(bin, 'npx'),
+    `#!/bin/sh\necho "npx $*" >>"${calls}"\n` +
+      `if [ "$1 $2" = "cdktf synth" ]; then mkdir -p cdktf.out/stacks/workspaces && cp manifest.fixture.json cdktf.out/manifest.json && cp workspaces.fixture.json cdktf.out/stacks/workspaces/cdk.tf.json; echo "synth says why" >&2; exit ${opts.synthExit ?? 0}; fi\n`,
+    { mode: 0o755 },
+  );
+  // The orphan sweep (scripts/orphans.ts) is recorded and succeeds; the Keycloak bootstrap exits with nodeExit.
+  fs.writeFileSync(
+    path.join(bin, 'node'),
+    `#!/bin/sh\nif [ "$1" = -e ]; then exec "${process.execPath}" "$@"; fi\necho "node $*" >>"${calls}"\ncase "$*" in *orphans.ts*) exit 0 ;; esac\nexit ${opts.nodeExit ?? 0}\n`,
+    { mode: 0o755 },
+  );
+  const result = spawnSync('bash', [path.join(dir, 'scripts', 'cdktf.sh'), ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+  });
+  const lines = fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : [];
+  return { status: result.status, stderr: result.stderr, dir, calls: lines.filter((line) => line !== 'npx cdktf synth --output cdktf.out'), synthesized: lines.includes('npx cdktf synth --output cdktf.out') };
+}
+
+const SYNTHESIZED = '--skip-synth';
+const options = `--terraform-parallelism 50 --skip-provider-lock ${SYNTHESIZED} --parallelism 1 --ignore-missing-stack-dependencies`;
+/** The orphan sweep scripts/cdktf.sh runs before each `cdktf deploy` (scripts/orphans.ts). */
+const sweep = (stacks: string) => `node scripts/ts-run.js scripts/orphans.ts --out cdktf.out ${stacks}`;
+
 describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
   it('says in one line that the provider mirror is missing, instead of a registry error', () => {
     for (const command of ['diff', 'deploy']) {
@@ -40,64 +89,107 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
     );
   });
 
-  it('asks for one stack to diff, and refuses an unknown stack', () => {
-    const dir = checkout((d) => filesystemMirror(path.join(d, 'providers', 'mirror')));
-    const none = wrapper(dir, ['diff']);
+  it('asks for one stack to diff, and refuses an unknown stack, naming the synthesized stacks in deploy order', () => {
+    const none = recorded(['diff']);
     expect(none.status).toBe(2);
     expect(none.stderr).toBe('diff: name one stack: npm run diff -- <stack> (platform identity workspaces edge); for all of them at once: npm run plan:report\n');
-    const typo = wrapper(dir, ['deploy', 'workspace']);
+    const typo = recorded(['deploy', 'workspace']);
     expect(typo.status).toBe(2);
     expect(typo.stderr).toBe("deploy: unknown stack 'workspace' (stacks: platform identity workspaces edge)\n");
-    const usage = wrapper(dir, ['destroy']);
+    expect(typo.calls).toEqual([]);
+    const usage = wrapper(checkout(), ['destroy']);
     expect(usage.status).toBe(2);
-    expect(usage.stderr).toMatch(/^usage: npm run diff -- <stack> {2}\| {2}npm run deploy -- \[<stack>…\]/);
+    expect(usage.stderr).toMatch(/^usage: npm run diff -- <stack> {2}\| {2}npm run deploy -- \[<stack>…\] {2}\| {2}npm run shards:destroy/);
   });
 
-  describe('deploy runs the Keycloak bootstrap between the platform and identity stacks', () => {
-    /** A checkout whose `npx` and `node` only record how they were called; the Keycloak bootstrap (`node`) exits with `nodeExit`. */
-    function recorded(args: string[], nodeExit = 0): { status: number | null; calls: string[] } {
-      const dir = checkout((d) => filesystemMirror(path.join(d, 'providers', 'mirror')));
-      const bin = path.join(dir, 'bin');
-      fs.mkdirSync(bin);
-      const calls = path.join(dir, 'calls.log');
-      for (const [name, exit] of [['npx', 0], ['node', nodeExit]] as const) {
-        const exitLine = name === 'node' ? `case "$*" in *bootstrap*) exit ${exit} ;; esac\nexit 0` : `exit ${exit}`;
-        fs.writeFileSync(path.join(bin, name), `#!/bin/sh\necho "${name} $*" >>"${calls}"\n${exitLine}\n`, { mode: 0o755 });
-      }
-      const result = spawnSync('bash', [path.join(dir, 'scripts', 'cdktf.sh'), ...args], {
-        encoding: 'utf8',
-        timeout: 30_000,
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-      });
-      return { status: result.status, calls: fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : [] };
-    }
-    const options = '--terraform-parallelism 50 --skip-provider-lock';
-    const orphans = (stacks: string) => `node scripts/ts-run.js scripts/orphans.ts ${stacks}`;
+  it('stops with the synthesis output when synth fails, running nothing', () => {
+    const result = recorded(['deploy'], { synthExit: 1 });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('synth says why\ndeploy: synth failed (above); nothing was run\n');
+    expect(result.calls).toEqual([]);
+  });
 
-    it('all stacks: one synth; platform, then the bootstrap, then the rest; each deploy after the orphan sweep of its stacks', () => {
-      expect(recorded(['deploy'])).toEqual({
+  describe('with workspace shard stacks (workspaces.shards > 1), read from the synthesized manifest', () => {
+    it('diffs a shard stack by its id, with the synthesis it just made', () => {
+      const result = recorded(['diff', 'workspaces-ws-02'], { stacks: SHARDED });
+      expect(result).toMatchObject({ status: 0, synthesized: true, calls: [`npx cdktf diff workspaces-ws-02 --terraform-parallelism 50 --skip-provider-lock ${SYNTHESIZED}`] });
+      const unknown = recorded(['diff', 'workspaces-ws-03'], { stacks: SHARDED });
+      expect(unknown.status).toBe(2);
+      expect(unknown.stderr).toBe("diff: unknown stack 'workspaces-ws-03' (stacks: platform identity workspaces workspaces-ws-01 workspaces-ws-02 workspaces-ws-10 edge)\n");
+      // A pattern that names several stacks is not one stack.
+      expect(recorded(['diff', 'workspaces*'], { stacks: SHARDED }).stderr).toMatch(/^diff: name one stack/);
+    });
+
+    it('deploys every stack: platform, the bootstrap, then identity, workspaces, each shard stack and edge, one at a time', () => {
+      expect(recorded(['deploy'], { stacks: SHARDED })).toMatchObject({
         status: 0,
         calls: [
-          'npx cdktf synth',
-          orphans('platform'),
-          `npx cdktf deploy platform ${options} --skip-synth`,
+          sweep('platform'),
+          `npx cdktf deploy platform ${options}`,
           'node scripts/ts-run.js scripts/keycloak/bootstrap.ts',
-          orphans('identity workspaces edge'),
-          `npx cdktf deploy identity workspaces edge ${options} --ignore-missing-stack-dependencies --skip-synth`,
+          sweep('identity workspaces workspaces-ws-01 workspaces-ws-02 workspaces-ws-10 edge'),
+          `npx cdktf deploy identity workspaces workspaces-ws-01 workspaces-ws-02 workspaces-ws-10 edge ${options}`,
         ],
       });
     });
 
+    it("deploys the workspaces part by a pattern ('workspaces*'), in deploy order whatever the order given", () => {
+      expect(recorded(['deploy', 'workspaces-ws-10', 'workspaces*'], { stacks: SHARDED }).calls).toEqual([
+        sweep('workspaces workspaces-ws-01 workspaces-ws-02 workspaces-ws-10'),
+        `npx cdktf deploy workspaces workspaces-ws-01 workspaces-ws-02 workspaces-ws-10 ${options}`,
+      ]);
+      expect(recorded(['deploy', 'workspaces-ws-02', '--auto-approve'], { stacks: SHARDED }).calls).toEqual([
+        sweep('workspaces-ws-02'),
+        `npx cdktf deploy workspaces-ws-02 --auto-approve ${options}`,
+      ]);
+    });
+
+    it('refuses to deploy while a shard stack that is no longer declared still holds resources (the shard count lowered)', () => {
+      const state = (resources: unknown[]) => ({ version: 4, serial: 3, lineage: 'x', outputs: {}, resources });
+      const result = recorded(['deploy'], {
+        stacks: SHARDED,
+        states: {
+          'terraform.workspaces-ws-02.tfstate': state([{ type: 'docker_network' }]),
+          'terraform.workspaces-ws-11.tfstate': state([{ type: 'docker_network' }]),
+          // Destroyed (npm run shards:destroy): nothing left in it.
+          'terraform.workspaces-ws-12.tfstate': state([]),
+        },
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toBe(
+        'deploy: these state files belong to workspace shard stacks this estate no longer has, and still hold IDEs (workspaces.shards lowered?):\n' +
+          `  ${path.join(fs.realpathSync(result.dir), 'state', 'terraform.workspaces-ws-11.tfstate')}\n` +
+          "Nothing was deployed. Set workspaces.shards back, run 'npm run shards:destroy' (homes stay), then lower it and deploy (README, Sharding the workspaces).\n",
+      );
+      expect(result.calls).toEqual([]);
+    });
+
+    it('npm run shards:destroy destroys every shard stack and nothing else; without shards it says there is nothing to do', () => {
+      expect(recorded(['destroy-shards'], { stacks: SHARDED }).calls).toEqual([
+        `npx cdktf destroy workspaces-ws-01 workspaces-ws-02 workspaces-ws-10 --terraform-parallelism 50 --skip-provider-lock ${SYNTHESIZED} --parallelism 1`,
+      ]);
+      const none = recorded(['destroy-shards']);
+      expect(none.status).toBe(2);
+      expect(none.stderr).toBe('shards:destroy: this estate has no workspace shard stacks (workspaces.shards is 1): nothing to destroy\n');
+      expect(recorded(['destroy-shards', 'workspaces'], { stacks: SHARDED }).stderr).toBe("shards:destroy: it takes no stack ('workspaces'): it destroys every workspace shard stack\n");
+    });
+  });
+
+  describe('deploy runs the Keycloak bootstrap between the platform and identity stacks', () => {
+    it('all stacks: platform, then the bootstrap, then the rest; each deploy after the orphan sweep of its stacks', () => {
+      expect(recorded(['deploy'])).toMatchObject({
+        status: 0,
+        calls: [sweep('platform'), `npx cdktf deploy platform ${options}`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts', sweep('identity workspaces edge'), `npx cdktf deploy identity workspaces edge ${options}`],
+      });
+    });
+
     it('identity alone: the bootstrap first; a stack without identity: no bootstrap', () => {
-      expect(recorded(['deploy', 'identity']).calls).toEqual(['npx cdktf synth', 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts', orphans('identity'), `npx cdktf deploy identity ${options} --skip-synth`]);
-      expect(recorded(['deploy', 'workspaces']).calls).toEqual(['npx cdktf synth', orphans('workspaces'), `npx cdktf deploy workspaces ${options} --skip-synth`]);
+      expect(recorded(['deploy', 'identity']).calls).toEqual(['node scripts/ts-run.js scripts/keycloak/bootstrap.ts', sweep('identity'), `npx cdktf deploy identity ${options}`]);
+      expect(recorded(['deploy', 'workspaces']).calls).toEqual([sweep('workspaces'), `npx cdktf deploy workspaces ${options}`]);
     });
 
     it('a failed bootstrap stops the deploy before the identity stack', () => {
-      expect(recorded(['deploy'], 1)).toEqual({
-        status: 1,
-        calls: ['npx cdktf synth', orphans('platform'), `npx cdktf deploy platform ${options} --skip-synth`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts'],
-      });
+      expect(recorded(['deploy'], { nodeExit: 1 })).toMatchObject({ status: 1, calls: [sweep('platform'), `npx cdktf deploy platform ${options}`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts'] });
     });
   });
 });

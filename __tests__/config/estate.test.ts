@@ -2,7 +2,7 @@ import { DEFAULT_SUBNETS, imageDigest, vsixFileName } from '../../config/estate'
 import { cidrsOverlap, subnetPlan } from '../../config/subnets';
 import { loadEstate, loadInputs } from '../../config/load';
 import { ConfigError, formatIssue } from '../../config/source';
-import { assetText, estateErrors } from '../helpers/inputs';
+import { assetText, defaultEstate, estateErrors } from '../helpers/inputs';
 
 const ESTATE = assetText('estate.yaml');
 
@@ -239,5 +239,22 @@ describe('estate config validation', () => {
       expect(() => subnetPlan('10.202.0.0/29')).toThrow(/too small/);
       expect(() => subnetPlan('10.202.0.8/28')).toThrow(/not a network address/);
     });
+  });
+});
+
+describe('workspaces.shards', () => {
+  const withShards = (value: string) => ESTATE.replace('  allowFileTransfer: false\n', `  allowFileTransfer: false\n  shards: ${value}\n`);
+
+  it('defaults to 1 (one workspaces stack) and takes 2 to 256', () => {
+    expect(defaultEstate().workspaces.shards).toBe(1);
+    expect(ESTATE).toContain('  allowFileTransfer: false\n');
+    for (const n of [2, 16, 256]) expect(defaultEstate(() => withShards(String(n))).workspaces.shards).toBe(n);
+  });
+
+  it('fails on a count that is not a whole number from 1 to 256, at its line', () => {
+    const line = withShards('0').split('\n').indexOf('  shards: 0') + 1;
+    expect(estateErrors(withShards('0'))).toEqual([`estate.yaml:${line}:3: workspaces.shards: Too small: expected number to be >=1`]);
+    expect(estateErrors(withShards('257'))).toEqual([expect.stringMatching(/workspaces\.shards: Too big: expected number to be <=256/)]);
+    expect(estateErrors(withShards('2.5'))).toEqual([expect.stringMatching(/workspaces\.shards: Invalid input: expected int, received number/)]);
   });
 });

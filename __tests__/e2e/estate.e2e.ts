@@ -5,7 +5,7 @@ import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
 import { Browser, Page } from 'puppeteer-core';
-import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run, STACKS } from './harness';
+import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run } from './harness';
 import { ROOT } from '../live/terraform';
 import { Credentials, launchBrowser, screenshot, signIn, visit, watchWebSockets } from './browser';
 import { addresses, connectFrom, httpFrom, lookupFrom, processFacts, resolveFrom, routes } from './probes';
@@ -57,7 +57,7 @@ describe('the estate on a real Docker engine', () => {
       estate.stopDirectory();
       // So is the bank's stand-in, on the egress network.
       estate.stopBank();
-      for (const id of [...STACKS].reverse()) {
+      for (const id of [...estate.stacks].reverse()) {
         try {
           estate.destroy(id);
         } catch (error) {
@@ -115,7 +115,7 @@ describe('the estate on a real Docker engine', () => {
     return response?.status() === 200 && new URL(target.url()).pathname === `/u/${user}/` && !(await target.$('#username, #kc-error-message, #kc-page-title'));
   }
 
-  test('deploys from empty: platform, identity, workspaces, edge', async () => {
+  test('deploys from empty: platform, identity, workspaces (and its shard stacks), edge', async () => {
     failedDeploy = true;
     estate.apply('platform');
     await estate.waitHealthy(service('postgres'), 120);
@@ -125,7 +125,8 @@ describe('the estate on a real Docker engine', () => {
     await estate.startBank();
     log(estate.bootstrapKeycloak().trim());
     estate.apply('identity');
-    estate.apply('workspaces');
+    // The workspaces stack, then its shard stacks (workspaces.shards > 1).
+    for (const id of estate.workspaceStacks) estate.apply(id);
     estate.apply('edge');
     await estate.waitHealthy(service('litellm'), 180);
     await estate.waitHealthy(ide('alice'), 180);
@@ -139,7 +140,7 @@ describe('the estate on a real Docker engine', () => {
 
   test('every stack converges: a refreshing plan right after deploy changes nothing', () => {
     if (failedDeploy) throw new Error('deploy failed');
-    for (const id of STACKS) expect({ stack: id, changes: estate.changes(id) }).toEqual({ stack: id, changes: [] });
+    for (const id of estate.stacks) expect({ stack: id, changes: estate.changes(id) }).toEqual({ stack: id, changes: [] });
   });
 
   test('only nginx publishes host ports, and only on loopback', () => {

@@ -7,6 +7,7 @@ import { EstateConfig } from '../../config/estate';
 import { loadEstate, loadRoster } from '../../config/load';
 import { Roster } from '../../config/roster';
 import { EstateNames } from '../../constructs/naming';
+import { estateStackIds, isWorkspaceShardStackId } from '../../stacks/estate';
 import { planJson, ROOT, synthStackInto, terraform, terraformEnv } from '../live/terraform';
 import { DirectoryPerson, directoryFiles } from '../helpers/slapd';
 import { mustRun, run, sleep } from '../helpers/run';
@@ -24,12 +25,14 @@ export const ARTEFACTS = path.join(E2E_DIR, 'artefacts');
 const STATE_DIR = path.join(E2E_DIR, 'state');
 const TLS_DIR = path.join(E2E_DIR, 'tls');
 
-/** Deploy order; destroy runs it backwards. */
 /** The test directory's image: images/directory, tagged with the slapd version build-images.sh pins. */
 const DIRECTORY_IMAGE = `webide-local/directory:${/^SLAPD_VERSION=(\S+)/m.exec(fs.readFileSync(path.join(ROOT, 'scripts', 'docker', 'build-images.sh'), 'utf8'))![1]}`;
 
-export const STACKS = ['platform', 'identity', 'workspaces', 'edge'] as const;
-export type StackId = (typeof STACKS)[number];
+/**
+ * A stack of the test estate: platform, identity, workspaces, edge and, with workspaces.shards above
+ * 1, the shard stacks workspaces-ws-01 … (E2EEstate.stacks lists them in deploy order).
+ */
+export type StackId = string;
 
 export function log(message: string): void {
   process.stdout.write(`[e2e ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -159,6 +162,16 @@ export class E2EEstate {
   setRoster(rosterText: string): void {
     this.rosterText = rosterText;
     this.roster = loadRoster({ file: 'e2e-roster.yaml', text: rosterText }, this.estate);
+  }
+
+  /** Every stack of the estate in deploy order, the workspace shard stacks included; destroy runs it backwards. */
+  get stacks(): StackId[] {
+    return estateStackIds(this.estate);
+  }
+
+  /** The workspaces stack and its shard stacks (workspaces.shards > 1), in deploy order: what a roster edit applies besides identity. */
+  get workspaceStacks(): StackId[] {
+    return this.stacks.filter((id) => id === 'workspaces' || isWorkspaceShardStackId(id));
   }
 
   stackDir(id: StackId): string {
@@ -385,7 +398,8 @@ export class E2EEstate {
     for (const id of this.containers()) run('docker', ['rm', '-f', id]);
     for (const v of this.volumes()) run('docker', ['volume', 'rm', v]);
     for (const n of this.networks()) run('docker', ['network', 'rm', n]);
-    for (const id of STACKS) fs.rmSync(this.stackDir(id), { recursive: true, force: true });
+    // Every stack's work dir, those of shard stacks an earlier run had included.
+    fs.rmSync(path.join(E2E_DIR, 'stacks'), { recursive: true, force: true });
     fs.rmSync(STATE_DIR, { recursive: true, force: true });
     // Backups of this test estate's homes and database: nothing to keep after the run.
     const repository = this.estate.operations.backup?.repository;

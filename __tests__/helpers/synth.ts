@@ -37,3 +37,18 @@ export function synthEstate(
   }
 }
 
+/**
+ * Every stack of an estate (the workspace shard stacks included), synthesized as `synthEstate`
+ * does, as its cdk.tf.json text by stack id, in deploy order.
+ */
+export function synthAllStacks(estate: EstateConfig, roster: Roster): Map<string, string> {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-synth-'));
+  try {
+    const app = new App({ outdir, skipValidation: false });
+    const { all } = buildEstate(app, { estate, roster, stateDir: '/var/lib/webide/state' });
+    app.synth();
+    return new Map(all.map((stack) => [stack.node.id, fs.readFileSync(path.join(outdir, 'stacks', stack.node.id, 'cdk.tf.json'), 'utf8')]));
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}

@@ -40,13 +40,20 @@ export function mustTerraform(dir: string, args: string[], env: NodeJS.ProcessEn
  * keeps its .terraform and lock file across roster variants). State lives in stateDir.
  */
 export function synthStackInto(workDir: string, stackId: string, estate: EstateConfig, roster: Roster, stateDir: string): void {
+  synthStacksInto(() => workDir, [stackId], estate, roster, stateDir);
+}
+
+/** As synthStackInto, for several stacks of one synthesis: `workDirOf(id)` is each stack's work dir. */
+export function synthStacksInto(workDirOf: (stackId: string) => string, stackIds: readonly string[], estate: EstateConfig, roster: Roster, stateDir: string): void {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-synth-'));
   try {
     const app = new App({ outdir });
     buildEstate(app, { estate, roster, stateDir });
     app.synth();
-    fs.mkdirSync(workDir, { recursive: true });
-    fs.copyFileSync(path.join(outdir, 'stacks', stackId, 'cdk.tf.json'), path.join(workDir, 'cdk.tf.json'));
+    for (const stackId of stackIds) {
+      fs.mkdirSync(workDirOf(stackId), { recursive: true });
+      fs.copyFileSync(path.join(outdir, 'stacks', stackId, 'cdk.tf.json'), path.join(workDirOf(stackId), 'cdk.tf.json'));
+    }
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }

@@ -7,7 +7,7 @@ import { Realm, RealmConfig } from '../../.gen/providers/keycloak/realm';
 import { RealmEvents } from '../../.gen/providers/keycloak/realm-events';
 import { User } from '../../.gen/providers/keycloak/user';
 import { HardenedContainer, HardenedContainerProps } from '../../constructs/hardened-container';
-import { EstatePolicyPack } from '../../policy/pack';
+import { EstatePolicyPack, suppressionCovers } from '../../policy/pack';
 import { Compliance, PolicyContext, PolicyRule } from '../../policy/rule';
 import { ESTATE_RULES } from '../../policy/rules';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
@@ -376,5 +376,21 @@ describe('the policy pack', () => {
       .findAll()
       .flatMap((n) => n.node.metadata.filter((m) => m.type.startsWith('@cdktf/')).map((m) => [m.type, m.data]));
     expect(annotations).toEqual([['@cdktf/warn', expect.stringContaining('[WEBIDE-I1] suppressed')]]);
+  });
+
+  it('matches a suppression on a construct path prefix in whole segments; * matches within one segment (workspaces* for the shard stacks)', () => {
+    const covered = (resource: string) =>
+      ['workspaces/backup/agent/container', 'workspaces-ws-01/code-server-image', 'workspaces-ws-12/users/alice/ide/container', 'workspacesx/a', 'platform/vllm-image'].filter((path) =>
+        suppressionCovers(resource, path),
+      );
+    expect(covered('workspaces')).toEqual(['workspaces/backup/agent/container']);
+    expect(covered('workspaces/backup')).toEqual(['workspaces/backup/agent/container']);
+    expect(covered('workspaces/back')).toEqual([]);
+    expect(covered('workspaces-*')).toEqual(['workspaces-ws-01/code-server-image', 'workspaces-ws-12/users/alice/ide/container']);
+    expect(covered('workspaces*')).toEqual(['workspaces/backup/agent/container', 'workspaces-ws-01/code-server-image', 'workspaces-ws-12/users/alice/ide/container', 'workspacesx/a']);
+    expect(covered('workspaces-*/users/*/ide')).toEqual(['workspaces-ws-12/users/alice/ide/container']);
+    expect(covered('*/vllm-image')).toEqual(['platform/vllm-image']);
+    // Characters other than * are literal.
+    expect(suppressionCovers('platform/vllm.image', 'platform/vllmximage')).toBe(false);
   });
 });

@@ -1,8 +1,9 @@
 import { App, Testing } from 'cdktf';
-import { buildEstate, STACK_IDS } from '../../stacks/estate';
+import { assignWorkspaceShards } from '../../config/shards';
+import { buildEstate, estateStackIds, isWorkspaceShardStackId, selectStacks, STACK_IDS } from '../../stacks/estate';
 import { defaultEstate, defaultRoster, generatedRosterYaml, rosterFromText } from '../helpers/inputs';
-import { StackJson } from '../helpers/json';
-import { synthEstate } from '../helpers/synth';
+import { resourcesOf, StackJson } from '../helpers/json';
+import { synthAllStacks, synthEstate } from '../helpers/synth';
 
 /** Every top-level key path of the estate's JSON (`stack/resource/type/name`, `stack/output/name` …) with its value. */
 function flatten(estate: Record<string, StackJson>): Map<string, string> {
@@ -182,5 +183,128 @@ describe('the whole estate', () => {
     expect(() => buildEstate(Testing.app(), { estate: swarm, roster: defaultRoster(estate), stateDir: '/state' })).toThrow(
       "target swarm: the Swarm target is being built and nothing deploys it yet; these stacks are the docker target's (the default: remove target, or set target: docker)",
     );
+  });
+});
+
+describe('the estate with its workspaces in shards (workspaces.shards: 3)', () => {
+  const estate = defaultEstate((text) => text.replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 3\n'));
+  const RETIRED = 'retired:\n  - { username: ret-one, reason: "CHG-1: left the bank, home archived" }\n  - { username: ret-two, reason: "CHG-2: left the bank, home archived" }\n';
+  /** 40 generated users (user-0007 suspended, user-0011 archived) and two retired ones. */
+  const rosterText = (extraUsers: string[] = []) => {
+    const lines = generatedRosterYaml(40).trimEnd().split('\n');
+    const users = lines
+      .slice(3)
+      .map((line) => (line.includes('user-0007,') ? line.replace(/ }$/, ', state: suspended }') : line.includes('user-0011,') ? line.replace(/ }$/, ', state: archived }') : line));
+    return [...lines.slice(0, 3), ...users, ...extraUsers, ''].join('\n') + RETIRED;
+  };
+  const roster = rosterFromText(rosterText(), estate);
+  const shardOf = assignWorkspaceShards([...roster.users.map((u) => u.username), ...roster.retired], 3);
+  const synthesized = synthAllStacks(estate, roster);
+  const SHARD_STACKS = ['workspaces-ws-01', 'workspaces-ws-02', 'workspaces-ws-03'];
+
+  it('has a stack per shard, workspaces-ws-01 … after the workspaces stack, each depending on platform and workspaces', () => {
+    expect(estateStackIds(estate)).toEqual(['platform', 'identity', 'workspaces', ...SHARD_STACKS, 'edge']);
+    expect([...synthesized.keys()]).toEqual(estateStackIds(estate));
+    const { workspaceShards, all, platform, workspaces } = buildEstate(Testing.app(), { estate, roster, stateDir: '/state' });
+    expect(workspaceShards.map((stack) => [stack.node.id, stack.shard])).toEqual(SHARD_STACKS.map((id) => [id, id.slice('workspaces-'.length)]));
+    for (const shard of workspaceShards) expect(shard.dependencies).toEqual([platform, workspaces]);
+    expect(all.map((stack) => stack.node.id)).toEqual(estateStackIds(estate));
+    // Each names its own state file.
+    for (const id of SHARD_STACKS) expect(JSON.parse(synthesized.get(id)!).terraform.backend).toEqual({ local: { path: `/var/lib/webide/state/terraform.${id}.tfstate` } });
+  });
+
+  it("puts each user's resources in exactly one stack, their shard's; the workspaces stack keeps only their empty link blocks", () => {
+    const json = new Map([...synthesized].map(([id, text]) => [id, JSON.parse(text) as StackJson]));
+    // The users of the test roster spread over all three shards.
+    expect(new Set(shardOf.values())).toEqual(new Set(['ws-01', 'ws-02', 'ws-03']));
+    for (const username of [...roster.users.map((u) => u.username), ...roster.retired]) {
+      const mine = (id: string) => [...resourcesOf(json.get(id)!)].filter(([key]) => key.split('.')[1].startsWith(`users_${username}_`));
+      const withInstances = (id: string) => mine(id).filter(([, body]) => body.count !== 0);
+      const holders = [...json.keys()].filter((id) => mine(id).length > 0);
+      expect({ username, holders }).toEqual({ username, holders: ['workspaces', `workspaces-${shardOf.get(username)}`] });
+      // In the roster-wide stack: nginx's and the egress proxy's link blocks, without an instance.
+      expect(mine('workspaces').map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), body.count])).toEqual([
+        [`null_resource.users_${username}_egress-link`, 0],
+        [`null_resource.users_${username}_nginx-link`, 0],
+      ]);
+      const instances = [...json.keys()].filter((id) => withInstances(id).length > 0);
+      const expected = roster.retired.includes(username) || username === 'user-0011' ? [] : [`workspaces-${shardOf.get(username)}`];
+      expect({ username, instances }).toEqual({ username, instances: expected });
+    }
+    // The roster-wide parts stay in the workspaces stack.
+    const workspaces = json.get('workspaces')!;
+    expect(Object.keys(workspaces.output as object)).toEqual(['home_volume_users', 'retained_volumes']);
+    expect([...resourcesOf(workspaces).keys()].filter((key) => !key.includes('.users_')).map((key) => key.replace(/_[0-9A-F]{8}$/, ''))).toEqual([
+      'docker_container.backup_agent_container',
+      'docker_image.backup-image',
+      'null_resource.backup_agent_pids-limit',
+      'null_resource.home-volume-guard_check',
+    ]);
+    expect((workspaces.output as Record<string, { value: string[] }>).home_volume_users.value).toHaveLength(40);
+  });
+
+  it('gives every Docker object a name of its own across all stacks (each shard has its own managed files)', () => {
+    const names = [...synthesized.values()].flatMap((text) =>
+      [...resourcesOf(JSON.parse(text))].filter(([key]) => /^docker_(container|network|volume)\./.test(key)).map(([, body]) => String(body.name)),
+    );
+    expect(names.length).toBeGreaterThan(80);
+    expect(names.filter((name, i) => names.indexOf(name) !== i)).toEqual([]);
+    expect(names.filter((name) => name.endsWith('-loader') && name.includes('workspace')).sort()).toEqual([
+      'webide-managed-workspace-ws-01-loader',
+      'webide-managed-workspace-ws-02-loader',
+      'webide-managed-workspace-ws-03-loader',
+    ]);
+  });
+
+  it("changes only the new user's shard stack, the workspaces stack and identity when a user is added (property: 6 newcomers)", () => {
+    for (const newcomer of ['zz-newcomer', 'erin', 'mallory', 'a1', 'ops-7', 'quentin']) {
+      const after = synthAllStacks(estate, rosterFromText(rosterText([`  - { username: ${newcomer}, email: ${newcomer}@corp.example, name: New Comer, groups: [developers] }`]), estate));
+      const changed = [...after.keys()].filter((id) => after.get(id) !== synthesized.get(id));
+      const shard = assignWorkspaceShards([newcomer], 3).get(newcomer);
+      expect({ newcomer, changed }).toEqual({ newcomer, changed: ['identity', 'workspaces', `workspaces-${shard}`] });
+    }
+  });
+
+  it('is identical, stack by stack, for any order of the roster (property: 5 shuffles)', () => {
+    const lines = rosterText().split('\n');
+    const users = lines.filter((line) => line.startsWith('  - { username: user-'));
+    let seed = 11;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    for (let round = 0; round < 5; round++) {
+      const shuffledUsers = [...users].sort(() => random() - 0.5);
+      const text = lines.map((line) => (line.startsWith('  - { username: user-') ? shuffledUsers.shift()! : line)).join('\n');
+      const again = synthAllStacks(estate, rosterFromText(text, estate));
+      expect([...again.keys()].filter((id) => again.get(id) !== synthesized.get(id))).toEqual([]);
+    }
+  });
+
+  it('leaves platform and edge as they are with one shard, and has no shard stacks then', () => {
+    const one = synthAllStacks(defaultEstate(), rosterFromText(rosterText(), defaultEstate()));
+    expect([...one.keys()]).toEqual([...STACK_IDS]);
+    expect(estateStackIds(defaultEstate())).toEqual([...STACK_IDS]);
+    for (const id of ['platform', 'edge']) expect(synthesized.get(id)).toBe(one.get(id));
+  });
+
+  it('applies the policy pack to the shard stacks: an unpinned IDE image is found in each, and a workspaces* suppression waives it', () => {
+    const findings = (suppressions: typeof estate.suppressions) => {
+      const app = Testing.app();
+      const { policy } = buildEstate(app, { estate: { ...estate, suppressions }, roster, stateDir: '/state' });
+      return policy.check(app).map((f) => `${f.path} ${f.rule}`);
+    };
+    const others = estate.suppressions.filter((s) => s.rule !== 'WEBIDE-I1' || !s.resource.startsWith('workspaces'));
+    expect(findings(others).filter((f) => f.startsWith('workspaces'))).toEqual([
+      'workspaces/backup-image WEBIDE-I1',
+      ...SHARD_STACKS.map((id) => `${id}/code-server-image WEBIDE-I1`),
+    ]);
+    expect(findings(estate.suppressions)).toEqual([]);
+  });
+
+  it('selects stacks by id or pattern in deploy order (PLAN_STACKS), naming what matches nothing', () => {
+    const known = estateStackIds(estate);
+    expect(selectStacks(known, undefined)).toEqual({ stacks: known, unknown: [] });
+    expect(selectStacks(known, 'workspaces*, identity')).toEqual({ stacks: ['identity', 'workspaces', ...SHARD_STACKS], unknown: [] });
+    expect(selectStacks(known, 'workspaces-ws-02,workspaces-ws-09,nope*')).toEqual({ stacks: ['workspaces-ws-02'], unknown: ['workspaces-ws-09', 'nope*'] });
+    expect(known.filter(isWorkspaceShardStackId)).toEqual(SHARD_STACKS);
+    expect(['workspaces', 'workspaces-x', 'edge'].filter(isWorkspaceShardStackId)).toEqual([]);
   });
 });

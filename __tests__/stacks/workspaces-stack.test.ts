@@ -171,4 +171,33 @@ describe('WorkspacesStack', () => {
     expect(synthesized).toHaveResource(NullResource);
     expect(synthesized).toHaveResource(Container);
   });
+
+  it('with workspaces.shards above 1 keeps the roster-wide parts and every user\'s link blocks, empty (the IDEs are in the shard stacks)', () => {
+    const estate = defaultEstate((text) => text.replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 2\n'));
+    const stack = new WorkspacesStack(Testing.app(), 'workspaces', {
+      estate,
+      roster: rosterFromText(`${ROSTER}retired:\n  - { username: dave, reason: "CHG-1234: left the bank, home backed up" }\n`, estate),
+      stateFile: 'terraform.workspaces.tfstate',
+      nginxContainerId: 'nginx-container-id',
+      egressProxyContainerId: 'egress-proxy-container-id',
+    });
+    const json = JSON.parse(Testing.synth(stack));
+    expect(stack.workspaceNetworks.size).toBe(0);
+    const resources = [...resourcesOf(json)];
+    // From one stack to shards, this stack's apply disconnects nginx and the egress proxy (the blocks stay configured).
+    expect(resources.filter(([key]) => key.includes('.users_')).map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), body.count])).toEqual(
+      ['alice', 'bob', 'dave', 'erin'].flatMap((user) => [
+        [`null_resource.users_${user}_egress-link`, 0],
+        [`null_resource.users_${user}_nginx-link`, 0],
+      ]),
+    );
+    expect(resources.filter(([key]) => !key.includes('.users_')).map(([key]) => key.replace(/_[0-9A-F]{8}$/, ''))).toEqual([
+      'docker_container.backup_agent_container',
+      'docker_image.backup-image',
+      'null_resource.backup_agent_pids-limit',
+      'null_resource.home-volume-guard_check',
+    ]);
+    expect(json.output.home_volume_users.value).toEqual(['alice', 'bob', 'erin']);
+    expect(json.output.retained_volumes.value).toEqual(['webide-home-alice', 'webide-home-bob', 'webide-home-erin']);
+  });
 });
