@@ -14,16 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHECKPOINT_DISABLE=1
 
-declare -a timings=()
-phase() {
-  local name=$1 started=$SECONDS status=0
-  shift
-  echo "=== e2e: ${name}"
-  "$@" || status=$?
-  timings+=("$(printf '  %-28s %5ds%s' "$name" $((SECONDS - started)) "$([ $status -eq 0 ] || echo "  (exit $status)")")")
-  return $status
-}
-report() { echo "=== e2e phase timings"; printf '%s\n' "${timings[@]}"; }
+PHASE_LABEL=e2e
+# shellcheck source=lib/phase.sh
+source scripts/lib/phase.sh
 trap report EXIT
 
 [ -f providers/terraformrc ] || { echo "e2e: providers/terraformrc is missing: run 'npm run providers' first" >&2; exit 1; }

@@ -8,20 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CHECKPOINT_DISABLE=1
 
-declare -a timings=()
-phase() {
-  local name=$1 started=$SECONDS status=0
-  shift
-  echo "=== swarm: ${name}"
-  "$@" || status=$?
-  timings+=("$(printf '  %-28s %5ds%s' "$name" $((SECONDS - started)) "$([ $status -eq 0 ] || echo "  (exit $status)")")")
-  return $status
-}
+PHASE_LABEL=swarm
+# shellcheck source=../lib/phase.sh
+source scripts/lib/phase.sh
 finish() {
   local status=$?
   [ "${SWARM_KEEP:-}" = 1 ] || phase 'lab stop' bash scripts/swarm/lab.sh stop || status=$?
-  echo "=== swarm phase timings"
-  printf '%s\n' "${timings[@]}"
+  report
   exit $status
 }
 
