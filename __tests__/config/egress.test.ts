@@ -1,6 +1,6 @@
 import { egressDestinations, internalDomainProblem, isUnderDomain, parseEgressUrl } from '../../config/egress';
 import { loadEstate } from '../../config/load';
-import { assetText, estateErrors, withoutEgress } from '../helpers/inputs';
+import { assetText, estateErrors, estateWithBlock, withoutEgress } from '../helpers/inputs';
 
 /** The sample estate without its egress section (the tests add their own). */
 const ESTATE = withoutEgress(assetText('estate.yaml'));
@@ -39,12 +39,7 @@ const EGRESS = `egress:
 
 /** The sample estate with the egress block above, edited by each [search, replacement] (each must be there). */
 function withEgress(...edits: [string, string][]): string {
-  let block = EGRESS;
-  for (const [search, replacement] of edits) {
-    expect(block).toContain(search);
-    block = block.replace(search, replacement);
-  }
-  return `${ESTATE}\n${block}`;
+  return estateWithBlock(ESTATE, EGRESS, edits);
 }
 
 /** `estate.yaml:<line>:<col>` of `token` on the first line (after the sample estate) that holds `line`. */

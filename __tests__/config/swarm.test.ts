@@ -1,7 +1,7 @@
 import { loadEstate, loadInputs } from '../../config/load';
 import { ConfigError, formatIssue } from '../../config/source';
 import { ideNodesOf } from '../../config/swarm';
-import { assetText, estateErrors } from '../helpers/inputs';
+import { assetText, estateErrors, estateWithBlock } from '../helpers/inputs';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 
@@ -43,12 +43,7 @@ swarm:
 
 /** The digest-pinned sample estate with the swarm block above, edited by each [search, replacement] (each must be there). */
 function withSwarm(...edits: [string, string][]): string {
-  let block = SWARM;
-  for (const [search, replacement] of edits) {
-    expect(block).toContain(search);
-    block = block.replace(search, replacement);
-  }
-  return `${ESTATE}\n${block}`;
+  return estateWithBlock(ESTATE, SWARM, edits);
 }
 
 /** `estate.yaml:<line>:<col>` of `token` on the first line at or after line `from` (1-based) that holds `line`. */

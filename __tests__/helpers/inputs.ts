@@ -54,3 +54,16 @@ export function estateErrors(text: string): string[] {
     return error.issues.map(formatIssue);
   }
 }
+
+/**
+ * An estate text followed by a config block, the block edited by each [search, replacement]
+ * (each must be in it): how the config tests vary one section of a valid estate.
+ */
+export function estateWithBlock(estate: string, block: string, edits: readonly [string, string][]): string {
+  let edited = block;
+  for (const [search, replacement] of edits) {
+    expect(edited).toContain(search);
+    edited = edited.replace(search, replacement);
+  }
+  return `${estate}\n${edited}`;
+}
