@@ -16,6 +16,10 @@
  *                             diff deploys the roster-wide stack and every shard stack instead of one
  *                             stack (default: 1, unsharded)
  *
+ *   BENCH_EDIT_SPLIT=<n>    also deploy BENCH_EDIT_USERS (default 1000) users twice, with the workspaces in one
+ *                             stack and split into n shard stacks, and time a one-user roster edit's synth and
+ *                             plans against each (section 5; about 40 minutes at 1000 users on 2 cores)
+ *
  *   BENCH_DOCKER_BASELINE=<version>  also plan the same synthesized workspaces stack with that
  *                             docker provider version (it must be in providers/mirror), run by run
  *                             beside the pinned one (providers/pins.json), e.g. after an upgrade
@@ -38,7 +42,7 @@ import { loadEstate } from '../config/load';
 import { providerPin } from '../config/provider-pins';
 import { MAX_WORKSPACE_SHARDS } from '../config/shards';
 import { writeHclPeer } from './hcl-peer';
-import { LiveDiff, liveDiff, PARALLELISM, stubUpstreamState } from './live-diff';
+import { EditSplit, LiveDiff, liveDiff, oneUserEditSplit, PARALLELISM, stubUpstreamState } from './live-diff';
 import { rosterVariants } from './rosters';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -58,6 +62,9 @@ const BASELINE = process.env.BENCH_BASELINE || undefined;
 const DOCKER_BASELINE = process.env.BENCH_DOCKER_BASELINE || undefined;
 const DOCKER_VERSION = providerPin('docker').version;
 const SHARDS = ints(process.env.BENCH_SHARDS, [1])[0] || 1;
+const EDIT_SPLIT = ints(process.env.BENCH_EDIT_SPLIT, [0])[0] || 0;
+const EDIT_USERS = ints(process.env.BENCH_EDIT_USERS, [1000])[0];
+if (EDIT_SPLIT > MAX_WORKSPACE_SHARDS) throw new Error(`BENCH_EDIT_SPLIT=${EDIT_SPLIT}: at most ${MAX_WORKSPACE_SHARDS}`);
 if (SHARDS > MAX_WORKSPACE_SHARDS) throw new Error(`BENCH_SHARDS=${SHARDS}: at most ${MAX_WORKSPACE_SHARDS}`);
 /**
  * The plan's configurations: the cdktf JSON, the HCL peer, with BENCH_SHARDS the largest shard stack of the
@@ -387,6 +394,14 @@ async function benchLiveDiff(): Promise<LiveDiff> {
   return liveDiff(steps, generatedRosterYaml, rosterVariants(DIFF_SIZE), freshDir('live-diff'), log, SHARDS);
 }
 
+// ---------------------------------------------------------------- 5. one-user edit, split against unsplit
+function benchEditSplit(): EditSplit {
+  const none = (why: string): EditSplit => ({ skipped: `split against unsplit skipped: ${why}`, users: EDIT_USERS, shards: EDIT_SPLIT, parallelism: PARALLELISM[1], layouts: [] });
+  if (!EDIT_SPLIT) return none('BENCH_EDIT_SPLIT not set');
+  if (overBudget('the split against unsplit edit')) return none('budget spent');
+  return oneUserEditSplit(EDIT_USERS, EDIT_SPLIT, generatedRosterYaml, fs.readFileSync(planEstateFile, 'utf8'), freshDir('edit-split'), log);
+}
+
 // ---------------------------------------------------------------- scaling
 interface Scaling {
   figure: string;
@@ -426,7 +441,7 @@ function scaling(liveSteps: readonly number[]): Scaling[] {
 }
 
 // ---------------------------------------------------------------- report
-function table(plan: PlanInfo, live: LiveDiff, scale: Scaling[], meta: Record<string, unknown>): string {
+function table(plan: PlanInfo, live: LiveDiff, edit: EditSplit, scale: Scaling[], meta: Record<string, unknown>): string {
   const md: string[] = [];
   const row = (...cells: unknown[]) => md.push(`| ${cells.join(' | ')} |`);
   const short = (keys: readonly string[]) => keys.map((k) => `\`${k.replace(/_[0-9A-F]{8}$/, '')}\``).join(', ') || '—';
@@ -493,6 +508,19 @@ function table(plan: PlanInfo, live: LiveDiff, scale: Scaling[], meta: Record<st
     for (const c of live.cases) row(c.stack, c.case, `${c.changes.length}${c.changes.length ? `: ${short(c.changes)}` : ''}`, short(c.others), short(c.outputs));
   }
   md.push('', 'The platform and edge stacks do not depend on the roster; that every roster edit leaves them and all other users unchanged in the synthesized JSON is a unit-test property (`__tests__/stacks/estate.test.ts`).', '');
+  md.push('', `## 5. One-user roster edit at ${edit.users} users: one workspaces stack against ${edit.shards} shard stacks`, '');
+  if (edit.skipped) md.push(`**${edit.skipped}**`, '');
+  if (edit.layouts.length) {
+    md.push(
+      `Both layouts deployed in this run, one after the other, from empty on the real engine (IDE process: stand-in, as section 3; the sample estate without backup and egress, as section 2). The edit adds user ${edit.users + 1}; its synth is the program in-process (every stack of the estate), its plan the refreshing \`terraform plan -parallelism=${edit.parallelism}\` of each stack the edit touches, one after the other, as \`npm run deploy\` runs them. Wall seconds:`,
+      '',
+      '| layout | deploy of all users | refreshing plan of every workspaces stack (no changes) | edit: synth | edit: plan (stacks) | **edit: synth + plan** | edit: planned changes |',
+      '|---|---:|---:|---:|---|---:|---|',
+    );
+    for (const l of edit.layouts) row(l.layout, l.applyS.toFixed(0), l.fullPlanS.toFixed(1), l.editSynthS.toFixed(1), `${l.editPlanS.toFixed(1)} (${l.editStacks.join(' + ')})`, `**${(l.editSynthS + l.editPlanS).toFixed(1)}**`, `${l.changes.length}: ${short(l.changes)}`);
+    const [one, split] = edit.layouts;
+    if (one && split) md.push('', `Split / unsplit, edit synth + plan: ${((split.editSynthS + split.editPlanS) / (one.editSynthS + one.editPlanS)).toFixed(2)} (goal: under 20 s).`);
+  }
   md.push('', '## Scaling (marginal cost per added user between sizes, from medians)', '', '| figure | marginal cost per added user | verdict |', '|---|---|---|');
   for (const s of scale) row(s.figure, s.marginal, s.verdict);
   if (notes.length) md.push('', '## Notes', '', ...notes.map((n) => `* ${n}`));
@@ -526,13 +554,16 @@ async function main(): Promise<void> {
     planSizes: PLAN_SIZES,
     diffSize: DIFF_SIZE,
   };
+  // After the live diff, for the same reason.
+  const edit = benchEditSplit();
+  if (edit.skipped) log(edit.skipped);
   const scale = scaling(live.steps);
   const committed = path.join(__dirname, 'results.md');
-  const fresh = table(plan, live, scale, meta);
-  const md = UPDATE && fs.existsSync(committed) ? mergeWithCommitted(fresh, fs.readFileSync(committed, 'utf8'), { synth: SIZES.length > 0, plan: !plan.skipped && PLAN_SIZES.length > 0, live: !live.skipped }) : fresh;
+  const fresh = table(plan, live, edit, scale, meta);
+  const md = UPDATE && fs.existsSync(committed) ? mergeWithCommitted(fresh, fs.readFileSync(committed, 'utf8'), { synth: SIZES.length > 0, plan: !plan.skipped && PLAN_SIZES.length > 0, live: !live.skipped, edit: !edit.skipped }) : fresh;
   const all = Object.fromEntries([...samples.keys()].sort().map((key) => [key, stats(key)]));
   fs.mkdirSync(OUT_DIR, { recursive: true });
-  fs.writeFileSync(path.join(OUT_DIR, 'results.json'), `${JSON.stringify({ meta, samples: all, plan, live, scaling: scale, notes }, null, 2)}\n`);
+  fs.writeFileSync(path.join(OUT_DIR, 'results.json'), `${JSON.stringify({ meta, samples: all, plan, live, edit, scaling: scale, notes }, null, 2)}\n`);
   fs.writeFileSync(path.join(OUT_DIR, 'results.md'), md);
   log(`results written to ${path.relative(ROOT, OUT_DIR) || '.'}/results.md${UPDATE ? '' : ' (BENCH_UPDATE=1 updates the committed bench/results.md)'}`);
   process.stdout.write(md);
@@ -566,7 +597,7 @@ function synthMedians(section: string): Map<string, string[]> {
  * kept (and say so), scaling rows are replaced figure by figure, and the synth section gets a
  * table of the previous committed medians next to the new ones.
  */
-function mergeWithCommitted(fresh: string, old: string, ran: { synth: boolean; plan: boolean; live: boolean }): string {
+function mergeWithCommitted(fresh: string, old: string, ran: { synth: boolean; plan: boolean; live: boolean; edit: boolean }): string {
   const now = sections(fresh);
   const before = sections(old);
   const byKey = (all: Map<string, string>) => new Map([...all].map(([heading, text]) => [sectionKey(heading), text]));
@@ -574,7 +605,8 @@ function mergeWithCommitted(fresh: string, old: string, ran: { synth: boolean; p
   const previousRun = (before.get('') ?? '').split('\n').find((line) => /^\d{4}-\d\d-\d\dT/.test(line)) ?? 'an earlier run';
   const kept = (key: string) => {
     const text = beforeBy.get(key);
-    return text ? `${text.trimEnd()}\n\n_Kept from the previous committed run (${previousRun.split(';')[0]}): not measured in this one._\n\n` : nowBy.get(key) ?? '';
+    // A section kept twice says so once: the older note goes.
+    return text ? `${text.replace(/\n*_Kept from the previous committed run[^\n]*_\n*/g, '\n').trimEnd()}\n\n_Kept from the previous committed run (${previousRun.split(';')[0]}): not measured in this one._\n\n` : nowBy.get(key) ?? '';
   };
   const out: string[] = [now.get('') ?? ''];
   for (const [heading, text] of now) {
@@ -594,6 +626,7 @@ function mergeWithCommitted(fresh: string, old: string, ran: { synth: boolean; p
       out.push(`${text.trimEnd()}\n\n${comparison}`);
     } else if (key === '2+4.') out.push(ran.plan ? text : kept(key));
     else if (key === '3.') out.push(ran.live ? text : kept(key));
+    else if (key === '5.') out.push(ran.edit ? text : kept(key));
     else if (key === 'Scaling') {
       const rowsOf = (t: string) => new Map(t.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| figure')).map((l) => [l.split('|')[1].trim(), l]));
       const merged = new Map([...rowsOf(beforeBy.get(key) ?? ''), ...rowsOf(text)]);

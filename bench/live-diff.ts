@@ -8,6 +8,8 @@ import { KeycloakAdmin, keycloakServer } from '../__tests__/live/keycloak-admin'
 import { RosterVariant } from './rosters';
 import { mustTerraform, planJson, synthStacksInto, terraformEnv, withoutHash } from '../__tests__/live/terraform';
 import { estateStackIds, isWorkspaceShardStackId } from '../stacks/estate';
+import { assignWorkspaceShards } from '../config/shards';
+import { NGINX_GATEWAY_USER_MAP } from '../constructs/nginx-entry';
 
 /**
  * Diff minimality as Terraform itself sees it: the identity stack applied to a real Keycloak
@@ -46,9 +48,9 @@ const STANDIN = 'webide-local/ide-standin:bench';
 const APPLY_TIMEOUT_MS = 45 * 60_000;
 const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20 });
 
-/** The default estate under its own name (nothing of a real deploy on the same engine is touched), its workspaces in `shards` shards. */
-function benchEstate(keycloakUrl: string, shards: number): EstateConfig {
-  const text = assetText('estate.yaml')
+/** The default estate (or `base`, an edited copy of it) under its own name (nothing of a real deploy on the same engine is touched), its workspaces in `shards` shards. */
+function benchEstate(keycloakUrl: string, shards: number, base = assetText('estate.yaml')): EstateConfig {
+  const text = base
     .replace(/^workspaces:$/m, shards > 1 ? `workspaces:\n  shards: ${shards}` : 'workspaces:')
     .replace(/^name: .*$/m, `name: ${ESTATE}`)
     .replace(/^(\s+codeServer:) .*$/m, `$1 ${STANDIN}`)
@@ -59,18 +61,36 @@ function benchEstate(keycloakUrl: string, shards: number): EstateConfig {
 
 /** What must be there before anything is deployed; a reason to skip otherwise. */
 function missing(): string | undefined {
-  if (docker('info', '--format', '{{.ServerVersion}}').status !== 0) return 'no Docker engine (bash scripts/docker/engine.sh start)';
-  const list = spawnSync('bash', ['scripts/docker/build-images.sh', '--list'], { encoding: 'utf8' }).stdout ?? '';
-  const ide = list.split('\n').find((tag) => tag.includes('/code-server:'));
-  if (!ide || docker('image', 'inspect', ide).status !== 0) return `no local IDE image ${ide ?? ''} (bash scripts/docker/build-images.sh --only code-server)`;
-  const built = docker('build', '-q', '--build-arg', `IDE_IMAGE=${ide}`, '-t', STANDIN, 'images/ide-standin');
-  if (built.status !== 0) return `stand-in image build failed: ${built.stderr.trim().split('\n').pop()}`;
+  const engine = missingEngine();
+  if (engine) return engine;
   try {
     keycloakServer();
   } catch (error) {
     return (error as Error).message;
   }
   return undefined;
+}
+
+/** The engine and the stand-in IDE image (built here); a reason to skip otherwise. */
+function missingEngine(): string | undefined {
+  if (docker('info', '--format', '{{.ServerVersion}}').status !== 0) return 'no Docker engine (bash scripts/docker/engine.sh start)';
+  const list = spawnSync('bash', ['scripts/docker/build-images.sh', '--list'], { encoding: 'utf8' }).stdout ?? '';
+  const ide = list.split('\n').find((tag) => tag.includes('/code-server:'));
+  if (!ide || docker('image', 'inspect', ide).status !== 0) return `no local IDE image ${ide ?? ''} (bash scripts/docker/build-images.sh --only code-server)`;
+  const built = docker('build', '-q', '--build-arg', `IDE_IMAGE=${ide}`, '-t', STANDIN, 'images/ide-standin');
+  if (built.status !== 0) return `stand-in image build failed: ${built.stderr.trim().split('\n').pop()}`;
+  return undefined;
+}
+
+/**
+ * A sleeper in nginx's place: the links connect it to each user's network and copy its user map
+ * into the directory nginx has for it (made here, as root). As PID 1 the sleeper ignores the
+ * links' HUP.
+ */
+function startNginxStandin(): void {
+  const dir = NGINX_GATEWAY_USER_MAP.dir;
+  const started = docker('run', '-d', '--name', `${ESTATE}-nginx`, '--label', `webide.estate=${ESTATE}`, '--label', 'webide.standin=nginx (a sleeper that nginx links attach to)', '--user', '0', '--entrypoint', 'sh', STANDIN, '-c', `mkdir -p ${dir} && exec sleep infinity`);
+  if (started.status !== 0) throw new Error(`the nginx stand-in did not start: ${started.stderr.trim()}`);
 }
 
 /** Removes everything of the bench estate from the engine: by its labels and name prefix only. */
@@ -123,7 +143,7 @@ export async function liveDiff(steps: readonly number[], rosterOf: (n: number) =
   const sharded = parts.workspaces.length > 1;
 
   removeBenchObjects();
-  docker('run', '-d', '--name', `${ESTATE}-nginx`, '--label', `webide.estate=${ESTATE}`, '--label', 'webide.standin=nginx (a sleeper that nginx links attach to)', '--entrypoint', 'sleep', STANDIN, 'infinity');
+  startNginxStandin();
   try {
     for (const [part, stacks] of Object.entries(parts)) {
       const dirOf = (stack: string) => path.join(work, stack);
@@ -211,4 +231,104 @@ export function stubUpstreamState(stackJsonFile: string): string[] {
     all.push(...used);
   }
   return all;
+}
+
+/** One layout's figures for the one-user roster edit (wall seconds). */
+export interface EditLayout {
+  /** `one workspaces stack` or `N shard stacks`. */
+  readonly layout: string;
+  /** Deploying the N users (every stack of the layout, one after the other). */
+  readonly applyS: number;
+  /** A refreshing plan of every stack of the layout, finding no changes. */
+  readonly fullPlanS: number;
+  /** Synthesizing the estate with the edited roster (the program in-process, every stack). */
+  readonly editSynthS: number;
+  /** The refreshing plans the edit needs: the stacks in `editStacks`, one after the other. */
+  readonly editPlanS: number;
+  readonly editStacks: readonly string[];
+  /** What those plans would change (hash suffix dropped). */
+  readonly changes: readonly string[];
+}
+
+export interface EditSplit {
+  readonly skipped?: string;
+  readonly users: number;
+  readonly shards: number;
+  readonly parallelism: number;
+  readonly layouts: readonly EditLayout[];
+}
+
+/**
+ * Issue 16's scale figure: a one-user roster edit (N → N+1 users) against N users deployed on the
+ * real engine, planned once with the workspaces in one stack and once split into `shards` stacks
+ * (workspaces.shards), in one run. Each layout is deployed from empty, converged (a refreshing plan
+ * must find no changes), then the edit is synthesized and planned: the one stack, or the roster-wide
+ * stack and the new user's shard, which is what `npm run deploy` plans for it. `estateText` is the
+ * estate file the bench uses (the sample without backup and egress, as the plan figures). IDE process:
+ * the stand-in, as liveDiff; only the workspaces stacks are deployed (no Keycloak needed).
+ */
+export function oneUserEditSplit(users: number, shards: number, rosterOf: (n: number) => string, estateText: string, work: string, log: (line: string) => void): EditSplit {
+  const parallelism = PARALLELISM[1];
+  const reason = missingEngine();
+  if (reason) return { skipped: `split against unsplit skipped: ${reason}`, users, shards, parallelism, layouts: [] };
+  if (shards < 2) return { skipped: 'split against unsplit skipped: BENCH_EDIT_SPLIT must be 2 or more shards', users, shards, parallelism, layouts: [] };
+  const env = terraformEnv();
+  const layouts: EditLayout[] = [];
+  const added = `user-${String(users + 1).padStart(4, '0')}`;
+  try {
+    for (const count of [1, shards]) {
+      const estate = benchEstate('https://keycloak.bench.invalid', count, estateText);
+      const roster = (n: number) => loadRoster({ file: 'roster.yaml', text: rosterOf(n) }, estate);
+      const stacks = estateStackIds(estate).filter((id) => id === 'workspaces' || isWorkspaceShardStackId(id));
+      const layoutDir = path.join(work, `edit-${count}`);
+      const dirOf = (stack: string) => path.join(layoutDir, stack);
+      const stateDir = path.join(layoutDir, 'state');
+      fs.mkdirSync(stateDir, { recursive: true });
+      const synth = (n: number) => {
+        const started = Date.now();
+        synthStacksInto(dirOf, stacks, estate, roster(n), stateDir);
+        const seconds = (Date.now() - started) / 1000;
+        for (const stack of stacks) stubUpstreamState(path.join(dirOf(stack), 'cdk.tf.json'));
+        return seconds;
+      };
+      const timedAll = (ids: readonly string[], args: string[]) => {
+        const started = Date.now();
+        const outputs = ids.map((stack) => ({ stack, output: mustTerraform(dirOf(stack), [...args, '-input=false', '-lock=false'], env, APPLY_TIMEOUT_MS) }));
+        return { seconds: (Date.now() - started) / 1000, outputs };
+      };
+      const layout = count === 1 ? 'one workspaces stack' : `${count} shard stacks`;
+      log(`split against unsplit: ${layout}: deploying ${users} users`);
+      removeBenchObjects();
+      startNginxStandin();
+      synth(users);
+      for (const stack of stacks) mustTerraform(dirOf(stack), ['init', '-input=false'], env);
+      const stopPausing = pauseIdesWhileApplying();
+      let apply: { seconds: number };
+      try {
+        apply = timedAll(stacks, ['apply', '-auto-approve', '-parallelism=25']);
+      } finally {
+        stopPausing();
+      }
+      const full = timedAll(stacks, ['plan', `-parallelism=${parallelism}`]);
+      for (const { stack, output } of full.outputs) if (!output.includes('No changes.')) throw new Error(`${stack} at ${users} users did not converge: a second plan has changes`);
+      // The edit: the roster with one user more, and the stacks it touches.
+      const editSynthS = synth(users + 1);
+      const shard = count === 1 ? undefined : assignWorkspaceShards(roster(users + 1).users.map((u) => u.username), count).get(added);
+      const editStacks = shard ? ['workspaces', stacks.find((id) => id.endsWith(`-${shard}`))!] : ['workspaces'];
+      const edit = timedAll(editStacks, ['plan', `-parallelism=${parallelism}`, '-out=edit.tfplan']);
+      const changes = editStacks.flatMap((stack) => {
+        const shown = spawnSync(process.env.TERRAFORM_BINARY_NAME ?? 'terraform', ['show', '-json', 'edit.tfplan'], { cwd: dirOf(stack), env, encoding: 'utf8', maxBuffer: 256 << 20 });
+        if (shown.status !== 0) throw new Error(`terraform show failed in ${stack}:\n${shown.stderr}`);
+        const plan = JSON.parse(shown.stdout) as { resource_changes?: { address: string; change: { actions: string[] } }[] };
+        return (plan.resource_changes ?? [])
+          .filter((rc) => !rc.change.actions.every((action) => action === 'no-op' || action === 'read'))
+          .map((rc) => `${stacks.length > 1 ? `${stack}: ` : ''}${withoutHash(rc.address)} (${rc.change.actions.join('+')})`);
+      });
+      layouts.push({ layout, applyS: apply.seconds, fullPlanS: full.seconds, editSynthS, editPlanS: edit.seconds, editStacks, changes: changes.sort() });
+      log(`split against unsplit: ${layout}: apply ${apply.seconds.toFixed(0)}s, full plan ${full.seconds.toFixed(0)}s, edit: synth ${editSynthS.toFixed(1)}s + plan ${edit.seconds.toFixed(1)}s (${editStacks.join(', ')}), ${changes.length} change(s)`);
+    }
+  } finally {
+    removeBenchObjects();
+  }
+  return { users, shards, parallelism, layouts };
 }
