@@ -154,15 +154,147 @@ export async function signIn(page: Page, url: string, user: Credentials, steps: 
   return 'refused';
 }
 
-/** Records websocket handshakes (status per URL) through the DevTools protocol. */
-export async function watchWebSockets(page: Page): Promise<{ url: string; status: number }[]> {
-  const seen: { url: string; status: number }[] = [];
+/** A websocket the page opened: its handshake's status, and whether it has closed since. */
+export interface WebSocketSeen {
+  readonly url: string;
+  readonly status: number;
+  closed: boolean;
+}
+
+/** Records websocket handshakes (status per URL) and closes through the DevTools protocol. */
+export async function watchWebSockets(page: Page): Promise<WebSocketSeen[]> {
+  const seen: WebSocketSeen[] = [];
   const urls = new Map<string, string>();
+  const byRequest = new Map<string, WebSocketSeen>();
   const cdp = await page.createCDPSession();
   await cdp.send('Network.enable');
   cdp.on('Network.webSocketCreated', (e) => urls.set(e.requestId, e.url));
-  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => seen.push({ url: urls.get(e.requestId) ?? '?', status: e.response.status }));
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+    const socket = { url: urls.get(e.requestId) ?? '?', status: e.response.status, closed: false };
+    byRequest.set(e.requestId, socket);
+    seen.push(socket);
+  });
+  cdp.on('Network.webSocketClosed', (e) => {
+    const socket = byRequest.get(e.requestId);
+    if (socket) socket.closed = true;
+  });
   return seen;
+}
+
+/**
+ * Opens a new integrated terminal in the VS Code page, as a user would: the command palette's
+ * "Terminal: Create New Terminal". Returns once the new terminal's input has focus.
+ */
+export async function openTerminal(page: Page): Promise<void> {
+  await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 60_000 });
+  const before = (await page.$$('.xterm-helper-textarea')).length;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await answerTrustPrompt(page);
+    await page.keyboard.press('Escape');
+    await page.keyboard.down('Control');
+    await page.keyboard.down('Shift');
+    await page.keyboard.press('KeyP');
+    await page.keyboard.up('Shift');
+    await page.keyboard.up('Control');
+    const palette = await page.waitForSelector('.quick-input-widget input', { visible: true, timeout: 15_000 }).catch(() => null);
+    if (!palette) continue;
+    await page.keyboard.type('Terminal: Create New Terminal');
+    // The list filters as one types; Enter runs the first match once it is there.
+    await page.waitForFunction(() => /Create New Terminal/.test(document.querySelector('.quick-input-list .monaco-list-row.focused')?.textContent ?? ''), { timeout: 15_000 }).catch(() => undefined);
+    await page.keyboard.press('Enter');
+    const opened = await page
+      .waitForFunction((n: number) => document.querySelectorAll('.xterm-helper-textarea').length > n, { timeout: 60_000 }, before)
+      .catch(() => null);
+    if (opened) {
+      await focusTerminal(page);
+      return;
+    }
+  }
+  throw new Error('no integrated terminal opened from the command palette');
+}
+
+/**
+ * Focuses the terminal on screen by clicking into it, as a user does. VS Code keeps the terminals
+ * of earlier page loads (they live in code-server's pty host) and their inputs stay in the page, so
+ * neither the newest input nor one with a size is necessarily the one shown: the one shown is the
+ * one on top at its own centre.
+ */
+async function focusTerminal(page: Page): Promise<void> {
+  // A new terminal is laid out a moment after its input exists, opening one asks the workspace-trust
+  // question, and a notification may cover part of it: up to 15 s, a few points of each are tried.
+  for (let attempt = 0; attempt < 30; attempt++) {
+    await answerTrustPrompt(page);
+    const point = await page.evaluate(() => {
+      for (const term of Array.from(document.querySelectorAll('.xterm'))) {
+        const box = term.getBoundingClientRect();
+        if (box.width === 0 || box.height === 0) continue;
+        for (const [fx, fy] of [[0.5, 0.5], [0.25, 0.25], [0.5, 0.15], [0.25, 0.75]]) {
+          const x = box.x + box.width * fx;
+          const y = box.y + box.height * fy;
+          if (term.contains(document.elementFromPoint(x, y))) return { x, y };
+        }
+      }
+      return null;
+    });
+    if (point) {
+      await page.mouse.click(point.x, point.y);
+      return;
+    }
+    await sleep(500);
+  }
+  throw new Error('no terminal on screen');
+}
+
+/**
+ * VS Code's workspace-trust question (the estate keeps workspace trust on) is a modal dialog that
+ * may open at any time and takes the keyboard while open: at start, and when a terminal is created
+ * in a folder not yet trusted ("Creating a terminal process requires executing code"). Answered as
+ * the developer would for her own folder; returns whether it was there.
+ */
+async function answerTrustPrompt(page: Page): Promise<boolean> {
+  const answered = await page.evaluate(() => {
+    const dialog = document.querySelector('.monaco-dialog-box');
+    if (!dialog || !/trust the authors/i.test(dialog.textContent ?? '')) return false;
+    const yes = Array.from(dialog.querySelectorAll<HTMLElement>('.monaco-button')).find((button) => /^(Yes, I trust|Trust Folder & Continue)/.test(button.textContent?.trim() ?? ''));
+    yes?.click();
+    return !!yes;
+  });
+  if (answered) await page.waitForFunction(() => !document.querySelector('.monaco-dialog-box'), { timeout: 10_000 }).catch(() => undefined);
+  return answered;
+}
+
+/** The text of a modal dialog open in the workbench, if one is. */
+function openDialog(page: Page): Promise<string | undefined> {
+  return page.evaluate(() => document.querySelector('.monaco-dialog-box')?.textContent ?? undefined);
+}
+
+/** Ctrl+C in the terminal on screen: at a prompt, bash discards what was typed on the line. */
+export async function cancelTerminalLine(page: Page): Promise<void> {
+  await focusTerminal(page);
+  await page.keyboard.down('Control');
+  await page.keyboard.press('KeyC');
+  await page.keyboard.up('Control');
+}
+
+/** Types one command line into the terminal on screen and presses Enter, once the whole line reached it. */
+export async function typeInTerminal(page: Page, line: string): Promise<void> {
+  if (line.includes('\n')) throw new Error('one line at a time: a newline in a typed command runs half of it');
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await answerTrustPrompt(page);
+    await focusTerminal(page);
+    await page.keyboard.type(line);
+    // A dialog that opened while typing took the rest of the keys: answer it, cancel the half line
+    // that reached the shell (Ctrl+C at a prompt discards it) and type it again.
+    if (await answerTrustPrompt(page)) {
+      await cancelTerminalLine(page);
+      continue;
+    }
+    const dialog = await openDialog(page);
+    if (dialog !== undefined) throw new Error(`a dialog took the terminal's keys: ${dialog.slice(0, 200)}`);
+    await page.keyboard.press('Enter');
+    return;
+  }
+  throw new Error('the workspace-trust question kept interrupting the terminal');
 }
 
 export async function screenshot(page: Page, dir: string, name: string): Promise<string> {

@@ -5,9 +5,9 @@ import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
 import { Browser, Page } from 'puppeteer-core';
-import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run } from './harness';
+import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run, sleep } from './harness';
 import { ROOT } from '../live/terraform';
-import { Credentials, launchBrowser, screenshot, signIn, visit, watchWebSockets } from './browser';
+import { cancelTerminalLine, Credentials, launchBrowser, openTerminal, screenshot, signIn, typeInTerminal, visit, watchWebSockets } from './browser';
 import { addresses, connectFrom, httpFrom, lookupFrom, processFacts, resolveFrom, routes } from './probes';
 import { UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
 import { USER_DATA_DIR } from '../../constructs/workspace';
@@ -35,6 +35,8 @@ describe('the estate on a real Docker engine', () => {
   let page: Page;
   const passwords = new Map<string, Credentials>();
   const ide = (user: string) => estate.names.workspaceContainer(user);
+  /** alice's and bob's IDE container ids: a roster edit about someone else must leave them as they are. */
+  const aliceAndBobContainers = () => Object.fromEntries(['alice', 'bob'].map((user) => [user, docker('inspect', '-f', '{{.Id}}', ide(user))]));
   const service = (name: Parameters<E2EEstate['names']['service']>[0]) => estate.names.service(name);
   let failedDeploy = false;
 
@@ -42,12 +44,17 @@ describe('the estate on a real Docker engine', () => {
     estate = new E2EEstate(ROSTER);
     // A clean start: whatever an earlier (kept or interrupted) run left of this test estate.
     if (!REUSE) estate.purge();
+    // Resuming a kept estate: its users' passwords and TOTP secrets as the kept run left them.
+    const kept = path.join(E2E_DIR, 'passwords.json');
+    if (REUSE && fs.existsSync(kept)) for (const [user, credentials] of Object.entries(JSON.parse(fs.readFileSync(kept, 'utf8')) as Record<string, Credentials>)) passwords.set(user, credentials);
     log(`estate ${estate.estate.name} at ${estate.origin} (work dir ${E2E_DIR})`);
   });
 
   afterAll(async () => {
     await browser?.close();
     if (KEEP) {
+      // Sign-ins since the last password was written enrolled TOTP secrets that a reuse needs.
+      savePasswords();
       log('E2E_KEEP=1: the estate is left running.');
       log(`  reach it: chromium --host-resolver-rules="MAP ${estate.estate.domain} 127.0.0.1" ${estate.origin}/u/alice/`);
       log(`  secrets (TF_VAR_*): ${path.join(E2E_DIR, 'secrets.json')}; user passwords: ${path.join(E2E_DIR, 'passwords.json')}`);
@@ -77,8 +84,13 @@ describe('the estate on a real Docker engine', () => {
   function credentialsOf(username: string): Credentials {
     const credentials = passwords.get(username) ?? { username, password: directory.get(username)!.password };
     passwords.set(username, credentials);
-    fs.writeFileSync(path.join(E2E_DIR, 'passwords.json'), JSON.stringify(Object.fromEntries(passwords), null, 2), { mode: 0o600 });
+    savePasswords();
     return credentials;
+  }
+
+  /** Writes the users' passwords and the TOTP secrets their sign-ins enrolled, for an E2E_REUSE run. */
+  function savePasswords(): void {
+    fs.writeFileSync(path.join(E2E_DIR, 'passwords.json'), JSON.stringify(Object.fromEntries(passwords), null, 2), { mode: 0o600 });
   }
 
   /** The Terraform client's token (the bootstrap admin is retired), fetched through nginx from the allow-listed host address. */
@@ -176,7 +188,7 @@ describe('the estate on a real Docker engine', () => {
     // The workbench renders: an editor part and the activity bar exist.
     await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 60_000 });
     // Its websocket to code-server (through nginx) was upgraded.
-    for (let i = 0; i < 30 && !sockets.some((s) => s.status === 101); i++) await new Promise((r) => setTimeout(r, 1000));
+    for (let i = 0; i < 30 && !sockets.some((s) => s.status === 101); i++) await sleep(1000);
     expect(sockets.filter((s) => s.status === 101).map((s) => new URL(s.url).pathname.startsWith('/u/alice/'))).toContain(true);
     await screenshot(page, ARTEFACTS, 'alice-workbench');
     log(`CSP reports during sign-in and workbench load: ${blocked.length}${blocked.length ? `: ${JSON.stringify(blocked.slice(0, 5))}` : ''}`);
@@ -280,7 +292,7 @@ describe('the estate on a real Docker engine', () => {
         cutAfterMs = Date.now() - suspendedAt;
         break;
       }
-      await new Promise((r) => setTimeout(r, 5_000));
+      await sleep(5_000);
     }
     log(`alice's signed-in browser was refused ${cutAfterMs === undefined ? 'never' : `${(cutAfterMs / 1000).toFixed(0)} s`} after her suspension (window ${windowMs / 1000} s)`);
     expect(cutAfterMs).toBeDefined();
@@ -408,6 +420,54 @@ describe('the estate on a real Docker engine', () => {
     return run('docker', ['exec', '-u', '1000:1000', '-w', '/home/coder', ide(user), 'bash', '-c', script], { timeout: timeoutMs });
   }
 
+  /** Where a terminal command typed in the browser leaves its output and exit status, in the user's home. */
+  const TERMINAL_DIR = '.e2e-terminal';
+
+  /**
+   * Opens the integrated terminal in a signed-in IDE page and waits for its shell; returns the
+   * shell's pid in the container (so the test can show it is the terminal's, on a pty).
+   */
+  async function startTerminal(target: Page, user: string): Promise<number> {
+    // Nothing of an earlier run's terminal may answer for this one.
+    inIde(user, `rm -rf ${TERMINAL_DIR}`);
+    await openTerminal(target).catch(async (error) => {
+      await screenshot(target, ARTEFACTS, `${user}-terminal-not-open`);
+      throw error;
+    });
+    // Keys typed while the new terminal's shell is still starting can be lost on the way: the line is
+    // typed again (after Ctrl+C) until the shell answers. History expansion off: a '!' stays a '!'.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      if (attempt > 1) await cancelTerminalLine(target);
+      await typeInTerminal(target, `set +H 2>/dev/null; mkdir -p ~/${TERMINAL_DIR} && echo $$ > ~/${TERMINAL_DIR}/shell.pid`);
+      for (let i = 0; i < 20; i++) {
+        const pid = inIde(user, `cat ${TERMINAL_DIR}/shell.pid 2>/dev/null`).out.trim();
+        if (/^\d+$/.test(pid)) return Number(pid);
+        await sleep(1000);
+      }
+    }
+    await screenshot(target, ARTEFACTS, `${user}-terminal-no-shell`);
+    throw new Error(`${user}'s terminal: no shell answered in three tries of 20 s`);
+  }
+
+  /**
+   * A command typed into the user's terminal in the browser, as they would type it; its output and
+   * exit status go to files in their home, read back here. Newlines in `command` become spaces
+   * (each line must end with ';' or a connective).
+   */
+  async function inTerminal(target: Page, user: string, name: string, command: string, timeoutMs = 240_000): Promise<{ status: number; out: string }> {
+    const line = command.replace(/\n\s*/g, ' ');
+    inIde(user, `rm -f ${TERMINAL_DIR}/${name}.out ${TERMINAL_DIR}/${name}.rc`);
+    await typeInTerminal(target, `( ${line} ) > ~/${TERMINAL_DIR}/${name}.out 2>&1; echo $? > ~/${TERMINAL_DIR}/${name}.rc`);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const rc = inIde(user, `cat ${TERMINAL_DIR}/${name}.rc 2>/dev/null`).out.trim();
+      if (/^\d+$/.test(rc)) return { status: Number(rc), out: inIde(user, `cat ${TERMINAL_DIR}/${name}.out`).out };
+      await sleep(2000);
+    }
+    await screenshot(target, ARTEFACTS, `${user}-terminal-${name}`);
+    throw new Error(`${user}'s terminal: '${name}' gave no exit status within ${timeoutMs / 1000} s`);
+  }
+
   /** Writes argv[1], a wheel of the package bank_greeting 1.0.0 whose __init__.py is argv[2]. */
   const WHEEL_WRITER = [
     'import base64, hashlib, sys, zipfile',
@@ -438,11 +498,24 @@ describe('the estate on a real Docker engine', () => {
     fs.rmSync(work, { recursive: true, force: true });
   }
 
-  test("egress: as alice, in her IDE, git clone and push, npm install, pip install and a Maven dependency reach the bank's services (stand-ins) through the proxy with nothing configured by her, each logged as alice; undeclared hosts, the host, bob's IDE, Keycloak and a direct connection are refused; bob is logged as bob", () => {
+  test("egress: as alice, typing in her IDE's terminal in the browser, git clone and push, npm install, pip install and a Maven dependency reach the bank's services (stand-ins) through the proxy with nothing configured by her, each logged as alice; undeclared hosts, the host, bob's IDE, Keycloak and a direct connection are refused; bob is logged as bob", async () => {
     const mark = crypto.randomBytes(4).toString('hex');
     seedBank(mark);
+    // alice signs in afresh (the suspension test cut her first session) and opens a terminal in her VS Code.
+    browser ??= await launchBrowser(estate.estate.domain);
+    const session = await browser.createBrowserContext();
+    const idePage = await session.newPage();
+    const sockets = await watchWebSockets(idePage);
+    expect(await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), [])).toBe('ide');
+    const shell = await startTerminal(idePage, 'alice');
+    // The shell is the terminal's: on a pty, a child of code-server's pty host, not a `docker exec`.
+    const tty = inIde('alice', `readlink /proc/${shell}/fd/0; ps -o args= -p "$(ps -o ppid= -p ${shell} | tr -d ' ')"`).out.trim().split('\n');
+    log(`alice's terminal: shell pid ${shell} on ${tty[0]}, started by: ${tty[1]?.slice(0, 120)}`);
+    expect(tty[0]).toMatch(/^\/dev\/pts\/\d+$/);
+    expect(tty[1]).toMatch(/code-server|ptyHost|node/);
+    await screenshot(idePage, ARTEFACTS, 'alice-terminal');
     // Git: clone, commit, push to a repository she may write to; a read-only one refuses the push.
-    const git = inIde('alice', `set -e; d=$(mktemp -d); cd "$d"; git clone -q https://git.bank.internal/team/project.git p; cd p;
+    const git = await inTerminal(idePage, 'alice', 'git', `set -e; d=$(mktemp -d); cd "$d"; git clone -q https://git.bank.internal/team/project.git p; cd p;
       git -c user.name=alice -c user.email=alice@bank.internal commit -q --allow-empty -m "alice ${mark}"; git push -q origin HEAD:main; echo PUSHED;
       cd "$d"; git clone -q https://git.bank.internal/team/readonly.git r; cd r; git -c user.name=alice -c user.email=alice@bank.internal commit -q --allow-empty -m x;
       if git push -q origin HEAD:main 2>/dev/null; then echo READONLY-PUSHED; else echo READONLY-REFUSED; fi`);
@@ -455,13 +528,13 @@ describe('the estate on a real Docker engine', () => {
     expect(bobLog.status).toBe(0);
     expect(bobLog.out.trim()).toBe(`alice ${mark}`);
     // npm: the package the bank published, from the bank's registry (the IDE's npmrc, not hers).
-    const npm = inIde('alice', `set -e; d=$(mktemp -d); cd "$d"; npm install --no-audit --no-fund --loglevel=error bank-greeting-${mark}@1.0.0 >/dev/null; node -p "require('bank-greeting-${mark}')"`);
+    const npm = await inTerminal(idePage, 'alice', 'npm', `set -e; d=$(mktemp -d); cd "$d"; npm install --no-audit --no-fund --loglevel=error bank-greeting-${mark}@1.0.0 >/dev/null; node -p "require('bank-greeting-${mark}')"`);
     log(`npm in alice's IDE: exit ${npm.status}; ${npm.out.trim().slice(-300)}`);
     expect(npm.status).toBe(0);
     expect(npm.out.trim()).toBe(`npm ${mark}`);
     // pip: the wheel the bank uploaded, into a virtual environment of hers (in her home: /tmp is noexec).
     const venv = `$HOME/.venvs/bank-${mark}`;
-    const pip = inIde('alice', `set -e; python3 -m venv ${venv}; ${venv}/bin/pip install -q --disable-pip-version-check bank-greeting==1.0.0; ${venv}/bin/python -c "import bank_greeting; print(bank_greeting.GREETING)"; rm -rf ${venv}`);
+    const pip = await inTerminal(idePage, 'alice', 'pip', `set -e; python3 -m venv ${venv}; ${venv}/bin/pip install -q --disable-pip-version-check bank-greeting==1.0.0; ${venv}/bin/python -c "import bank_greeting; print(bank_greeting.GREETING)"; rm -rf ${venv}`);
     log(`pip in alice's IDE: exit ${pip.status}; ${pip.out.trim().slice(-300)}`);
     expect(pip.status).toBe(0);
     expect(pip.out.trim().split('\n').pop()).toBe(`pypi ${mark}`);
@@ -471,8 +544,12 @@ describe('the estate on a real Docker engine', () => {
     // which knows no bank name, answers "unknown host".)
     const pom = '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion><groupId>com.bank.alice</groupId><artifactId>app</artifactId><version>1.0.0</version><packaging>pom</packaging>'
       + '<dependencies><dependency><groupId>com.bank.demo</groupId><artifactId>greeting</artifactId><version>1.0.0</version></dependency></dependencies></project>';
-    const maven = inIde('alice', `set -e; rm -rf ~/.m2/repository/com/bank; d=$(mktemp -d); cd "$d"; printf '%s' '${pom}' > pom.xml;
+    // Her project is in her home already (as a checkout would be); she builds it from the terminal.
+    const project = `maven-app-${mark}`;
+    expect(inIde('alice', `rm -rf ~/.m2/repository/com/bank; mkdir -p ${project}; printf '%s' '${pom}' > ${project}/pom.xml`).status).toBe(0);
+    const maven = await inTerminal(idePage, 'alice', 'maven', `set -e; cd ~/${project};
       mvn -B -ntp org.apache.maven.plugins:maven-dependency-plugin:3.8.1:resolve | grep -E "ERROR|BUILD|greeting"; ls ~/.m2/repository/com/bank/demo/greeting/1.0.0/greeting-1.0.0.jar`, 420_000);
+    await screenshot(idePage, ARTEFACTS, 'alice-terminal-after-maven');
     log(`maven in alice's IDE: exit ${maven.status}; ${maven.out.trim().slice(-2000)}`);
     expect(maven.status).toBe(0);
     expect(maven.out).toContain('greeting-1.0.0.jar');
@@ -519,6 +596,10 @@ describe('the estate on a real Docker engine', () => {
     const requests = records.filter((r) => r.method !== '-' && r.method !== 'NONE' && !String(r.url).startsWith('error:'));
     log(`records without a request: ${records.length - requests.length}, e.g. ${JSON.stringify(records.find((r) => !requests.includes(r)) ?? null)}`);
     expect([...new Set(requests.map((r) => r.user))].sort()).toEqual(['alice', 'bob']);
+    // Her browser session stayed open throughout: the IDE's websocket was never closed.
+    expect(sockets.filter((s) => s.status === 101 && new URL(s.url).pathname.startsWith('/u/alice/') && !s.closed).length).toBeGreaterThan(0);
+    inIde('alice', `rm -rf ${TERMINAL_DIR} maven-app-${mark}`);
+    await session.close();
   });
 
   test("audit trail: alice's sign-in, her IDE and her AI request are in the sink under her name, so are her IDE's start and bob's failed login; no secret and no prompt in it", async () => {
@@ -533,7 +614,7 @@ describe('the estate on a real Docker engine', () => {
     const keycloakEvents = () => sinkRecords('keycloak').filter((r) => r.loggerName === 'org.keycloak.events').map((r) => String(r.message));
     let events = keycloakEvents();
     for (let i = 0; i < 30 && !events.some((m) => /type="?LOGIN_ERROR/.test(m) && /username="?bob/.test(m)); i++) {
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       events = keycloakEvents();
     }
     log(`keycloak events in the sink: ${events.length}; e.g. ${events.find((m) => /LOGIN_ERROR/.test(m))?.slice(0, 300)}`);
@@ -567,7 +648,7 @@ describe('the estate on a real Docker engine', () => {
     const upJobs = () => promQuery('up == 1').map((line) => /job="([^"]+)"/.exec(line)?.[1]).filter((job): job is string => !!job).sort();
     let up = upJobs();
     for (let i = 0; i < 30 && up.join() !== jobs.join(); i++) {
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
       up = upJobs();
     }
     log(`targets up: ${up.join(', ')}; nginx_up: ${promQuery('nginx_up').join(' ')}`);
@@ -598,7 +679,7 @@ describe('the estate on a real Docker engine', () => {
       // Prometheus handed them to Alertmanager.
       let inAlertmanager = '';
       for (let i = 0; i < 15 && !(inAlertmanager.includes('ServiceDown') && inAlertmanager.includes('AutocompleteLatencyHigh')); i++) {
-        await new Promise((r) => setTimeout(r, 2000));
+        await sleep(2000);
         inAlertmanager = run('docker', ['exec', service('alertmanager'), 'amtool', 'alert', 'query', '--alertmanager.url=http://localhost:9093']).out;
       }
       expect(inAlertmanager).toContain('ServiceDown');
@@ -609,7 +690,7 @@ describe('the estate on a real Docker engine', () => {
     }
     let health = '';
     for (let i = 0; i < 60 && health !== 'healthy'; i++) {
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
       health = docker('inspect', '-f', '{{.State.Health.Status}}', service('vllm'));
     }
     expect(health).toBe('healthy');
@@ -733,7 +814,7 @@ describe('the estate on a real Docker engine', () => {
     const marker = `port-proxy-marker-${Date.now()}`;
     // A server alice starts in her IDE (bounded: it exits after 120 s).
     docker('exec', '-d', '-u', '1000:1000', from, 'timeout', '120', 'node', '-e', `require('http').createServer((q, r) => r.end('${marker}')).listen(9999, '127.0.0.1')`);
-    for (let i = 0; i < 20 && !httpFrom(from, 'http://127.0.0.1:9999/').body.includes(marker); i++) await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 20 && !httpFrom(from, 'http://127.0.0.1:9999/').body.includes(marker); i++) await sleep(500);
     expect(httpFrom(from, 'http://127.0.0.1:9999/').body).toBe(marker);
     // code-server itself no longer proxies (--disable-proxy) …
     for (const route of ['/proxy/9999/', '/absproxy/9999/']) {
@@ -899,7 +980,7 @@ describe('the estate on a real Docker engine', () => {
     expect(database.status).toBe(0);
     let health = '';
     for (let i = 0; i < 90 && health !== 'healthy'; i++) {
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
       health = docker('inspect', '-f', '{{.State.Health.Status}}', service('keycloak'));
     }
     expect(health).toBe('healthy');
@@ -915,10 +996,9 @@ describe('the estate on a real Docker engine', () => {
     expect(alice.totpSecret).toBe(secret);
   });
 
-  test("lifecycle with data: archive keeps alice's home, re-activation brings it back, adding a user recreates nobody, removing one is refused", () => {
+  test("lifecycle with data: archive keeps alice's home, re-activation brings it back", () => {
     const marker = `marker-${Date.now()}`;
     docker('exec', ide('alice'), 'sh', '-c', `echo ${marker} > /home/coder/e2e-marker`);
-    const idsBefore = () => Object.fromEntries(['alice', 'bob'].map((u) => [u, run('docker', ['inspect', '-f', '{{.Id}}', ide(u)]).out.trim()]));
 
     // Archive alice: container and network go, the home volume stays.
     estate.setRoster(rosterYaml([{ name: 'alice', state: 'archived' }, { name: 'bob' }, { name: 'dave', state: 'suspended' }]));
@@ -933,22 +1013,59 @@ describe('the estate on a real Docker engine', () => {
     estate.apply('identity');
     estate.apply('workspaces');
     expect(docker('exec', ide('alice'), 'cat', '/home/coder/e2e-marker')).toBe(marker);
+  });
 
-    // Add carol: nobody else's container is recreated.
-    const before = idsBefore();
-    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave', state: 'suspended' }]));
-    estate.apply('identity');
-    estate.apply('workspaces');
-    expect(idsBefore()).toEqual(before);
-    expect(estate.containers()).toContain(ide('carol'));
+  test("roster edits interrupt nobody else: with alice's VS Code open, carol is added and then archived, each by deploying every stack as npm run deploy does; nobody else's container is recreated, alice's websockets stay open and her terminal still runs what she types", async () => {
+    browser ??= await launchBrowser(estate.estate.domain);
+    const session = await browser.createBrowserContext();
+    const idePage = await session.newPage();
+    const sockets = await watchWebSockets(idePage);
+    expect(await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), [])).toBe('ide');
+    await startTerminal(idePage, 'alice');
+    const aliceSockets = sockets.filter((s) => s.status === 101 && new URL(s.url).pathname.startsWith('/u/alice/') && !s.closed);
+    expect(aliceSockets.length).toBeGreaterThan(0);
+    const before = aliceAndBobContainers();
 
-    // Remove bob outright (not archived, not retired): the plan fails with the guidance; nothing changes.
-    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'carol' }, { name: 'dave', state: 'suspended' }]));
+    const edits = [
+      { step: 'carol added', roster: [{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave', state: 'suspended' as const }], carolRuns: true },
+      { step: 'carol archived', roster: [{ name: 'alice' }, { name: 'bob' }, { name: 'carol', state: 'archived' as const }, { name: 'dave', state: 'suspended' as const }], carolRuns: false },
+    ];
+    // nginx's processes ('master' or 'worker' by pid; a worker is 'old' once it is shutting down).
+    const nginxProcesses = () =>
+      docker('top', service('nginx'), '-o', 'pid,args').split('\n').slice(1).map((line) => {
+        const [pid, ...args] = line.trim().split(/\s+/);
+        const command = args.join(' ');
+        return { pid, role: /master process/.test(command) ? 'master' : /shutting down/.test(command) ? 'old' : 'worker' };
+      });
+    for (const { step, roster, carolRuns } of edits) {
+      const nginxBefore = nginxProcesses();
+      estate.setRoster(rosterYaml(roster));
+      for (const id of estate.stacks) estate.apply(id);
+      expect(estate.containers().includes(ide('carol'))).toBe(carolRuns);
+      expect(aliceAndBobContainers()).toEqual(before);
+      // nginx reloaded its user map (the same master, new workers): old workers finish the connections they hold.
+      await sleep(2000);
+      const nginxAfter = nginxProcesses();
+      log(`${step}: nginx before ${JSON.stringify(nginxBefore)}, after ${JSON.stringify(nginxAfter)}; alice's websockets closed since: ${aliceSockets.filter((s) => s.closed).map((s) => new URL(s.url).pathname).join(', ') || 'none'}`);
+      expect(nginxAfter.filter((p) => p.role === 'master')).toEqual(nginxBefore.filter((p) => p.role === 'master'));
+      const workersBefore = new Set(nginxBefore.filter((p) => p.role === 'worker').map((p) => p.pid));
+      expect(nginxAfter.filter((p) => p.role === 'worker' && !workersBefore.has(p.pid)).length).toBeGreaterThan(0);
+      expect(aliceSockets.filter((s) => s.closed)).toEqual([]);
+      const typed = await inTerminal(idePage, 'alice', step.replace(/\W+/g, '-'), `echo "still here after ${step}"`);
+      expect(typed).toEqual({ status: 0, out: `still here after ${step}\n` });
+    }
+    inIde('alice', `rm -rf ${TERMINAL_DIR}`);
+    await session.close();
+  });
+
+  test('removing a user outright (not archived) is refused by the plan, with the guidance, and nothing changes', () => {
+    const before = aliceAndBobContainers();
+    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'carol', state: 'archived' }, { name: 'dave', state: 'suspended' }]));
     const refused = estate.planOutput('workspaces');
     expect(refused.status).not.toBe(0);
-    expect(refused.output).toMatch(/Users removed from the roster still have home volumes: bob/);
-    expect(idsBefore()).toEqual(before);
-    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'bob' }, { name: 'carol' }, { name: 'dave', state: 'suspended' }]));
+    expect(refused.output).toMatch(/Users removed from the roster still have home volumes: bob\b/);
+    expect(aliceAndBobContainers()).toEqual(before);
+    estate.setRoster(rosterYaml([{ name: 'alice' }, { name: 'bob' }, { name: 'carol', state: 'archived' }, { name: 'dave', state: 'suspended' }]));
   });
 
   test('fault: Keycloak stopped during an identity deploy gives a clear error, and the next deploy converges', async () => {
