@@ -142,6 +142,13 @@ export async function signIn(page: Page, url: string, user: Credentials, steps: 
       await Promise.all([page.waitForNavigation({ timeout: 60_000 }).catch(() => undefined), page.click('#kc-login')]);
       continue;
     }
+    // Chromium's error page: a navigation dropped (Docker adding or removing a veth during a deploy
+    // gives ERR_NETWORK_CHANGED). The user loads the page again.
+    if (page.url().startsWith('chrome-error://')) {
+      steps.push('network error page: loaded again');
+      await visit(page, url);
+      continue;
+    }
     // Neither a Keycloak form nor the IDE yet: code-server's workbench may still be loading.
     const found = await page.waitForSelector('.monaco-workbench, #username, #otp, #kc-totp-secret-key, #password-new', { timeout: 60_000 }).catch(() => null);
     if (!found) {

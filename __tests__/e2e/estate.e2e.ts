@@ -506,7 +506,10 @@ describe('the estate on a real Docker engine', () => {
     const session = await browser.createBrowserContext();
     const idePage = await session.newPage();
     const sockets = await watchWebSockets(idePage);
-    expect(await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), [])).toBe('ide');
+    const steps: string[] = [];
+    const outcome = await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), steps);
+    log(`alice signs in: ${outcome} (${steps.join(' → ')})`);
+    expect(outcome).toBe('ide');
     const shell = await startTerminal(idePage, 'alice');
     // The shell is the terminal's: on a pty, a child of code-server's pty host, not a `docker exec`.
     const tty = inIde('alice', `readlink /proc/${shell}/fd/0; ps -o args= -p "$(ps -o ppid= -p ${shell} | tr -d ' ')"`).out.trim().split('\n');
@@ -1020,7 +1023,10 @@ describe('the estate on a real Docker engine', () => {
     const session = await browser.createBrowserContext();
     const idePage = await session.newPage();
     const sockets = await watchWebSockets(idePage);
-    expect(await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), [])).toBe('ide');
+    const steps: string[] = [];
+    const outcome = await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), steps);
+    log(`alice signs in: ${outcome} (${steps.join(' → ')})`);
+    expect(outcome).toBe('ide');
     await startTerminal(idePage, 'alice');
     const aliceSockets = sockets.filter((s) => s.status === 101 && new URL(s.url).pathname.startsWith('/u/alice/') && !s.closed);
     expect(aliceSockets.length).toBeGreaterThan(0);
