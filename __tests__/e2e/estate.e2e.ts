@@ -420,6 +420,19 @@ describe('the estate on a real Docker engine', () => {
     return run('docker', ['exec', '-u', '1000:1000', '-w', '/home/coder', ide(user), 'bash', '-c', script], { timeout: timeoutMs });
   }
 
+  /** alice signed in, in a browser context of her own, on her VS Code; its websockets are watched. */
+  async function aliceInHerIde() {
+    browser ??= await launchBrowser(estate.estate.domain);
+    const session = await browser.createBrowserContext();
+    const idePage = await session.newPage();
+    const sockets = await watchWebSockets(idePage);
+    const steps: string[] = [];
+    const outcome = await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), steps);
+    log(`alice signs in: ${outcome} (${steps.join(' → ')})`);
+    expect(outcome).toBe('ide');
+    return { session, idePage, sockets };
+  }
+
   /** Where a terminal command typed in the browser leaves its output and exit status, in the user's home. */
   const TERMINAL_DIR = '.e2e-terminal';
 
@@ -502,14 +515,7 @@ describe('the estate on a real Docker engine', () => {
     const mark = crypto.randomBytes(4).toString('hex');
     seedBank(mark);
     // alice signs in afresh (the suspension test cut her first session) and opens a terminal in her VS Code.
-    browser ??= await launchBrowser(estate.estate.domain);
-    const session = await browser.createBrowserContext();
-    const idePage = await session.newPage();
-    const sockets = await watchWebSockets(idePage);
-    const steps: string[] = [];
-    const outcome = await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), steps);
-    log(`alice signs in: ${outcome} (${steps.join(' → ')})`);
-    expect(outcome).toBe('ide');
+    const { session, idePage, sockets } = await aliceInHerIde();
     const shell = await startTerminal(idePage, 'alice');
     // The shell is the terminal's: on a pty, a child of code-server's pty host, not a `docker exec`.
     const tty = inIde('alice', `readlink /proc/${shell}/fd/0; ps -o args= -p "$(ps -o ppid= -p ${shell} | tr -d ' ')"`).out.trim().split('\n');
@@ -1019,14 +1025,7 @@ describe('the estate on a real Docker engine', () => {
   });
 
   test("roster edits interrupt nobody else: with alice's VS Code open, carol is added and then archived, each by deploying every stack as npm run deploy does; nobody else's container is recreated, alice's websockets stay open and her terminal still runs what she types", async () => {
-    browser ??= await launchBrowser(estate.estate.domain);
-    const session = await browser.createBrowserContext();
-    const idePage = await session.newPage();
-    const sockets = await watchWebSockets(idePage);
-    const steps: string[] = [];
-    const outcome = await signIn(idePage, `${estate.origin}/u/alice/`, credentialsOf('alice'), steps);
-    log(`alice signs in: ${outcome} (${steps.join(' → ')})`);
-    expect(outcome).toBe('ide');
+    const { session, idePage, sockets } = await aliceInHerIde();
     await startTerminal(idePage, 'alice');
     const aliceSockets = sockets.filter((s) => s.status === 101 && new URL(s.url).pathname.startsWith('/u/alice/') && !s.closed);
     expect(aliceSockets.length).toBeGreaterThan(0);
