@@ -287,7 +287,6 @@ export async function cancelTerminalLine(page: Page): Promise<void> {
 export async function typeInTerminal(page: Page, line: string): Promise<void> {
   if (line.includes('\n')) throw new Error('one line at a time: a newline in a typed command runs half of it');
   for (let attempt = 1; attempt <= 3; attempt++) {
-    await answerTrustPrompt(page);
     await focusTerminal(page);
     await page.keyboard.type(line);
     // A dialog that opened while typing took the rest of the keys: answer it, cancel the half line

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { Browser, Page } from 'puppeteer-core';
 import { ARTEFACTS, docker, E2EEstate, E2E_DIR, httpsRequest, log, mustRun, rosterYaml, run, sleep } from './harness';
 import { ROOT } from '../live/terraform';
-import { cancelTerminalLine, Credentials, launchBrowser, openTerminal, screenshot, signIn, typeInTerminal, visit, watchWebSockets } from './browser';
+import { cancelTerminalLine, Credentials, launchBrowser, openTerminal, screenshot, signIn, typeInTerminal, visit, watchWebSockets, WebSocketSeen } from './browser';
 import { addresses, connectFrom, httpFrom, lookupFrom, processFacts, resolveFrom, routes } from './probes';
 import { UNROUTABLE_DNS_UPSTREAM } from '../../constructs/hardened-container';
 import { USER_DATA_DIR } from '../../constructs/workspace';
@@ -420,6 +420,9 @@ describe('the estate on a real Docker engine', () => {
     return run('docker', ['exec', '-u', '1000:1000', '-w', '/home/coder', ide(user), 'bash', '-c', script], { timeout: timeoutMs });
   }
 
+  /** The user's IDE websockets that were upgraded and are open now. */
+  const openIdeSockets = (sockets: readonly WebSocketSeen[], user: string) => sockets.filter((s) => s.status === 101 && new URL(s.url).pathname.startsWith(`/u/${user}/`) && !s.closed);
+
   /** alice signed in, in a browser context of her own, on her VS Code; its websockets are watched. */
   async function aliceInHerIde() {
     browser ??= await launchBrowser(estate.estate.domain);
@@ -606,7 +609,7 @@ describe('the estate on a real Docker engine', () => {
     log(`records without a request: ${records.length - requests.length}, e.g. ${JSON.stringify(records.find((r) => !requests.includes(r)) ?? null)}`);
     expect([...new Set(requests.map((r) => r.user))].sort()).toEqual(['alice', 'bob']);
     // Her browser session stayed open throughout: the IDE's websocket was never closed.
-    expect(sockets.filter((s) => s.status === 101 && new URL(s.url).pathname.startsWith('/u/alice/') && !s.closed).length).toBeGreaterThan(0);
+    expect(openIdeSockets(sockets, 'alice').length).toBeGreaterThan(0);
     inIde('alice', `rm -rf ${TERMINAL_DIR} maven-app-${mark}`);
     await session.close();
   });
@@ -1027,7 +1030,7 @@ describe('the estate on a real Docker engine', () => {
   test("roster edits interrupt nobody else: with alice's VS Code open, carol is added and then archived, each by deploying every stack as npm run deploy does; nobody else's container is recreated, alice's websockets stay open and her terminal still runs what she types", async () => {
     const { session, idePage, sockets } = await aliceInHerIde();
     await startTerminal(idePage, 'alice');
-    const aliceSockets = sockets.filter((s) => s.status === 101 && new URL(s.url).pathname.startsWith('/u/alice/') && !s.closed);
+    const aliceSockets = openIdeSockets(sockets, 'alice');
     expect(aliceSockets.length).toBeGreaterThan(0);
     const before = aliceAndBobContainers();
 
