@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { EstateConfig, RESERVED_NAMES, WorkspaceResources } from './estate';
 import { cpuCount, formatMiB, sizeMiB } from './units';
 import { asList, asRecord, RuleIssue } from './raw';
-import { swarmNodeName } from './swarm';
+import { runsIdes, swarmNodeName } from './swarm';
 
 /** A username is a DNS label: it names a container, a network, a volume and a URL path. */
 export const USERNAME_PATTERN = /^[a-z][a-z0-9-]*[a-z0-9]$/;
@@ -166,15 +166,15 @@ export function rosterRules(raw: unknown, estate: EstateConfig): RuleIssue[] {
   return issues;
 }
 
-/** A user's `node`: only with the swarm target, and naming one of its ide nodes. */
+/** A user's `node`: only with the swarm target, and naming one of its nodes that run IDEs. */
 function pinRules(node: string, path: (string | number)[], estate: EstateConfig): RuleIssue[] {
   if (estate.target !== 'swarm' || estate.swarm === undefined) {
     return [{ path, message: `only the swarm target places IDEs on nodes (this estate's target is ${estate.target}): remove node` }];
   }
-  const ideNodes = estate.swarm.nodes.filter((n) => n.role === 'ide').map((n) => n.name);
+  const ideNodes = estate.swarm.nodes.filter(runsIdes).map((n) => n.name);
   const named = estate.swarm.nodes.find((n) => n.name === node);
-  if (named?.role === 'ide') return [];
-  const what = named ? `'${node}' is a ${named.role} node` : `no swarm node is named '${node}'`;
+  if (named && runsIdes(named)) return [];
+  const what = named ? `'${node}' is a ${named.role} node${named.role === 'manager' ? ' without an ideCapacity' : ''}` : `no swarm node is named '${node}'`;
   return [{ path, message: `${what}: pin the user to an ide node (${ideNodes.join(', ')})` }];
 }
 

@@ -30,9 +30,10 @@ const swarmNode = z.strictObject({
   /** `manager`, `ide` or `gpu` (SWARM_ROLES). */
   role: z.enum(SWARM_ROLES),
   /**
-   * Only for an `ide` node, and required there: how many IDEs (of active and suspended users) fit
-   * on it. Also its weight when users are placed: a node of capacity 40 gets about twice the users
-   * of one of 20.
+   * Required for an `ide` node; on a `manager`, it makes the manager run IDEs too (as a small swarm's
+   * managers may); refused on a `gpu` node. How many IDEs (of active and suspended users) fit on
+   * the node; also its weight when users are placed: a node of capacity 40 gets about twice the
+   * users of one of 20.
    */
   ideCapacity: z.number().int().min(1).max(10_000).optional(),
   /**
@@ -95,10 +96,15 @@ export interface IdeNode {
   readonly ideCapacity: number;
 }
 
-/** The `ide` nodes of a validated swarm section, in file order. */
+/** Whether users' IDEs run on the node: an `ide` node, or a `manager` given an `ideCapacity`. */
+export function runsIdes(node: Pick<SwarmNode, 'role' | 'ideCapacity'>): boolean {
+  return node.role === 'ide' || (node.role === 'manager' && node.ideCapacity !== undefined);
+}
+
+/** The nodes that run IDEs (runsIdes) of a validated swarm section, in file order. */
 export function ideNodesOf(swarm: SwarmConfig): IdeNode[] {
   return swarm.nodes
-    .filter((node) => node.role === 'ide')
+    .filter(runsIdes)
     .map((node) => {
       if (node.ideCapacity === undefined) throw new Error(`swarm node ${node.name}: an ide node without ideCapacity (validate the config with swarmRules first)`);
       return { name: node.name, ideCapacity: node.ideCapacity };
@@ -145,8 +151,8 @@ export function swarmRules(raw: unknown): RuleIssue[] {
     if (role === 'ide' && node.ideCapacity === undefined) {
       issues.push({ path: at(index), message: "missing required key 'ideCapacity' for role ide (how many IDEs fit on the node)" });
     }
-    if (role !== 'ide' && node.ideCapacity !== undefined) {
-      issues.push({ path: at(index, 'ideCapacity'), message: `only an ide node takes ideCapacity (this one is ${role}): remove it, or set role: ide` });
+    if (role === 'gpu' && node.ideCapacity !== undefined) {
+      issues.push({ path: at(index, 'ideCapacity'), message: 'only a node that runs IDEs (an ide node, or a manager that runs IDEs too) takes ideCapacity (this one is gpu): remove it, or set role: ide' });
     }
     if (role === 'gpu' && node.gpuIds === undefined) {
       issues.push({ path: at(index), message: "missing required key 'gpuIds' for role gpu (the node's GPUs the model servers may use)" });
@@ -174,7 +180,8 @@ export function swarmRules(raw: unknown): RuleIssue[] {
   const roles = new Set(nodes.map((node) => record(node).role));
   if (nodes.length > 0) {
     if (!roles.has('manager')) issues.push({ path: ['swarm', 'nodes'], message: "needs at least one node with role: manager (the swarm's control plane)" });
-    if (!roles.has('ide')) issues.push({ path: ['swarm', 'nodes'], message: "needs at least one node with role: ide (where the users' IDEs run)" });
+    const runIdes = nodes.some((node) => record(node).role === 'ide' || (record(node).role === 'manager' && record(node).ideCapacity !== undefined));
+    if (!runIdes) issues.push({ path: ['swarm', 'nodes'], message: "needs at least one node that runs the users' IDEs: role: ide, or a manager with an ideCapacity" });
   }
 
   // Each model server runs on one gpu node, on GPUs of that node.

@@ -32,7 +32,8 @@ export class EstateNames {
     return `${this.prefix}-${name}`;
   }
 
-  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit' | 'monitoring' | 'egress'): string {
+  /** `forwarders`: on a swarm, the entry point's and AI gateway's network with every user forwarder. */
+  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit' | 'monitoring' | 'egress' | 'forwarders'): string {
     return `${this.prefix}-net-${purpose}`;
   }
 
@@ -46,6 +47,19 @@ export class EstateNames {
 
   workspaceNetwork(username: string): string {
     return `${this.prefix}-ws-${username}`;
+  }
+
+  /** On a swarm: the user's forwarder (render/user-forwarder.ts), the entry point's way to the IDE and the IDE's to the AI gateway. */
+  userForwarder(username: string): string {
+    return `${this.prefix}-fwd-${username}`;
+  }
+
+  /**
+   * A Swarm config (immutable: a new content needs a new name). `contentHash`: a digest of the
+   * content, so a change makes a new config and the old one is removed after the services moved.
+   */
+  swarmConfig(purpose: string, contentHash: string): string {
+    return `${this.prefix}-${purpose}-${contentHash.slice(0, 12)}`;
   }
 
   homeVolume(username: string): string {

@@ -77,6 +77,30 @@ export const IDE_ENTRYPOINT = '/usr/local/bin/webide-ide-entrypoint';
 /** Processes and threads an IDE may hold: room for parallel builds, not for a fork bomb. */
 export const IDE_PIDS_LIMIT = 4096;
 
+/** code-server's arguments, after the IDE entrypoint: the same on one host and on a swarm. */
+export function codeServerArgs(props: Pick<WorkspaceProps, 'allowFileTransfer' | 'idleTimeoutSeconds'>): string[] {
+  const transfer = props.allowFileTransfer ?? false;
+  return [
+    '--bind-addr',
+    `0.0.0.0:${INTERNAL_PORTS.codeServer}`,
+    // nginx and oauth2-proxy authenticate; only nginx (on a swarm, the user's forwarder) reaches this port.
+    '--auth',
+    'none',
+    '--disable-telemetry',
+    '--disable-update-check',
+    // No port proxy (/proxy/<port>/, /absproxy/<port>/): a server started in the IDE would
+    // otherwise be a way to fetch files through the browser.
+    '--disable-proxy',
+    ...(transfer ? [] : ['--disable-file-downloads', '--disable-file-uploads']),
+    ...(props.idleTimeoutSeconds !== undefined ? ['--idle-timeout-seconds', String(props.idleTimeoutSeconds)] : []),
+    '--extensions-dir',
+    EXTENSIONS_DIR,
+    '--user-data-dir',
+    USER_DATA_DIR,
+    `${HOME_DIR}/project`,
+  ];
+}
+
 /**
  * One user's IDE: a private internal network that only this IDE and nginx join, and
  * a code-server container on it (absent while the user is archived).
@@ -109,7 +133,6 @@ export class Workspace extends Construct {
       ],
     });
 
-    const transfer = props.allowFileTransfer ?? false;
     this.ide = new HardenedContainer(this, 'ide', {
       containerName: names.workspaceContainer(user.username),
       image: props.image,
@@ -118,25 +141,7 @@ export class Workspace extends Construct {
       cpus: user.resources.cpus,
       memoryMiB: user.resources.memory,
       entrypoint: [IDE_ENTRYPOINT],
-      command: [
-        '--bind-addr',
-        `0.0.0.0:${INTERNAL_PORTS.codeServer}`,
-        // nginx and oauth2-proxy authenticate; only nginx can reach this port.
-        '--auth',
-        'none',
-        '--disable-telemetry',
-        '--disable-update-check',
-        // No port proxy (/proxy/<port>/, /absproxy/<port>/): a server started in the IDE would
-        // otherwise be a way to fetch files through the browser.
-        '--disable-proxy',
-        ...(transfer ? [] : ['--disable-file-downloads', '--disable-file-uploads']),
-        ...(props.idleTimeoutSeconds !== undefined ? ['--idle-timeout-seconds', String(props.idleTimeoutSeconds)] : []),
-        '--extensions-dir',
-        EXTENSIONS_DIR,
-        '--user-data-dir',
-        USER_DATA_DIR,
-        `${HOME_DIR}/project`,
-      ],
+      command: codeServerArgs(props),
       env: {
         ...props.egress?.env,
         // No gallery at all: extensions come only from the image (the allow-list).

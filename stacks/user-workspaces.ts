@@ -47,16 +47,7 @@ export function declareUserWorkspaces(stack: TerraformStack, props: UserWorkspac
   const names = estateNames(estate);
   egressProxyIdOf(props); // refuses a missing egress proxy id before anything is declared
   const image = pinnedImage(stack, 'code-server-image', estate.images.codeServer);
-  const fileInput = {
-    extensions: estate.extensions,
-    aiGatewayUrl: `http://${AI_GATEWAY_HOST}:${INTERNAL_PORTS.aiGateway}`,
-    chatModelName: estate.models.chat.name,
-  };
-  const files: WorkspaceFiles = {
-    machineSettings: renderMachineSettings(fileInput),
-    continueConfig: renderContinueConfig(fileInput),
-    tabbyClientConfig: renderTabbyClientConfig(fileInput),
-  };
+  const files = renderWorkspaceFiles(estate);
   // The bank's services through the egress proxy: the tools' configs, the proxy env, the CAs.
   const egressInput = estate.egress && {
     proxyUrl: `http://${EGRESS_PROXY_HOST}:${INTERNAL_PORTS.egressProxy}`,
@@ -98,6 +89,20 @@ export function declareUserWorkspaces(stack: TerraformStack, props: UserWorkspac
   // Retired users keep empty link blocks too, so retiring an active user still disconnects the services.
   for (const username of props.retiredUsernames) linkServices(new Construct(users, username), username, names.workspaceNetwork(username), false, props);
   return networks;
+}
+
+/** The files every IDE gets (the same on one host and on a swarm): settings and the AI clients' configs, pointed at the AI gateway. */
+export function renderWorkspaceFiles(estate: EstateConfig): WorkspaceFiles {
+  const input = {
+    extensions: estate.extensions,
+    aiGatewayUrl: `http://${AI_GATEWAY_HOST}:${INTERNAL_PORTS.aiGateway}`,
+    chatModelName: estate.models.chat.name,
+  };
+  return {
+    machineSettings: renderMachineSettings(input),
+    continueConfig: renderContinueConfig(input),
+    tabbyClientConfig: renderTabbyClientConfig(input),
+  };
 }
 
 /**

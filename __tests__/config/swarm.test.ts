@@ -2,44 +2,10 @@ import { loadEstate, loadInputs } from '../../config/load';
 import { ConfigError, formatIssue } from '../../config/source';
 import { ideNodesOf } from '../../config/swarm';
 import { assetText, estateErrors, estateWithBlock } from '../helpers/inputs';
-
-const DIGEST = `sha256:${'a'.repeat(64)}`;
-
-/** The sample estate with every image pinned by digest, as the production profile needs with target swarm. */
-function withDigests(text: string): string {
-  const start = text.indexOf('\nimages:\n') + 1;
-  const end = text.indexOf('\n\n', start);
-  const images = text.slice(start, end).replace(/^( {2}\w+: \S+)$/gm, `$1@${DIGEST}`);
-  return text.slice(0, start) + images + text.slice(end);
-}
+import { SWARM_BLOCK as SWARM, withDigests } from '../helpers/swarm';
 
 const SAMPLE = assetText('estate.yaml');
 const ESTATE = withDigests(SAMPLE);
-
-/** A swarm of one manager, two ide nodes and two gpu nodes (tabby's GPU 0 on gpu-1, vllm's 1 and 2 on gpu-2), block style so each field has a line. */
-const SWARM = `target: swarm
-swarm:
-  encryptOverlays: true
-  registry:
-    host: mirror.bank.internal
-    port: 5000
-    caFile: /etc/webide/registry-ca.pem
-  nodes:
-    - name: mgr-1
-      role: manager
-    - name: ide-1
-      role: ide
-      ideCapacity: 40
-    - name: ide-2
-      role: ide
-      ideCapacity: 20
-    - name: gpu-1
-      role: gpu
-      gpuIds: ["0"]
-    - name: gpu-2
-      role: gpu
-      gpuIds: ["1", "2", "3"]
-`;
 
 /** The digest-pinned sample estate with the swarm block above, edited by each [search, replacement] (each must be there). */
 function withSwarm(...edits: [string, string][]): string {
@@ -100,7 +66,7 @@ describe('the deployment target', () => {
     it.each<[string, [string, string][], (text: string) => string, string, string]>([
       ['a node name listed twice', [['name: ide-2', 'name: ide-1']], on('- name: ide-1', 'name', '- name: ide-1'), 'swarm.nodes.ide-1.name', "node 'ide-1' is listed twice (first on line FIRST_IDE)"],
       ['an ide node without ideCapacity', [['      ideCapacity: 20\n', '']], on('- name: ide-2', 'name'), 'swarm.nodes.ide-2', "missing required key 'ideCapacity' for role ide (how many IDEs fit on the node)"],
-      ['ideCapacity on a manager', [['      role: manager\n', '      role: manager\n      ideCapacity: 5\n']], on('ideCapacity: 5', 'ideCapacity'), 'swarm.nodes.mgr-1.ideCapacity', 'only an ide node takes ideCapacity (this one is manager): remove it, or set role: ide'],
+      ['ideCapacity on a gpu node', [['      gpuIds: ["0"]\n', '      gpuIds: ["0"]\n      ideCapacity: 5\n']], on('ideCapacity: 5', 'ideCapacity'), 'swarm.nodes.gpu-1.ideCapacity', 'only a node that runs IDEs (an ide node, or a manager that runs IDEs too) takes ideCapacity (this one is gpu): remove it, or set role: ide'],
       ['a gpu node without gpuIds', [['      gpuIds: ["1", "2", "3"]\n', ''], ['["0"]', '["0", "1", "2", "3"]']], on('- name: gpu-2', 'name'), 'swarm.nodes.gpu-2', "missing required key 'gpuIds' for role gpu (the node's GPUs the model servers may use)"],
       ['gpuIds on an ide node', [['      ideCapacity: 20\n', '      ideCapacity: 20\n      gpuIds: ["GPU-abc"]\n']], on('gpuIds: ["GPU-abc"]', 'gpuIds'), 'swarm.nodes.ide-2.gpuIds', 'only a gpu node takes gpuIds (this one is ide): remove them, or set role: gpu'],
       ['no manager', [['role: manager', 'role: ide\n      ideCapacity: 1']], on('nodes:', 'nodes'), 'swarm.nodes', "needs at least one node with role: manager (the swarm's control plane)"],
@@ -142,7 +108,13 @@ describe('the deployment target', () => {
 
     it('on a swarm without an ide node', () => {
       const text = withSwarm(['      role: ide\n      ideCapacity: 40\n', '      role: manager\n'], ['      role: ide\n      ideCapacity: 20\n', '      role: manager\n']);
-      expect(estateErrors(text)).toEqual([`${at(text, 'nodes:', 'nodes')}: swarm.nodes: needs at least one node with role: ide (where the users' IDEs run)`]);
+      expect(estateErrors(text)).toEqual([`${at(text, 'nodes:', 'nodes')}: swarm.nodes: needs at least one node that runs the users' IDEs: role: ide, or a manager with an ideCapacity`]);
+    });
+
+    it('takes a manager with an ideCapacity as a node that runs IDEs: placed on and pinned to like an ide node', () => {
+      const text = withSwarm(['      role: ide\n      ideCapacity: 40\n', '      role: manager\n'], ['      role: ide\n      ideCapacity: 20\n', '      role: manager\n'], ['name: mgr-1\n      role: manager\n', 'name: mgr-1\n      role: manager\n      ideCapacity: 7\n']);
+      expect(estateErrors(text)).toEqual([]);
+      expect(ideNodesOf(loadEstate({ file: 'estate.yaml', text }).swarm!)).toEqual([{ name: 'mgr-1', ideCapacity: 7 }]);
     });
 
     it('on a swarm section without target swarm, explicit or by default', () => {
@@ -216,7 +188,7 @@ describe("a roster user's node (the swarm target only)", () => {
   it.each([
     ['with the docker target', SAMPLE, 'ide-1', "only the swarm target places IDEs on nodes (this estate's target is docker): remove node"],
     ['naming a gpu node', withSwarm(), 'gpu-1', "'gpu-1' is a gpu node: pin the user to an ide node (ide-1, ide-2)"],
-    ['naming a manager', withSwarm(), 'mgr-1', "'mgr-1' is a manager node: pin the user to an ide node (ide-1, ide-2)"],
+    ['naming a manager', withSwarm(), 'mgr-1', "'mgr-1' is a manager node without an ideCapacity: pin the user to an ide node (ide-1, ide-2)"],
     ['naming no node of the swarm', withSwarm(), 'ide-9', "no swarm node is named 'ide-9': pin the user to an ide node (ide-1, ide-2)"],
     ['that is not a DNS label', withSwarm(), 'Ide_1', "must be the node's hostname, a lowercase DNS label (a-z, 0-9 and -, not starting or ending with -, at most 63)"],
   ])('fails %s, naming the file, line, column and field', (_label, estate, node, message) => {

@@ -7,15 +7,8 @@
  * Run by `npm run test:swarm` (scripts/swarm/test.sh), which starts and removes the lab.
  */
 import * as path from 'path';
-import { mustRun, ROOT, run, sleep } from '../helpers/run';
-
-const LAB = path.join(ROOT, 'scripts', 'swarm', 'lab.sh');
-const NODES = ['swarm-m1', 'swarm-w1', 'swarm-w2'] as const;
-type NodeName = (typeof NODES)[number];
-const engine = (node: NodeName) => mustRun('bash', [LAB, 'host', node]).trim();
-/** The docker CLI against one node's engine. */
-const on = (node: NodeName, ...args: string[]) => mustRun('docker', ['-H', engine(node), ...args]).trim();
-const manager = (...args: string[]) => on('swarm-m1', ...args);
+import { ROOT, run, sleep } from '../helpers/run';
+import { engine, execIn as execInTask, manager, NodeName, NODES, on, pushToLab, waitRunning } from './lab';
 
 /** A TCP listener on 8080 that answers with the hostname, and a connect probe: perl is in the base image. */
 const LISTEN_PL = 'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 8, ReuseAddr => 1) or die $!; while (my $c = $s->accept) { print $c "hello\\n"; close $c }';
@@ -25,31 +18,8 @@ const CONNECT_PL =
 const PREFIX = 'lab-';
 let image = '';
 
-/** The running container of a service's single task: on which node, and its id there. */
-function task(service: string): { node: NodeName; id: string } {
-  for (const node of NODES) {
-    const id = on(node, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${service}`, '--filter', 'status=running');
-    if (id) return { node, id: id.split('\n')[0] };
-  }
-  throw new Error(`no running task of ${service}`);
-}
-
-async function waitRunning(service: string, onNode?: NodeName, seconds = 60): Promise<{ node: NodeName; id: string }> {
-  for (let i = 0; i < seconds * 2; i++) {
-    try {
-      const found = task(service);
-      if (!onNode || found.node === onNode) return found;
-    } catch {
-      // not yet
-    }
-    await sleep(500);
-  }
-  throw new Error(`${service} is not running${onNode ? ` on ${onNode}` : ''} after ${seconds}s:\n${manager('service', 'ps', '--no-trunc', service)}`);
-}
-
 function execIn(service: string, ...args: string[]): string {
-  const { node, id } = task(service);
-  return run('docker', ['-H', engine(node), 'exec', id, ...args], { timeout: 20_000 }).out.trim();
+  return execInTask(service, ...args).out;
 }
 
 const probe = (from: string, target: string) => execIn(from, 'perl', '-e', CONNECT_PL, target);
@@ -74,7 +44,7 @@ function createService(name: string, options: string[]): void {
 
 beforeAll(() => {
   // The host engine's base image, copied into the registry; every node pulls it by digest.
-  image = mustRun('bash', [LAB, 'push', 'webide-local/base:bookworm']).trim().split('\n').pop()!;
+  [image] = pushToLab('webide-local/base:bookworm');
 }, 120_000);
 
 afterAll(() => {

@@ -11,26 +11,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { terraform, terraformEnv } from '../live/terraform';
-import { mustRun, ROOT, run, sleep } from '../helpers/run';
+import { run } from '../helpers/run';
+import { engine, on, pushToLab, waitRunning } from './lab';
 
 jest.setTimeout(300_000);
-
-const LAB = path.join(ROOT, 'scripts', 'swarm', 'lab.sh');
-const NODES = ['swarm-m1', 'swarm-w1', 'swarm-w2'] as const;
-const engine = (node: string) => mustRun('bash', [LAB, 'host', node]).trim();
-const on = (node: string, ...args: string[]) => mustRun('docker', ['-H', engine(node), ...args]).trim();
-
-/** The one running task container of a service: its node and container id. */
-async function runningTask(service: string, seconds = 90): Promise<{ node: string; id: string }> {
-  for (let i = 0; i < seconds * 2; i++) {
-    for (const node of NODES) {
-      const id = on(node, 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${service}`, '--filter', 'status=running');
-      if (id) return { node, id: id.split('\n')[0] };
-    }
-    await sleep(500);
-  }
-  throw new Error(`${service} has no running task:\n${on('swarm-m1', 'service', 'ps', '--no-trunc', service)}`);
-}
 
 describe('docker provider 4.5.0 on the real swarm: services, overlays, secrets, configs', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-provider-'));
@@ -41,7 +25,7 @@ describe('docker provider 4.5.0 on the real swarm: services, overlays, secrets, 
   let image = '';
 
   beforeAll(() => {
-    image = mustRun('bash', [LAB, 'push', 'webide-local/base:bookworm']).trim().split('\n').pop()!;
+    [image] = pushToLab('webide-local/base:bookworm');
     const listener = 'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 8, ReuseAddr => 1) or die $!; while (my $c = $s->accept) { print $c "hello\\n"; close $c }';
     const stack = {
       terraform: { required_providers: { docker: { source: 'kreuzwerker/docker', version: '4.5.0' } }, backend: { local: { path: path.join(work, 'terraform.tfstate') } } },
@@ -119,7 +103,7 @@ describe('docker provider 4.5.0 on the real swarm: services, overlays, secrets, 
   });
 
   test('the IDE-like service: on an ide node, read-only, non-root, no capabilities, its secret a file only it can read, its config a file', async () => {
-    const { node, id } = await runningTask('tf-ide-alice');
+    const { node, id } = await waitRunning('tf-ide-alice', undefined, 90);
     expect(on('swarm-m1', 'node', 'inspect', '-f', '{{index .Spec.Labels "webide.role"}}', node)).toBe('ide');
     const exec = (...args: string[]) => run('docker', ['-H', engine(node), 'exec', id, ...args]);
     expect(exec('cat', '/run/secrets/token').out.trim()).toBe(secretValue);
@@ -136,7 +120,7 @@ describe('docker provider 4.5.0 on the real swarm: services, overlays, secrets, 
   });
 
   test('the model-like service runs on its GPU node, on the overlay, told its GPUs by name', async () => {
-    const { node, id } = await runningTask('tf-vllm');
+    const { node, id } = await waitRunning('tf-vllm', undefined, 90);
     expect(node).toBe('swarm-w2');
     expect(run('docker', ['-H', engine(node), 'exec', id, 'printenv', 'NVIDIA_VISIBLE_DEVICES']).out.trim()).toBe('GPU-1');
     const networks = Object.keys(JSON.parse(on(node, 'inspect', '-f', '{{json .NetworkSettings.Networks}}', id)) as object);

@@ -1,0 +1,185 @@
+import { createHash } from 'crypto';
+import { Construct } from 'constructs';
+import { Config } from '../.gen/providers/docker/config';
+import { Network } from '../.gen/providers/docker/network';
+import { Service, ServiceTaskSpecContainerSpecConfigs } from '../.gen/providers/docker/service';
+import { RosterUser } from '../config/roster';
+import { renderUserForwarderConf } from '../render/user-forwarder';
+import { AI_GATEWAY_HOST, EstateNames, INTERNAL_PORTS } from './naming';
+import { codeServerArgs, HOME_DIR, IDE_ENTRYPOINT, MANAGED_DIR, USER_DATA_DIR } from './workspace';
+
+/** A rendered file as a Swarm config: immutable, named by its content (EstateNames.swarmConfig). */
+export class SwarmConfigFile extends Construct {
+  public readonly config: Config;
+  /** Where it appears in the containers that mount it. */
+  public readonly file: string;
+
+  constructor(scope: Construct, id: string, props: { readonly names: EstateNames; readonly purpose: string; readonly upload: { readonly file: string; readonly content: string }; readonly labels: Readonly<Record<string, string>> }) {
+    super(scope, id);
+    this.file = props.upload.file;
+    const digest = createHash('sha256').update(props.upload.content).digest('hex');
+    this.config = new Config(this, 'config', {
+      name: props.names.swarmConfig(props.purpose, digest),
+      dataRaw: props.upload.content,
+      labels: Object.entries(props.labels).map(([label, value]) => ({ label, value })),
+      // A new content is a new config: the services move to it before the old one goes.
+      lifecycle: { createBeforeDestroy: true },
+    });
+  }
+
+  /**
+   * Root-owned 0644, as the managed files are on one host: readable by the IDE user, writable by
+   * no one (a config mount is read-only). Not 0444: the IDE's entrypoint copies the AI clients'
+   * configs into the home, and a copy of a 0444 file could not be overwritten at the next start.
+   */
+  mount(): ServiceTaskSpecContainerSpecConfigs {
+    return { configId: this.config.id, configName: this.config.name, fileName: this.file, fileUid: '0', fileGid: '0', fileMode: 0o644 };
+  }
+}
+
+export interface SwarmWorkspaceProps {
+  readonly user: RosterUser;
+  /** The node the user's IDE and home are on (config/placement.ts placeIdes). */
+  readonly node: string;
+  readonly names: EstateNames;
+  /** The IDE image, by digest (each node pulls it itself). */
+  readonly image: string;
+  /** The forwarder's image (the estate's nginx), by digest. */
+  readonly forwarderImage: string;
+  /** The managed files, every IDE's the same (SwarmConfigFile), each mounted in MANAGED_DIR. */
+  readonly managedFiles: readonly SwarmConfigFile[];
+  /** The network of the entry point, the AI gateway and every forwarder. */
+  readonly forwardersNetworkId: string;
+  /** The AI gateway's service name and port on that network. */
+  readonly gateway: { readonly host: string; readonly port: number };
+  /** Encrypt the user's overlay (IPsec between nodes): swarm.encryptOverlays. */
+  readonly encryptOverlay: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly idleTimeoutSeconds?: number;
+  readonly allowFileTransfer?: boolean;
+}
+
+/** The user forwarder's listeners (render/user-forwarder.ts): AI calls on the IDE's AI port, the IDE session on the code-server port. */
+export const FORWARDER_PORTS = { ai: INTERNAL_PORTS.aiGateway, ide: INTERNAL_PORTS.codeServer } as const;
+/** The forwarder's user: the estate nginx image's unprivileged user. */
+const FORWARDER_USER = '101:101';
+const IDE_USER = '1000:1000';
+/**
+ * Swarm tmpfs mounts are root-owned; 0777 lets the one non-root user of the container write there
+ * (no sticky bit: the API reads it back without one, which would show as a change on every plan).
+ */
+const SHARED_TMPFS_MODE = 0o777;
+const MiB = 1024 * 1024;
+/** Written as the manager reads it back, so a refresh shows no drift (the lab's provider test found it). */
+const PLATFORM = [{ architecture: 'amd64', os: 'linux' }];
+const RESTART = { condition: 'any', delay: '5s', window: '0s' };
+
+/**
+ * One user's IDE on a Docker Swarm: a private internal overlay, the IDE service on it (pinned to
+ * the user's node, where the home volume is), and the user's forwarder, the one other member of
+ * that overlay (render/user-forwarder.ts). Absent while the user is archived, except the home,
+ * which stays on the node. A suspended user's IDE keeps running with its forwarder scaled to
+ * zero: no entry point, no AI gateway.
+ *
+ * Hardened as on one host where a service can say it: read-only root, non-root, every capability
+ * dropped, memory and CPU limits, an init. A service cannot say a pids limit or
+ * no-new-privileges in Swarm's API as this provider drives it; those are engine settings.
+ */
+export class SwarmWorkspace extends Construct {
+  public readonly network?: Network;
+  public readonly ide?: Service;
+  public readonly forwarder?: Service;
+  public readonly homeVolumeName: string;
+
+  constructor(scope: Construct, id: string, props: SwarmWorkspaceProps) {
+    super(scope, id);
+    const { user, names, node } = props;
+    this.homeVolumeName = names.homeVolume(user.username);
+    if (user.state === 'archived') return;
+
+    const labels = (extra: Record<string, string>) => Object.entries({ ...props.labels, 'webide.user': user.username, ...extra }).map(([label, value]) => ({ label, value }));
+    const placement = { constraints: [`node.hostname==${node}`], platforms: PLATFORM };
+
+    this.network = new Network(this, 'network', {
+      name: names.workspaceNetwork(user.username),
+      driver: 'overlay',
+      // No way out: the IDE reaches only what shares this network (its forwarder).
+      internal: true,
+      attachable: false,
+      options: props.encryptOverlay ? { encrypted: '' } : undefined,
+      labels: labels({ 'webide.component': 'workspace-network' }),
+    });
+
+    const ideName = names.workspaceContainer(user.username);
+    this.ide = new Service(this, 'ide', {
+      name: ideName,
+      labels: labels({ 'webide.component': 'workspace', 'webide.node': node, 'webide.disk-quota-mib': String(user.resources.disk) }),
+      endpointSpec: { mode: 'dnsrr' },
+      mode: { replicated: { replicas: 1 } },
+      taskSpec: {
+        containerSpec: {
+          image: props.image,
+          command: [IDE_ENTRYPOINT],
+          args: codeServerArgs(props),
+          env: { EXTENSIONS_GALLERY: '{}', HOME: HOME_DIR, WEBIDE_USER: user.username },
+          user: IDE_USER,
+          readOnly: true,
+          capDrop: ['ALL'],
+          init: true,
+          mounts: [
+            // The home: a local volume on the user's node, created there on first use and never a
+            // Terraform resource (as on one host), so no plan can delete it; the user stays on the node.
+            { type: 'volume', source: this.homeVolumeName, target: HOME_DIR },
+            { type: 'tmpfs', target: '/tmp', tmpfsOptions: { sizeBytes: 512 * MiB, mode: SHARED_TMPFS_MODE } },
+            { type: 'tmpfs', target: USER_DATA_DIR, tmpfsOptions: { sizeBytes: 256 * MiB, mode: SHARED_TMPFS_MODE } },
+            // A root-owned mount point for the managed files: the user can neither write it nor move it away.
+            { type: 'tmpfs', target: MANAGED_DIR, tmpfsOptions: { sizeBytes: MiB, mode: 0o555 } },
+          ],
+          configs: props.managedFiles.map((file) => file.mount()),
+          healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.codeServer}/healthz`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '30s' },
+        },
+        networksAdvanced: [{ id: this.network.id }],
+        placement,
+        resources: { limits: { memoryBytes: user.resources.memory * MiB, nanoCpus: Math.round(user.resources.cpus * 1e9) } },
+        restartPolicy: RESTART,
+      },
+    });
+
+    const forwarderConf = new SwarmConfigFile(this, 'forwarder-conf', {
+      names,
+      purpose: `fwd-${user.username}`,
+      upload: {
+        file: '/etc/webide/forwarder.conf',
+        content: renderUserForwarderConf({ username: user.username, ide: { host: ideName, port: INTERNAL_PORTS.codeServer }, gateway: props.gateway, listen: FORWARDER_PORTS }),
+      },
+      labels: { ...props.labels, 'webide.component': 'user-forwarder', 'webide.user': user.username },
+    });
+    this.forwarder = new Service(this, 'forwarder', {
+      name: names.userForwarder(user.username),
+      labels: labels({ 'webide.component': 'user-forwarder' }),
+      endpointSpec: { mode: 'dnsrr' },
+      // A suspended user's IDE runs on, cut off: no forwarder, so no entry point and no AI.
+      mode: { replicated: { replicas: user.state === 'active' ? 1 : 0 } },
+      taskSpec: {
+        containerSpec: {
+          image: props.forwarderImage,
+          command: ['nginx', '-c', forwarderConf.file, '-g', 'daemon off; pid /tmp/nginx.pid;'],
+          user: FORWARDER_USER,
+          readOnly: true,
+          capDrop: ['ALL'],
+          init: true,
+          mounts: [{ type: 'tmpfs', target: '/tmp', tmpfsOptions: { sizeBytes: 64 * MiB, mode: SHARED_TMPFS_MODE } }],
+          configs: [forwarderConf.mount()],
+        },
+        networksAdvanced: [
+          { id: this.network.id, aliases: [AI_GATEWAY_HOST] },
+          { id: props.forwardersNetworkId },
+        ],
+        // Beside the IDE: its traffic stays on the node.
+        placement,
+        resources: { limits: { memoryBytes: 64 * MiB, nanoCpus: 250_000_000 } },
+        restartPolicy: RESTART,
+      },
+    });
+  }
+}
