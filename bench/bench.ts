@@ -18,7 +18,8 @@
  *
  *   BENCH_EDIT_SPLIT=<n>    also deploy BENCH_EDIT_USERS (default 1000) users twice, with the workspaces in one
  *                             stack and split into n shard stacks, and time a one-user roster edit's synth and
- *                             plans against each (section 5; about 40 minutes at 1000 users on 2 cores)
+ *                             plans against each (section 5; the second layout takes over the first's
+ *                             networks and nginx links; about 90 minutes at 1000 users on 2 cores)
  *
  *   BENCH_DOCKER_BASELINE=<version>  also plan the same synthesized workspaces stack with that
  *                             docker provider version (it must be in providers/mirror), run by run
@@ -512,12 +513,12 @@ function table(plan: PlanInfo, live: LiveDiff, edit: EditSplit, scale: Scaling[]
   if (edit.skipped) md.push(`**${edit.skipped}**`, '');
   if (edit.layouts.length) {
     md.push(
-      `Both layouts deployed in this run, one after the other, from empty on the real engine (IDE process: stand-in, as section 3; the sample estate without backup and egress, as section 2). The edit adds user ${edit.users + 1}; its synth is the program in-process (every stack of the estate), its plan the refreshing \`terraform plan -parallelism=${edit.parallelism}\` of each stack the edit touches, one after the other, as \`npm run deploy\` runs them. Wall seconds:`,
+      `Both layouts deployed in this run, one after the other, on the real engine (IDE process: stand-in, as section 3; the sample estate without backup and egress, as section 2): the first from empty; the second takes over the first's user networks and nginx links (declared identically in both), and deploys its own IDE containers, managed files and everything else; each must then plan no changes. The edit adds user ${edit.users + 1}; its synth is the program in-process (every stack of the estate), its plan the refreshing \`terraform plan -parallelism=${edit.parallelism}\` of each stack the edit touches, one after the other, as \`npm run deploy\` runs them. Wall seconds:`,
       '',
       '| layout | deploy of all users | refreshing plan of every workspaces stack (no changes) | edit: synth | edit: plan (stacks) | **edit: synth + plan** | edit: planned changes |',
       '|---|---:|---:|---:|---|---:|---|',
     );
-    for (const l of edit.layouts) row(l.layout, l.applyS.toFixed(0), l.fullPlanS.toFixed(1), l.editSynthS.toFixed(1), `${l.editPlanS.toFixed(1)} (${l.editStacks.join(' + ')})`, `**${(l.editSynthS + l.editPlanS).toFixed(1)}**`, `${l.changes.length}: ${short(l.changes)}`);
+    for (const l of edit.layouts) row(l.layout, l.adopted ? `${l.applyS.toFixed(0)} (${l.adopted} taken over)` : l.applyS.toFixed(0), l.fullPlanS.toFixed(1), l.editSynthS.toFixed(1), `${l.editPlanS.toFixed(1)} (${l.editStacks.join(' + ')})`, `**${(l.editSynthS + l.editPlanS).toFixed(1)}**`, `${l.changes.length}: ${short(l.changes)}`);
     const [one, split] = edit.layouts;
     if (one && split) md.push('', `Split / unsplit, edit synth + plan: ${((split.editSynthS + split.editPlanS) / (one.editSynthS + one.editPlanS)).toFixed(2)} (goal: under 20 s).`);
   }
