@@ -4,6 +4,7 @@ import { Network } from '../.gen/providers/docker/network';
 import { placeIdes } from '../config/placement';
 import { ideNodesOf, SwarmConfig } from '../config/swarm';
 import { durationSeconds } from '../config/units';
+import { HomePlacementGuard } from '../constructs/home-placement-guard';
 import { INTERNAL_PORTS } from '../constructs/naming';
 import { SwarmConfigFile, SwarmWorkspace } from '../constructs/swarm-workspace';
 import { workspaceManagedFiles } from '../constructs/workspace';
@@ -16,6 +17,7 @@ import { renderWorkspaceFiles } from './user-workspaces';
  * (config/placement.ts) and the user's forwarder (constructs/swarm-workspace.ts); the managed
  * files as Swarm configs; and the forwarders' network, which the entry point and the AI gateway
  * join. A roster edit changes only the edited users' resources: nothing shared is per user.
+ * Each home is a volume on its user's node; HomePlacementGuard keeps users on their node.
  *
  * Part of the Swarm target being built (issue 16): the platform services on a swarm are not
  * built yet, so buildEstate does not use this stack; the Swarm test tier deploys it on the lab.
@@ -79,5 +81,12 @@ export class SwarmWorkspacesStack extends TerraformStack {
       );
     }
     this.workspaces = workspaces;
+
+    // Homes stay on their node: no user moves unless the roster pins them to the new node.
+    new HomePlacementGuard(this, 'home-placement-guard', {
+      placement: this.placement,
+      pinned: new Map(roster.users.flatMap((user) => (user.node ? [[user.username, user.node] as const] : []))),
+      stateFile: props.stateFile,
+    });
   }
 }

@@ -107,6 +107,22 @@ describe('SwarmWorkspacesStack (the Swarm target: users’ IDEs)', () => {
     expect([...withCarol.keys()].filter((key) => key.includes('_carol_')).length).toBe(4);
   });
 
+  it("records every user's node (archived ones too: the home stays there) for the placement guard, which reads this stack's own state", () => {
+    const roster = rosterFromText(ROSTER, estate);
+    const placement = placeIdes(roster.users, ideNodesOf(estate.swarm!));
+    expect((json.output as Record<string, { value: unknown }>).home_nodes.value).toEqual(Object.fromEntries([...placement].sort()));
+    expect(Object.keys((json.output as Record<string, unknown>).home_nodes as object)).toContain('value');
+    expect(Object.values(json.locals as Record<string, unknown>)).toEqual(
+      expect.arrayContaining([
+        '${try(jsondecode(file("/state/terraform.workspaces.tfstate")).outputs.home_nodes.value, {})}',
+        Object.fromEntries([...placement].sort()),
+        { alice: 'ide-2' },
+      ]),
+    );
+    const guard = [...resourcesOf(json)].find(([key]) => key.startsWith('null_resource.home-placement-guard'))![1] as { lifecycle: { precondition: { error_message: string }[] } };
+    expect(guard.lifecycle.precondition[0].error_message).toContain('Placement would move users off the node their home is on');
+  });
+
   it('leaves the overlays unencrypted only when the estate says so (refused in production)', () => {
     const local = swarmEstate((text) => text.replace(/^profile: production$/m, 'profile: local').replace('encryptOverlays: true', 'encryptOverlays: false'));
     const network = userResources(synth(ROSTER, local), 'alice').get('docker_network.users_alice_network') as { options?: unknown };

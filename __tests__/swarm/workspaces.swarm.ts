@@ -18,6 +18,8 @@ import * as path from 'path';
 import { App } from 'cdktf';
 import { EstateConfig } from '../../config/estate';
 import { loadEstate, loadRoster } from '../../config/load';
+import { placeIdes } from '../../config/placement';
+import { ideNodesOf } from '../../config/swarm';
 import { SwarmWorkspacesStack } from '../../stacks/swarm-workspaces-stack';
 import { assetText, withoutEgress } from '../helpers/inputs';
 import { mustRun, run, sleep } from '../helpers/run';
@@ -51,14 +53,23 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-workspaces-'));
   const stackDir = path.join(work, 'workspaces');
   const env = terraformEnv();
+  let estateText = '';
   let estate: EstateConfig;
   let baseImage = '';
 
   /** Synthesizes the stack for a roster into stackDir and applies it; then a refreshing plan must find nothing. */
-  function deploy(roster: string): void {
+  function deploy(roster: string, withEstate: EstateConfig = estate): void {
+    const applied = tryDeploy(roster, withEstate);
+    if (applied.status !== 0) throw new Error(`apply failed:\n${applied.output.slice(-6000)}`);
+    const plan = terraform(stackDir, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], env);
+    if (plan.status !== 0) throw new Error(`a refreshing plan after the apply is not empty (exit ${plan.status}):\n${plan.output.slice(-6000)}`);
+  }
+
+  /** Synthesizes and applies; terraform's result, whatever it is. */
+  function tryDeploy(roster: string, withEstate: EstateConfig): { status: number | null; output: string } {
     const outdir = fs.mkdtempSync(path.join(work, 'synth-'));
     const app = new App({ outdir });
-    new SwarmWorkspacesStack(app, 'workspaces', { estate, roster: loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + roster }, estate), stateFile: path.join(work, 'terraform.tfstate') });
+    new SwarmWorkspacesStack(app, 'workspaces', { estate: withEstate, roster: loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + roster }, withEstate), stateFile: path.join(work, 'terraform.tfstate') });
     app.synth();
     fs.mkdirSync(stackDir, { recursive: true });
     fs.copyFileSync(path.join(outdir, 'stacks', 'workspaces', 'cdk.tf.json'), path.join(stackDir, 'cdk.tf.json'));
@@ -66,10 +77,7 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
       const init = terraform(stackDir, ['init', '-input=false'], env);
       if (init.status !== 0) throw new Error(init.output);
     }
-    const applied = terraform(stackDir, ['apply', '-auto-approve', '-input=false', '-no-color'], env);
-    if (applied.status !== 0) throw new Error(`apply failed:\n${applied.output.slice(-6000)}`);
-    const plan = terraform(stackDir, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], env);
-    if (plan.status !== 0) throw new Error(`a refreshing plan after the apply is not empty (exit ${plan.status}):\n${plan.output.slice(-6000)}`);
+    return terraform(stackDir, ['apply', '-auto-approve', '-input=false', '-no-color'], env);
   }
 
   /** What identifies a running service and its task: spec version and container id. */
@@ -127,7 +135,8 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
       '    - { name: swarm-w1, role: ide, ideCapacity: 10 }',
       '    - { name: swarm-w2, role: gpu, gpuIds: ["GPU-0", "GPU-1"] }',
     ].join('\n');
-    estate = loadEstate({ file: 'estate.yaml (swarm lab)', text: `${text}\n${swarm}\n` });
+    estateText = `${text}\n${swarm}\n`;
+    estate = loadEstate({ file: 'estate.yaml (swarm lab)', text: estateText });
     deploy(ALICE + BOB);
     // The stand-in for the AI gateway and entry point, on the forwarders' network the stack made.
     manager('service', 'create', '-d', '-q', '--name', GATEWAY, '--endpoint-mode', 'dnsrr', '--read-only', '--user', '65534:65534',
@@ -211,5 +220,55 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     expect((await waitRunning(ide('carol'), node, 300)).node).toBe(node);
     await untilHealthy('carol');
     expect(inIde('carol', 'cat', '/home/coder/carol.txt').out).toBe('mine');
+  });
+
+  test('homes stay on their node: a deploy that would move a user implicitly is refused, and nothing changes', async () => {
+    const { node } = await waitRunning(ide('carol'), undefined, 300);
+    const other = node === 'swarm-m1' ? 'swarm-w1' : 'swarm-m1';
+    // The other node weighted 1000 times more: the hash would put carol there (checked, so the test shows a move).
+    const heavier = loadEstate({ file: 'estate.yaml (heavier)', text: estateText.replace(`{ name: ${other}, role: ${other === 'swarm-m1' ? 'manager' : 'ide'}, ideCapacity: 10 }`, `{ name: ${other}, role: ${other === 'swarm-m1' ? 'manager' : 'ide'}, ideCapacity: 10000 }`) });
+    const roster = ALICE + BOB + carol('active');
+    expect(placeIdes(loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + roster }, heavier).users, ideNodesOf(heavier.swarm!)).get('carol')).toBe(other);
+    const before = identity(ide('carol'));
+    const refused = tryDeploy(roster, heavier);
+    expect(refused.status).not.toBe(0);
+    expect(refused.output.replace(/\s+/g, ' ')).toContain(`Placement would move users off the node their home is on: carol (${node} → ${other}). Nothing was changed.`);
+    expect(identity(ide('carol'))).toBe(before);
+  });
+
+  test("draining a node: its users' homes moved with npm run swarm:move-home, then pinned; their IDEs come back on the other node with every file", async () => {
+    const onW1 = ['bob', 'carol'].filter((user) => task(ide(user)).node === 'swarm-w1');
+    expect(onW1).toContain('bob');
+    for (const user of onW1) {
+      await untilHealthy(user);
+      expect(inIde(user, 'sh', '-c', `mkdir -p /home/coder/project/src && head -c 200000 /dev/urandom > /home/coder/project/src/blob && echo ${user}-moved > /home/coder/note.txt && chmod 600 /home/coder/note.txt`).status).toBe(0);
+    }
+    const sums = Object.fromEntries(onW1.map((user) => [user, inIde(user, 'sha256sum', '/home/coder/project/src/blob').out]));
+    fs.writeFileSync(path.join(work, 'estate.yaml'), estateText);
+    const pins = (users: string[]) => ALICE + BOB.replace('node: swarm-w1', users.includes('bob') ? 'node: swarm-m1' : 'node: swarm-w1') + (users.includes('carol') ? carol('active').replace(' }', ', node: swarm-m1 }') : carol('active'));
+    fs.writeFileSync(path.join(work, 'roster.yaml'), ROSTER_HEAD + pins([]));
+    for (const user of onW1) {
+      const moved = run('npm', ['run', '--silent', 'swarm:move-home', '--', user, 'swarm-m1', '--yes', '--estate', path.join(work, 'estate.yaml'), '--roster', path.join(work, 'roster.yaml'), '--timeout', '600'], { timeout: 900_000 });
+      process.stdout.write(`[swarm] move-home ${user}: ${moved.out.trim()}\n`);
+      expect(moved.status).toBe(0);
+      expect(moved.out).toContain(`${user}'s home is on swarm-m1 too`);
+    }
+    deploy(pins(onW1));
+    manager('node', 'update', '--availability', 'drain', 'swarm-w1');
+    try {
+      for (const user of ['alice', ...onW1]) {
+        expect((await waitRunning(ide(user), 'swarm-m1', 300)).node).toBe('swarm-m1');
+        await untilHealthy(user);
+      }
+      for (const user of onW1) {
+        expect(inIde(user, 'cat', '/home/coder/note.txt').out).toBe(`${user}-moved`);
+        expect(inIde(user, 'stat', '-c', '%a %u', '/home/coder/note.txt').out).toBe('600 1000');
+        expect(inIde(user, 'sha256sum', '/home/coder/project/src/blob').out).toBe(sums[user]);
+        expect(inIde(user, 'curl', '-sS', '-m', '5', 'http://ai-gateway:8081/').out).toBe(`gateway stand-in: user=${user}`);
+      }
+      expect(on('swarm-w1', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${ide('bob')}`)).toBe('');
+    } finally {
+      manager('node', 'update', '--availability', 'active', 'swarm-w1');
+    }
   });
 });
