@@ -520,7 +520,11 @@ function table(plan: PlanInfo, live: LiveDiff, edit: EditSplit, scale: Scaling[]
     );
     for (const l of edit.layouts) row(l.layout, l.adopted ? `${l.applyS.toFixed(0)} (${l.adopted} taken over)` : l.applyS.toFixed(0), l.fullPlanS.toFixed(1), l.editSynthS.toFixed(1), `${l.editPlanS.toFixed(1)} (${l.editStacks.join(' + ')})`, `**${(l.editSynthS + l.editPlanS).toFixed(1)}**`, `${l.changes.length}: ${short(l.changes)}`);
     const [one, split] = edit.layouts;
-    if (one && split) md.push('', `Split / unsplit, edit synth + plan: ${((split.editSynthS + split.editPlanS) / (one.editSynthS + one.editPlanS)).toFixed(2)} (goal: under 20 s).`);
+    if (one && split) {
+      const splitS = split.editSynthS + split.editPlanS;
+      const verdict = splitS < 20 ? 'the goal (under 20 s) is met' : 'the goal (under 20 s) is **not** met';
+      md.push('', `Split / unsplit, edit synth + plan: ${(splitS / (one.editSynthS + one.editPlanS)).toFixed(2)}; the split edit takes ${splitS.toFixed(1)} s: ${verdict}.`);
+    }
   }
   md.push('', '## Scaling (marginal cost per added user between sizes, from medians)', '', '| figure | marginal cost per added user | verdict |', '|---|---|---|');
   for (const s of scale) row(s.figure, s.marginal, s.verdict);
