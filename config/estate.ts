@@ -298,8 +298,7 @@ export const estateSchema = z
        * (the session drops; open editors reload). Homes are untouched: home volumes are never
        * Terraform resources (constructs/workspace.ts). From 1 it applies in one deploy; from a
        * count above 1, `npm run shards:destroy` with the old count first (README, Sharding the
-       * workspaces). With `target: swarm` the shards will be the ide nodes (the same hash as
-       * `placeIdes`).
+       * workspaces). Refused with `target: swarm`, whose workspaces are one stack for now.
        * @default 1 (one `workspaces` stack holds every user)
        */
       shards: z.number().int().min(1).max(MAX_WORKSPACE_SHARDS).default(1),

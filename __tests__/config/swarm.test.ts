@@ -106,6 +106,13 @@ describe('the deployment target', () => {
       ].sort(byLine));
     });
 
+    it('on workspaces.shards with target swarm (its workspaces are one stack for now), at the shards line', () => {
+      const text = withSwarm().replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 4\n');
+      expect(text).toContain('  shards: 4\n');
+      const line = text.split('\n').findIndex((l) => l === '  shards: 4') + 1;
+      expect(estateErrors(text)).toEqual([`estate.yaml:${line}:3: workspaces.shards: the swarm target does not split its workspaces into shards yet (its workspaces are one stack): remove shards, or use target: docker`]);
+    });
+
     it('on a swarm without an ide node', () => {
       const text = withSwarm(['      role: ide\n      ideCapacity: 40\n', '      role: manager\n'], ['      role: ide\n      ideCapacity: 20\n', '      role: manager\n']);
       expect(estateErrors(text)).toEqual([`${at(text, 'nodes:', 'nodes')}: swarm.nodes: needs at least one node that runs the users' IDEs: role: ide, or a manager with an ideCapacity`]);
