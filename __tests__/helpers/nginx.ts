@@ -3,7 +3,7 @@ import * as dgram from 'dgram';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { spawnLogged } from './processes';
+import { freePorts, spawnLogged } from './processes';
 
 /** Debian's nginx binary; `.ci/run` installs it, so the real check never skips in CI. */
 export function nginxBinary(): string {
@@ -90,6 +90,13 @@ export function fixedAddressStandIns(conf: string): Map<string, string> {
 /** The listen ports of a rendered nginx.conf (for onLoopback). */
 export function listenPorts(conf: string): number[] {
   return [...new Set([...conf.matchAll(/^\s*listen (?:\d+\.\d+\.\d+\.\d+:)?(\d+)/gm)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+}
+
+/** Each listen port of a rendered nginx.conf mapped to its own free loopback port (distinct, so no two listeners collide). */
+export async function loopbackPortsFor(conf: string): Promise<Map<number, number>> {
+  const rendered = listenPorts(conf);
+  const free = await freePorts(rendered.length);
+  return new Map(rendered.map((port, i) => [port, free[i]]));
 }
 
 /**

@@ -16,6 +16,27 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `count` distinct free loopback ports. The probes are held open together: probing one at a
+ * time can hand the same port out twice (the kernel may reuse a port as soon as it is closed).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const probes: net.Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const probe = net.createServer();
+      probes.push(probe);
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', reject);
+        probe.listen(0, '127.0.0.1', () => resolve());
+      });
+    }
+    return probes.map((probe) => (probe.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(probes.map((probe) => new Promise<void>((resolve) => probe.close(() => resolve()))));
+  }
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function exited(child: ChildProcess): boolean {

@@ -1,9 +1,9 @@
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { freePort } from './processes';
 
 /** One person in the test directory; the password is generated here, never written anywhere but the directory. */
 export interface DirectoryPerson {
@@ -22,17 +22,6 @@ export interface TestDirectory {
 
 const SUFFIX = 'dc=bank,dc=test';
 const SLAPD = fs.existsSync('/usr/sbin/slapd') ? '/usr/sbin/slapd' : 'slapd';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** OpenLDAP's salted SHA-1 ({SSHA}): base64(sha1(password + salt) + salt). */
 function hash(password: string): string {

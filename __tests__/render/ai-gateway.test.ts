@@ -6,8 +6,8 @@ import * as path from 'path';
 import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { AI_GATEWAY_SECRET_ENV, renderNginxConf, renderNginxSecretsTemplate } from '../../render/nginx';
 import { LITELLM_STARTUP_TIMEOUT_MS, RunningLitellm, startLitellm } from '../helpers/litellm';
-import { gatewayUsers, listenPorts, nginxSandbox, onLoopback, startNginx, UNREACHED_AI_LIMITS } from '../helpers/nginx';
-import { freePort, request, startRecordingServer, startVllmStandIn, stopProcess, tail, waitUntilAnswers } from '../helpers/processes';
+import { gatewayUsers, loopbackPortsFor, nginxSandbox, onLoopback, startNginx, UNREACHED_AI_LIMITS } from '../helpers/nginx';
+import { request, startRecordingServer, startVllmStandIn, stopProcess, tail, waitUntilAnswers } from '../helpers/processes';
 
 // ---------------------------------------------------------------------------------------------
 // The AI gateway end to end, all real but the model servers: the real nginx runs the rendered
@@ -123,8 +123,7 @@ describe('the AI gateway: real nginx with the rendered nginx.conf, in front of t
       // The gateway's wildcard listener moves to 127.0.0.1 (onLoopback): that address is alice's network here.
       gatewayUsersInclude: gatewayUsers(sandbox.dir, { '127.0.0.1': 'alice' }),
     });
-    const ports = new Map<number, number>();
-    for (const port of listenPorts(rendered)) ports.set(port, await freePort());
+    const ports = await loopbackPortsFor(rendered);
     ({ nginx, logPath: nginxLog } = startNginx(sandbox.dir, onLoopback(rendered, ports)));
     gateway = `http://127.0.0.1:${ports.get(aiGatewayPort)}`;
     // /tabby/v1/health is allow-listed: it answers once nginx and the Tabby stand-in are up.

@@ -6,7 +6,7 @@ import * as net from 'net';
 import * as path from 'path';
 import { DEFAULT_RATE_LIMITS, GATEWAY_USER_HEADER, SECURITY_HEADERS, renderNginxConf, renderNginxSecretsTemplate, STUB_STATUS_PATH, stubStatusUrl } from '../../render/nginx';
 import { MONITORING_PORTS, monitoringCommands } from '../../render/monitoring';
-import { fixedAddressStandIns, gatewayUsers, listenPorts, nginxSandbox, onLoopback, startDnsStandIn, startNginx, withResolver } from '../helpers/nginx';
+import { fixedAddressStandIns, gatewayUsers, loopbackPortsFor, nginxSandbox, onLoopback, startDnsStandIn, startNginx, withResolver } from '../helpers/nginx';
 import { debianTool, parseExposition, valueOf } from '../helpers/monitoring';
 import { freePort, spawnLogged, stopProcess, tail, waitUntilAnswers } from '../helpers/processes';
 
@@ -158,8 +158,7 @@ describe('the entry point: real nginx with the rendered nginx.conf, in front of 
     fixed = fixedAddressStandIns(rendered);
     edge = fixed.get(EDGE)!;
     expect(edge).toBe('127.0.0.2');
-    ports = new Map();
-    for (const port of listenPorts(rendered)) ports.set(port, await freePort());
+    ports = await loopbackPortsFor(rendered);
     const gatewayListen = `listen 127.0.0.1:${ports.get(8081)};`;
     const onUserNetworks = [gatewayListen, ...[ALICE_NETWORK, BOB_NETWORK].map((a) => `    listen ${a}:${ports.get(8081)};`)].join('\n');
     const conf = onLoopback(rendered, ports, fixed);

@@ -5,8 +5,7 @@ import { AI_GATEWAY_ROUTES } from '../../render/ai-gateway';
 import { DEFAULT_RATE_LIMITS, NginxConfigInput, publicOrigin, renderNginxConf, renderNginxSecretsTemplate, SECURITY_HEADERS, servedNames, STUB_STATUS_PATH, stubStatusUrl } from '../../render/nginx';
 import { NginxDirective } from '../../policy/nginx-conf';
 import { nginxAuditSyslogTarget } from '../../render/audit-sink';
-import { listenPorts, nginxSandbox, nginxTest, onLoopback } from '../helpers/nginx';
-import { freePort } from '../helpers/processes';
+import { loopbackPortsFor, nginxSandbox, nginxTest, onLoopback } from '../helpers/nginx';
 
 function input(overrides: Partial<NginxConfigInput> = {}): NginxConfigInput {
   return {
@@ -328,8 +327,7 @@ describe('renderNginxConf', () => {
     // With the status page, as the estate renders it (Debian's nginx-light has the stub_status module).
     const rendered = renderNginxConf(input({ certificatePath: sandbox.cert, keyPath: sandbox.key, secretsIncludePath: secrets, stubStatus: { port: 8405, allow: ['10.202.0.28'] } }));
     expect(rendered).toContain('stub_status;');
-    const ports = new Map<number, number>();
-    for (const port of listenPorts(rendered)) ports.set(port, await freePort());
+    const ports = await loopbackPortsFor(rendered);
     fs.writeFileSync(conf, onLoopback(rendered, ports));
     const result = nginxTest(conf, sandbox.dir);
     expect(result.output).toContain('test is successful');

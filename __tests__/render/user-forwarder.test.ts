@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import { renderUserForwarderConf } from '../../render/user-forwarder';
 import { listenPorts, nginxSandbox, nginxTest, onLoopback, startDnsStandIn, startNginx, withResolver } from '../helpers/nginx';
-import { freePort, request, startRecordingServer, stopProcess, waitUntilAnswers } from '../helpers/processes';
+import { freePorts, request, startRecordingServer, stopProcess, waitUntilAnswers } from '../helpers/processes';
 
 const INPUT = { username: 'alice', ide: { host: 'webide-ide-alice', port: 8080 }, gateway: { host: 'webide-nginx', port: 8081 }, listen: { ai: 8081, ide: 8080 } } as const;
 
@@ -36,7 +36,7 @@ describe('renderUserForwarderConf (the Swarm target: one per user)', () => {
     beforeAll(async () => {
       upstream = await startRecordingServer((req) => ({ status: 200, payload: { url: req.url } }));
       dns = await startDnsStandIn();
-      const [aiPort, idePort] = [await freePort(), await freePort()];
+      const [aiPort, idePort] = await freePorts(2);
       // Both upstreams are the recording server (the DNS stand-in answers 127.0.0.1 for every name).
       const conf = renderUserForwarderConf({ ...INPUT, ide: { ...INPUT.ide, port: upstream.port }, gateway: { ...INPUT.gateway, port: upstream.port } });
       const { nginx, logPath } = startNginx(sandbox.dir, withResolver(onLoopback(conf, new Map([[8081, aiPort], [8080, idePort]])), dns.port));
