@@ -18,6 +18,8 @@ export const SERVICES = [
   'node-exporter',
   'mtail',
   'egress-proxy',
+  /** On a swarm: the AI gateway, a service of its own (stacks/swarm-ai-stack.ts); on one host nginx is both. */
+  'ai-gateway',
 ] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
@@ -60,6 +62,11 @@ export class EstateNames {
    */
   swarmConfig(purpose: string, contentHash: string): string {
     return `${this.prefix}-${purpose}-${contentHash.slice(0, 12)}`;
+  }
+
+  /** A Swarm secret's name without its content digest (constructs/swarm-files.ts SwarmSecretFile). */
+  swarmSecretPrefix(purpose: string): string {
+    return `${this.prefix}-secret-${purpose}`;
   }
 
   homeVolume(username: string): string {

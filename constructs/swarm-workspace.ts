@@ -1,41 +1,11 @@
-import { createHash } from 'crypto';
 import { Construct } from 'constructs';
-import { Config } from '../.gen/providers/docker/config';
 import { Network } from '../.gen/providers/docker/network';
-import { Service, ServiceTaskSpecContainerSpecConfigs } from '../.gen/providers/docker/service';
+import { Service } from '../.gen/providers/docker/service';
 import { RosterUser } from '../config/roster';
 import { renderUserForwarderConf } from '../render/user-forwarder';
 import { AI_GATEWAY_HOST, EstateNames, INTERNAL_PORTS } from './naming';
+import { MiB, SHARED_TMPFS_MODE, SWARM_PLATFORM, SWARM_RESTART, SwarmConfigFile } from './swarm-files';
 import { codeServerArgs, HOME_DIR, IDE_ENTRYPOINT, MANAGED_DIR, USER_DATA_DIR } from './workspace';
-
-/** A rendered file as a Swarm config: immutable, named by its content (EstateNames.swarmConfig). */
-export class SwarmConfigFile extends Construct {
-  public readonly config: Config;
-  /** Where it appears in the containers that mount it. */
-  public readonly file: string;
-
-  constructor(scope: Construct, id: string, props: { readonly names: EstateNames; readonly purpose: string; readonly upload: { readonly file: string; readonly content: string }; readonly labels: Readonly<Record<string, string>> }) {
-    super(scope, id);
-    this.file = props.upload.file;
-    const digest = createHash('sha256').update(props.upload.content).digest('hex');
-    this.config = new Config(this, 'config', {
-      name: props.names.swarmConfig(props.purpose, digest),
-      dataRaw: props.upload.content,
-      labels: Object.entries(props.labels).map(([label, value]) => ({ label, value })),
-      // A new content is a new config: the services move to it before the old one goes.
-      lifecycle: { createBeforeDestroy: true },
-    });
-  }
-
-  /**
-   * Root-owned 0644, as the managed files are on one host: readable by the IDE user, writable by
-   * no one (a config mount is read-only). Not 0444: the IDE's entrypoint copies the AI clients'
-   * configs into the home, and a copy of a 0444 file could not be overwritten at the next start.
-   */
-  mount(): ServiceTaskSpecContainerSpecConfigs {
-    return { configId: this.config.id, configName: this.config.name, fileName: this.file, fileUid: '0', fileGid: '0', fileMode: 0o644 };
-  }
-}
 
 export interface SwarmWorkspaceProps {
   readonly user: RosterUser;
@@ -64,15 +34,6 @@ export const FORWARDER_PORTS = { ai: INTERNAL_PORTS.aiGateway, ide: INTERNAL_POR
 /** The forwarder's user: the estate nginx image's unprivileged user. */
 const FORWARDER_USER = '101:101';
 const IDE_USER = '1000:1000';
-/**
- * Swarm tmpfs mounts are root-owned; 0777 lets the one non-root user of the container write there
- * (no sticky bit: the API reads it back without one, which would show as a change on every plan).
- */
-const SHARED_TMPFS_MODE = 0o777;
-const MiB = 1024 * 1024;
-/** Written as the manager reads it back, so a refresh shows no drift (the lab's provider test found it). */
-const PLATFORM = [{ architecture: 'amd64', os: 'linux' }];
-const RESTART = { condition: 'any', delay: '5s', window: '0s' };
 
 /**
  * One user's IDE on a Docker Swarm: a private internal overlay, the IDE service on it (pinned to
@@ -98,7 +59,7 @@ export class SwarmWorkspace extends Construct {
     if (user.state === 'archived') return;
 
     const labels = (extra: Record<string, string>) => Object.entries({ ...props.labels, 'webide.user': user.username, ...extra }).map(([label, value]) => ({ label, value }));
-    const placement = { constraints: [`node.hostname==${node}`], platforms: PLATFORM };
+    const placement = { constraints: [`node.hostname==${node}`], platforms: SWARM_PLATFORM };
 
     this.network = new Network(this, 'network', {
       name: names.workspaceNetwork(user.username),
@@ -141,7 +102,7 @@ export class SwarmWorkspace extends Construct {
         networksAdvanced: [{ id: this.network.id }],
         placement,
         resources: { limits: { memoryBytes: user.resources.memory * MiB, nanoCpus: Math.round(user.resources.cpus * 1e9) } },
-        restartPolicy: RESTART,
+        restartPolicy: SWARM_RESTART,
       },
     });
 
@@ -178,7 +139,7 @@ export class SwarmWorkspace extends Construct {
         // Beside the IDE: its traffic stays on the node.
         placement,
         resources: { limits: { memoryBytes: 64 * MiB, nanoCpus: 250_000_000 } },
-        restartPolicy: RESTART,
+        restartPolicy: SWARM_RESTART,
       },
     });
   }

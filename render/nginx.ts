@@ -155,7 +155,7 @@ export const DEFAULT_RATE_LIMITS: RateLimits = { signInPerSecond: 5, signInBurst
 const ENTRY_LOG_FORMAT =
   '{"time":"$time_iso8601","server":"entry","client":"$remote_addr","user":"$auth_user","ide":"$ide_owner",' +
   '"method":"$request_method","uri":"$uri","status":$status,"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr"}';
-const GATEWAY_LOG_FORMAT =
+export const GATEWAY_LOG_FORMAT =
   '{"time":"$time_iso8601","server":"ai-gateway","client":"$remote_addr","user":"$gateway_user",' +
   '"method":"$request_method","uri":"$uri","status":$status,"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr","upstream_time":"$upstream_response_time"}';
 
@@ -534,7 +534,7 @@ ${gatewayLocations(input.aiGatewayRoutes ?? AI_GATEWAY_ROUTES, input.aiLimits)}
 export const GATEWAY_USER_HEADER = 'X-Webide-User';
 
 /** `access_log` lines of one format: stdout, and the audit sink when there is one. */
-function accessLogs(format: 'entry' | 'gateway', auditSyslog: string | undefined, indent: string): string {
+export function accessLogs(format: 'entry' | 'gateway', auditSyslog: string | undefined, indent: string): string {
   const sinks = ['/dev/stdout', ...(auditSyslog ? [auditSyslog] : [])];
   return sinks.map((sink) => `${indent}access_log ${sink} ${format};`).join('\n');
 }
@@ -562,7 +562,7 @@ export function gatewayProxyPassTarget(route: AiGatewayRoute): string {
  * itself (plus the query string), never the client's spelling of it, so nginx and the
  * upstream cannot disagree about which endpoint was asked for.
  */
-function gatewayLocations(routes: readonly AiGatewayRoute[], limits: AiLimits): string {
+export function gatewayLocations(routes: readonly AiGatewayRoute[], limits: AiLimits): string {
   return [...routes]
     .sort((a, b) => a.path.localeCompare(b.path))
     .map((route) =>

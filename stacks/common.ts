@@ -59,3 +59,28 @@ export function secretVariable(
     ],
   });
 }
+
+/**
+ * The AI services' secrets (TF_VAR_<name>): LiteLLM's master and gateway keys, vLLM's API key,
+ * Tabby's API token and JWT secret. One declaration for both targets (stacks/platform-stack.ts,
+ * stacks/swarm-ai-stack.ts), so their names and rules cannot drift apart.
+ */
+export function aiSecretVariables(stack: TerraformStack) {
+  return {
+    litellmMasterKey: secretVariable(stack, 'litellm_master_key', "LiteLLM's master key; must start with sk-.", 20, {
+      condition: '${startswith(var.litellm_master_key, "sk-")}',
+      errorMessage: 'litellm_master_key must start with "sk-" (LiteLLM refuses other keys).',
+    }),
+    // The AI gateway's key: LiteLLM lets it call only the allow-listed routes and the chat model.
+    litellmGatewayKey: secretVariable(stack, 'litellm_gateway_key', "Key the AI gateway (nginx) sends to LiteLLM; LiteLLM lets it call only the IDE's allow-listed routes and models.", 32, {
+      condition: '${var.litellm_gateway_key != var.litellm_master_key}',
+      errorMessage: 'litellm_gateway_key must differ from litellm_master_key (the gateway must never hold the master key).',
+    }),
+    vllmApiKey: secretVariable(stack, 'vllm_api_key', 'API key vLLM requires on /v1; LiteLLM sends it.', 20),
+    tabbyApiToken: secretVariable(stack, 'tabby_api_token', 'Tabby API token the AI gateway adds to IDE completion requests.', 8),
+    tabbyJwtSecret: secretVariable(stack, 'tabby_jwt_secret', "Tabby's JWT signing secret; must be a UUID.", 36, {
+      condition: '${can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.tabby_jwt_secret))}',
+      errorMessage: 'tabby_jwt_secret must be a lowercase UUID (Tabby exits otherwise); e.g. from `uuidgen`.',
+    }),
+  };
+}

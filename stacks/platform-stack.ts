@@ -12,13 +12,13 @@ import { NginxEntry } from '../constructs/nginx-entry';
 import { AuditTrail } from '../constructs/audit-trail';
 import { Monitoring } from '../constructs/monitoring';
 import { INTERNAL_PORTS } from '../constructs/naming';
-import { EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
+import { aiSecretVariables, EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
 
 /** The Keycloak admin that Terraform signs in as (bootstrap admin of the master realm). */
 export const KEYCLOAK_ADMIN_USER = 'estate-admin';
 
 /** LiteLLM's config and auth hook (ManagedFiles: the root filesystem is read-only). */
-const LITELLM_CONFIG_DIR = '/etc/litellm';
+export const LITELLM_CONFIG_DIR = '/etc/litellm';
 /** LiteLLM's config.yaml (render/litellm.ts), as its loader receives it and LiteLLM reads it. */
 export const LITELLM_CONFIG_FILE = `${LITELLM_CONFIG_DIR}/config.yaml`;
 
@@ -46,21 +46,7 @@ export class PlatformStack extends TerraformStack {
     const secrets = {
       keycloakAdminPassword: secretVariable(this, 'keycloak_admin_password', 'Password of the bootstrap admin Keycloak creates at its first start; npm run keycloak:bootstrap uses it once, then deletes that admin.', 12),
       keycloakDbPassword: secretVariable(this, 'keycloak_db_password', "Password of Keycloak's PostgreSQL role.", 16),
-      litellmMasterKey: secretVariable(this, 'litellm_master_key', "LiteLLM's master key; must start with sk-.", 20, {
-        condition: '${startswith(var.litellm_master_key, "sk-")}',
-        errorMessage: 'litellm_master_key must start with "sk-" (LiteLLM refuses other keys).',
-      }),
-      // The AI gateway's key: LiteLLM lets it call only the allow-listed routes and the chat model.
-      litellmGatewayKey: secretVariable(this, 'litellm_gateway_key', "Key the AI gateway (nginx) sends to LiteLLM; LiteLLM lets it call only the IDE's allow-listed routes and models.", 32, {
-        condition: '${var.litellm_gateway_key != var.litellm_master_key}',
-        errorMessage: 'litellm_gateway_key must differ from litellm_master_key (the gateway must never hold the master key).',
-      }),
-      vllmApiKey: secretVariable(this, 'vllm_api_key', 'API key vLLM requires on /v1; LiteLLM sends it.', 20),
-      tabbyApiToken: secretVariable(this, 'tabby_api_token', 'Tabby API token the AI gateway adds to IDE completion requests.', 8),
-      tabbyJwtSecret: secretVariable(this, 'tabby_jwt_secret', "Tabby's JWT signing secret; must be a UUID.", 36, {
-        condition: '${can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.tabby_jwt_secret))}',
-        errorMessage: 'tabby_jwt_secret must be a lowercase UUID (Tabby exits otherwise); e.g. from `uuidgen`.',
-      }),
+      ...aiSecretVariables(this),
     };
 
     // nginx has a fixed address on the edge, identity and ai networks (the last host of each

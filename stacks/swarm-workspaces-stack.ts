@@ -1,12 +1,13 @@
 import { Construct } from 'constructs';
 import { TerraformStack } from 'cdktf';
-import { Network } from '../.gen/providers/docker/network';
+import { DataDockerNetwork } from '../.gen/providers/docker/data-docker-network';
 import { placeIdes } from '../config/placement';
 import { ideNodesOf, SwarmConfig } from '../config/swarm';
 import { durationSeconds } from '../config/units';
 import { HomePlacementGuard } from '../constructs/home-placement-guard';
 import { INTERNAL_PORTS } from '../constructs/naming';
-import { SwarmConfigFile, SwarmWorkspace } from '../constructs/swarm-workspace';
+import { SwarmConfigFile } from '../constructs/swarm-files';
+import { SwarmWorkspace } from '../constructs/swarm-workspace';
 import { workspaceManagedFiles } from '../constructs/workspace';
 import { EstateStackProps, estateNames, useDocker } from './common';
 import { renderWorkspaceFiles } from './user-workspaces';
@@ -15,15 +16,16 @@ import { renderWorkspaceFiles } from './user-workspaces';
  * The users' IDEs on a Docker Swarm (`target: swarm`), driven through the manager's Docker API
  * (`dockerHost`): per user an internal overlay, the IDE service on the user's node
  * (config/placement.ts) and the user's forwarder (constructs/swarm-workspace.ts); the managed
- * files as Swarm configs; and the forwarders' network, which the entry point and the AI gateway
- * join. A roster edit changes only the edited users' resources: nothing shared is per user.
+ * files as Swarm configs. Each forwarder joins the forwarders' network, which the AI stack
+ * (stacks/swarm-ai-stack.ts, deployed first) owns and this stack looks up by name. A roster edit
+ * changes only the edited users' resources: nothing shared is per user.
  * Each home is a volume on its user's node; HomePlacementGuard keeps users on their node.
  *
  * Part of the Swarm target being built (issue 16): the platform services on a swarm are not
  * built yet, so buildEstate does not use this stack; the Swarm test tier deploys it on the lab.
  */
 export class SwarmWorkspacesStack extends TerraformStack {
-  public readonly forwardersNetwork: Network;
+  public readonly forwardersNetwork: DataDockerNetwork;
   /** By username; the placement every user's IDE and home follow. */
   public readonly workspaces: ReadonlyMap<string, SwarmWorkspace>;
   public readonly placement: ReadonlyMap<string, string>;
@@ -39,17 +41,7 @@ export class SwarmWorkspacesStack extends TerraformStack {
     const names = estateNames(estate);
     const labels = names.labels(estate, 'workspace');
 
-    this.forwardersNetwork = new Network(this, 'forwarders-network', {
-      name: names.network('forwarders'),
-      driver: 'overlay',
-      internal: true,
-      attachable: false,
-      options: swarm.encryptOverlays ? { encrypted: '' } : undefined,
-      labels: [
-        { label: 'webide.estate', value: estate.name },
-        { label: 'webide.component', value: 'forwarders-network' },
-      ],
-    });
+    this.forwardersNetwork = new DataDockerNetwork(this, 'forwarders-network', { name: names.network('forwarders') });
 
     const managedFiles = workspaceManagedFiles(renderWorkspaceFiles(estate)).map(({ file, content }) => {
       if (content === undefined) throw new Error(`managed file ${file} has no content`);
@@ -72,7 +64,7 @@ export class SwarmWorkspacesStack extends TerraformStack {
           forwarderImage: estate.images.nginx,
           managedFiles,
           forwardersNetworkId: this.forwardersNetwork.id,
-          gateway: { host: names.service('nginx'), port: INTERNAL_PORTS.aiGateway },
+          gateway: { host: names.service('ai-gateway'), port: INTERNAL_PORTS.aiGateway },
           encryptOverlay: swarm.encryptOverlays,
           labels,
           idleTimeoutSeconds: estate.workspaces.idleTimeout ? durationSeconds(estate.workspaces.idleTimeout) : undefined,

@@ -55,7 +55,7 @@ describe('SwarmWorkspacesStack (the Swarm target: users’ IDEs)', () => {
     const forwarder = alice.get('docker_service.users_alice_forwarder') as unknown as Service;
     expect(forwarder.task_spec.networks_advanced).toEqual([
       { id: expect.stringContaining(network), aliases: ['ai-gateway'] },
-      { id: expect.stringContaining('${docker_network.forwarders-network') },
+      { id: expect.stringContaining('${data.docker_network.forwarders-network') },
     ]);
     expect(forwarder.mode.replicated.replicas).toBe(1);
     expect(forwarder.task_spec.container_spec).toMatchObject({ user: '101:101', read_only: true, cap_drop: ['ALL'] });
