@@ -1,9 +1,10 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
-import { Fn } from 'cdktf';
+import { DefaultTokenResolver, Fn, StringConcat, Tokenization } from 'cdktf';
+import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { Config } from '../.gen/providers/docker/config';
 import { Secret } from '../.gen/providers/docker/secret';
-import { ServiceTaskSpecContainerSpecConfigs, ServiceTaskSpecContainerSpecSecrets } from '../.gen/providers/docker/service';
+import { Service, ServiceTaskSpecContainerSpecConfigs, ServiceTaskSpecContainerSpecMounts, ServiceTaskSpecContainerSpecSecrets } from '../.gen/providers/docker/service';
 import { EstateNames } from './naming';
 
 /** What the Swarm target's services share (constructs/swarm-workspace.ts, stacks/swarm-ai-stack.ts). */
@@ -13,9 +14,23 @@ export const MiB = 1024 * 1024;
  * (no sticky bit: the API reads it back without one, which would show as a change on every plan).
  */
 export const SHARED_TMPFS_MODE = 0o777;
-/** Written as the manager reads it back, so a refresh shows no drift (the lab's provider test found it). */
+/** Written as the manager reads it back, so a refresh shows no drift (the lab's provider test found it); so are durations (`1m`, not `60s`). */
 export const SWARM_PLATFORM = [{ architecture: 'amd64', os: 'linux' }];
 export const SWARM_RESTART = { condition: 'any', delay: '5s', window: '0s' };
+
+/**
+ * A service's mounts and resources in the form the docker CLI writes them back when SwarmPidsLimit
+ * runs `docker service update` (the lab showed it): mounts sorted by source, then target, and a
+ * reservation present though empty. Declared so, the refresh after it finds nothing changed.
+ */
+export function swarmMounts(mounts: readonly ServiceTaskSpecContainerSpecMounts[]): ServiceTaskSpecContainerSpecMounts[] {
+  return [...mounts].sort((a, b) => (a.source ?? '').localeCompare(b.source ?? '') || a.target.localeCompare(b.target));
+}
+
+/** Limits, with the empty reservation the CLI writes (see swarmMounts). */
+export function swarmResources(limits: { readonly memoryBytes: number; readonly nanoCpus: number }) {
+  return { limits: { ...limits }, reservation: { memoryBytes: 0, nanoCpus: 0 } };
+}
 
 /** A rendered file as a Swarm config: immutable, named by its content (EstateNames.swarmConfig). */
 export class SwarmConfigFile extends Construct {
@@ -128,4 +143,56 @@ export function commandWithSecretEnv(variables: readonly string[], program: read
   }
   const reads = variables.map((name) => `${name}="$(cat ${SWARM_SECRETS_DIR}/${name})"; export ${name}; `).join('');
   return ['/bin/sh', '-c', `set -e; ${reads}exec "$@"`, 'secret-env', ...program];
+}
+
+/**
+ * A Swarm service's pids limit. Swarm has one (API 1.41, `docker service update --limit-pids`),
+ * but the provider cannot write it, so it is applied through the manager right after the
+ * provider wrote the service, and again after every change of the service's declared task (the
+ * provider sends its whole spec, without the limit). Each application rolls the task once.
+ *
+ * The triggers are a digest of the task as declared (references as written, such as
+ * `${docker_network.x.id}`) and the ids of the networks, configs and secrets it attaches (a
+ * replaced one changes the service too), not the task as the provider reads it back: the CLI's
+ * update rewrites empty fields in a form the provider reads differently, which would trigger it
+ * again on every plan. So one change is not followed by the limit: the provider undoing a change
+ * made to the service by hand. The next change of the service restores it.
+ */
+export class SwarmPidsLimit extends Construct {
+  public readonly apply: NullResource;
+
+  constructor(scope: Construct, id: string, props: { readonly service: Service; readonly limit: number; readonly dockerHost: string }) {
+    super(scope, id);
+    if (!Number.isInteger(props.limit) || props.limit < 1) throw new Error(`${id}: a pids limit must be a positive integer`);
+    this.apply = new NullResource(this, 'pids-limit', {
+      triggers: {
+        service_id: props.service.id,
+        task_spec: declaredDigest(props.service),
+        attached: Fn.join(',', attachedIds(props.service)),
+        pids_limit: String(props.limit),
+        docker_host: props.dockerHost,
+      },
+      provisioners: [
+        {
+          type: 'local-exec',
+          // Not detached: the deploy ends when the task runs (and is healthy) with its limit.
+          command: 'docker service update --quiet --limit-pids "$PIDS_LIMIT" "$SERVICE_ID" >/dev/null',
+          environment: { DOCKER_HOST: props.dockerHost, PIDS_LIMIT: String(props.limit), SERVICE_ID: props.service.id },
+        },
+      ],
+    });
+  }
+}
+
+/** sha256 of a service's task as declared, in its synthesized form (so stable across synths). */
+function declaredDigest(service: Service): string {
+  const declared = Tokenization.resolve(service.toTerraform(), { scope: service, resolver: new DefaultTokenResolver(new StringConcat()) }) as { resource: Record<string, Record<string, { task_spec: unknown }>> };
+  const taskSpec = Object.values(Object.values(declared.resource)[0])[0].task_spec;
+  return createHash('sha256').update(JSON.stringify(taskSpec)).digest('hex');
+}
+
+/** The ids of the networks, configs and secrets a service's task attaches (Terraform references). */
+function attachedIds(service: Service): string[] {
+  const task = service.taskSpecInput as { networksAdvanced?: { id: string }[]; containerSpec: { configs?: { configId: string }[]; secrets?: { secretId: string }[] } };
+  return [...(task.networksAdvanced ?? []).map((n) => n.id), ...(task.containerSpec.configs ?? []).map((c) => c.configId), ...(task.containerSpec.secrets ?? []).map((s) => s.secretId)];
 }

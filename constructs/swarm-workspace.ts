@@ -4,8 +4,8 @@ import { Service } from '../.gen/providers/docker/service';
 import { RosterUser } from '../config/roster';
 import { renderUserForwarderConf } from '../render/user-forwarder';
 import { AI_GATEWAY_HOST, EstateNames, INTERNAL_PORTS } from './naming';
-import { MiB, SHARED_TMPFS_MODE, SWARM_PLATFORM, SWARM_RESTART, SwarmConfigFile } from './swarm-files';
-import { codeServerArgs, HOME_DIR, IDE_ENTRYPOINT, MANAGED_DIR, USER_DATA_DIR } from './workspace';
+import { MiB, SHARED_TMPFS_MODE, SWARM_PLATFORM, SWARM_RESTART, SwarmConfigFile, swarmMounts, SwarmPidsLimit, swarmResources } from './swarm-files';
+import { codeServerArgs, HOME_DIR, IDE_ENTRYPOINT, IDE_PIDS_LIMIT, MANAGED_DIR, USER_DATA_DIR } from './workspace';
 
 export interface SwarmWorkspaceProps {
   readonly user: RosterUser;
@@ -27,10 +27,14 @@ export interface SwarmWorkspaceProps {
   readonly labels: Readonly<Record<string, string>>;
   readonly idleTimeoutSeconds?: number;
   readonly allowFileTransfer?: boolean;
+  /** The manager's Docker API (the estate's `dockerHost`): the pids limits are applied through it. */
+  readonly dockerHost: string;
 }
 
 /** The user forwarder's listeners (render/user-forwarder.ts): AI calls on the IDE's AI port, the IDE session on the code-server port. */
 export const FORWARDER_PORTS = { ai: INTERNAL_PORTS.aiGateway, ide: INTERNAL_PORTS.codeServer } as const;
+/** nginx with one worker: a handful of processes. */
+const FORWARDER_PIDS_LIMIT = 64;
 /** The forwarder's user: the estate nginx image's unprivileged user. */
 const FORWARDER_USER = '101:101';
 const IDE_USER = '1000:1000';
@@ -42,9 +46,9 @@ const IDE_USER = '1000:1000';
  * which stays on the node. A suspended user's IDE keeps running with its forwarder scaled to
  * zero: no entry point, no AI gateway.
  *
- * Hardened as on one host where a service can say it: read-only root, non-root, every capability
- * dropped, memory and CPU limits, an init. A service cannot say a pids limit or
- * no-new-privileges in Swarm's API as this provider drives it; those are engine settings.
+ * Hardened as on one host: read-only root, non-root, every capability dropped, memory, CPU and
+ * pids limits (SwarmPidsLimit), an init. no-new-privileges is not in Swarm's API of this engine:
+ * it is the engines' own setting (README, the Swarm target).
  */
 export class SwarmWorkspace extends Construct {
   public readonly network?: Network;
@@ -87,7 +91,7 @@ export class SwarmWorkspace extends Construct {
           readOnly: true,
           capDrop: ['ALL'],
           init: true,
-          mounts: [
+          mounts: swarmMounts([
             // The home: a local volume on the user's node, created there on first use and never a
             // Terraform resource (as on one host), so no plan can delete it; the user stays on the node.
             { type: 'volume', source: this.homeVolumeName, target: HOME_DIR },
@@ -95,16 +99,18 @@ export class SwarmWorkspace extends Construct {
             { type: 'tmpfs', target: USER_DATA_DIR, tmpfsOptions: { sizeBytes: 256 * MiB, mode: SHARED_TMPFS_MODE } },
             // A root-owned mount point for the managed files: the user can neither write it nor move it away.
             { type: 'tmpfs', target: MANAGED_DIR, tmpfsOptions: { sizeBytes: MiB, mode: 0o555 } },
-          ],
+          ]),
           configs: props.managedFiles.map((file) => file.mount()),
           healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.codeServer}/healthz`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '30s' },
         },
         networksAdvanced: [{ id: this.network.id }],
         placement,
-        resources: { limits: { memoryBytes: user.resources.memory * MiB, nanoCpus: Math.round(user.resources.cpus * 1e9) } },
+        resources: swarmResources({ memoryBytes: user.resources.memory * MiB, nanoCpus: Math.round(user.resources.cpus * 1e9) }),
         restartPolicy: SWARM_RESTART,
       },
     });
+
+    new SwarmPidsLimit(this, 'ide-pids', { service: this.ide, limit: IDE_PIDS_LIMIT, dockerHost: props.dockerHost });
 
     const forwarderConf = new SwarmConfigFile(this, 'forwarder-conf', {
       names,
@@ -138,9 +144,10 @@ export class SwarmWorkspace extends Construct {
         ],
         // Beside the IDE: its traffic stays on the node.
         placement,
-        resources: { limits: { memoryBytes: 64 * MiB, nanoCpus: 250_000_000 } },
+        resources: swarmResources({ memoryBytes: 64 * MiB, nanoCpus: 250_000_000 }),
         restartPolicy: SWARM_RESTART,
       },
     });
+    new SwarmPidsLimit(this, 'forwarder-pids', { service: this.forwarder, limit: FORWARDER_PIDS_LIMIT, dockerHost: props.dockerHost });
   }
 }

@@ -1,5 +1,6 @@
 import { USERNAME_PATTERN } from '../config/roster';
 import { AI_GATEWAY_ROUTES, AiGatewayRoute } from './ai-gateway';
+import { DOCKER_DNS, NGINX_TMP_PATHS } from './user-forwarder';
 import { accessLogs, AiLimits, GATEWAY_LIMIT_ZONE, GATEWAY_LOG_FORMAT, GATEWAY_USER_HEADER, gatewayLocations } from './nginx';
 
 /**
@@ -25,9 +26,6 @@ export interface SwarmAiGatewayInput {
   readonly aiGatewayRoutes?: readonly AiGatewayRoute[];
 }
 
-/** Docker's embedded DNS server, in every container on a user-defined network. */
-const DOCKER_DNS = '127.0.0.11';
-
 /** The nginx variable of the forwarder's header (`X-Webide-User` → `$http_x_webide_user`). */
 const USER_HEADER_VARIABLE = `$http_${GATEWAY_USER_HEADER.toLowerCase().replace(/-/g, '_')}`;
 
@@ -39,11 +37,7 @@ error_log stderr warn;
 events { worker_connections 4096; }
 http {
   server_tokens off;
-  client_body_temp_path /tmp/client_body;
-  proxy_temp_path /tmp/proxy;
-  fastcgi_temp_path /tmp/fastcgi;
-  uwsgi_temp_path /tmp/uwsgi;
-  scgi_temp_path /tmp/scgi;
+${NGINX_TMP_PATHS}
   resolver ${DOCKER_DNS} valid=10s ipv6=off;
   resolver_timeout 5s;
 

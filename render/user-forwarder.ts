@@ -27,7 +27,9 @@ export interface UserForwarderInput {
 }
 
 /** Docker's embedded DNS server, in every container on a user-defined network. */
-const DOCKER_DNS = '127.0.0.11';
+export const DOCKER_DNS = '127.0.0.11';
+/** nginx's temporary files on the tmpfs: the Swarm target's nginx services have a read-only root. */
+export const NGINX_TMP_PATHS = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path /tmp/${kind};`).join('\n');
 /** Longest AI answer (streamed); as the AI gateway's own limit on one host. */
 const AI_READ_TIMEOUT = '300s';
 /** An open IDE session (a websocket) may stay idle this long. */
@@ -44,11 +46,7 @@ events { worker_connections 1024; }
 http {
   server_tokens off;
   access_log off;
-  client_body_temp_path /tmp/client_body;
-  proxy_temp_path /tmp/proxy;
-  fastcgi_temp_path /tmp/fastcgi;
-  uwsgi_temp_path /tmp/uwsgi;
-  scgi_temp_path /tmp/scgi;
+${NGINX_TMP_PATHS}
   resolver ${DOCKER_DNS} valid=10s ipv6=off;
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
 

@@ -16,7 +16,6 @@
  * Without --yes it prints what it would do and changes nothing. Refuses when the home on the new
  * node is not empty. Exit 0 done (or printed), 1 refused or failed, 2 bad arguments.
  */
-import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { EstateConfig } from '../config/estate';
 import { readInputFile } from '../config/input-file';
@@ -26,6 +25,7 @@ import { ConfigError, formatIssue } from '../config/source';
 import { ideNodesOf, swarmNodeName } from '../config/swarm';
 import { EstateNames } from '../constructs/naming';
 import { HOME_DIR } from '../constructs/workspace';
+import { Docker, managerDocker } from './swarm-docker';
 
 const USAGE = 'usage: npm run swarm:move-home -- <username> <to-node> [--from <node>] [--yes] [--estate <estate.yaml>] [--roster <roster.yaml>] [--timeout <seconds>]';
 
@@ -123,8 +123,6 @@ const RECEIVE_AS_OWNER =
 const send = (receiver: string) =>
   `set -e; ${DIGESTS}; tar -c -C ${HOME_DIR} . | perl -MIO::Socket::INET -e 'for (1 .. 90) { $c = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => ${PORT}, Timeout => 5) and last; sleep 2 } $c or die "connect: $!"; binmode $c; binmode STDIN; while (sysread(STDIN, $b, 65536)) { print $c $b } close $c or die "close: $!"' ${receiver}`;
 
-type Docker = (...args: string[]) => { status: number; out: string };
-
 /** Moves (copies and checks) the home; throws with what happened when a step fails. Logs each step. */
 export async function moveHome(estate: EstateConfig, roster: Roster, args: MoveHomeArgs, docker: Docker, log: (line: string) => void): Promise<void> {
   const names = new EstateNames(estate.name);
@@ -221,11 +219,7 @@ async function main(): Promise<number> {
     for (const issue of error.issues) process.stderr.write(`${formatIssue(issue)}\n`);
     return 1;
   }
-  const host = estate.dockerHost;
-  const docker: Docker = (...a) => {
-    const result = spawnSync('docker', ['-H', host, ...a], { encoding: 'utf8', timeout: 120_000 });
-    return { status: result.status ?? 1, out: `${result.stdout ?? ''}${result.stderr ?? ''}` };
-  };
+  const docker = managerDocker(estate.dockerHost);
   try {
     await moveHome(estate, roster, args, docker, (line) => process.stdout.write(`${line}\n`));
     return 0;

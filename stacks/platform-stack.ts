@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { TerraformOutput, TerraformStack } from 'cdktf';
 import { Network } from '../.gen/providers/docker/network';
+import { EstateConfig } from '../config/estate';
 import { subnetPlan } from '../config/subnets';
 import { publicOrigin, stubStatusUrl } from '../render/nginx';
 import { estateScrapeTargets, MONITORING_PORTS } from '../render/monitoring';
@@ -22,8 +23,43 @@ export const LITELLM_CONFIG_DIR = '/etc/litellm';
 /** LiteLLM's config.yaml (render/litellm.ts), as its loader receives it and LiteLLM reads it. */
 export const LITELLM_CONFIG_FILE = `${LITELLM_CONFIG_DIR}/config.yaml`;
 
+/**
+ * The AI services' limits, on one host and on a swarm (stacks/swarm-ai-stack.ts). Pids: PyTorch,
+ * NCCL and vLLM's API server start many threads per GPU; Tabby fewer; LiteLLM a few per worker.
+ */
+export const AI_SERVICE_LIMITS = {
+  vllm: { memoryMiB: 65536, cpus: 8, pids: 4096 },
+  tabby: { memoryMiB: 16384, cpus: 4, pids: 2048 },
+  litellm: { memoryMiB: 2048, cpus: 2, pids: 1024 },
+} as const;
+
 /** Mount point of the model directories inside the model servers. */
-const MODELS_DIR = '/models';
+export const MODELS_DIR = '/models';
+
+/** vLLM's arguments (after its image's entrypoint), on one host and on a swarm. */
+export function vllmArgs(estate: EstateConfig): string[] {
+  const chat = estate.models.chat;
+  return [
+    `${MODELS_DIR}/chat`,
+    '--served-model-name',
+    chat.servedName,
+    '--host',
+    '0.0.0.0',
+    '--port',
+    String(INTERNAL_PORTS.vllm),
+    '--max-model-len',
+    String(chat.maxModelLen),
+    '--gpu-memory-utilization',
+    String(chat.gpuMemoryUtilization),
+    '--tensor-parallel-size',
+    String(estate.gpus.vllm.length),
+  ];
+}
+
+/** Tabby's arguments (after its image's entrypoint), on one host and on a swarm. */
+export function tabbyArgs(estate: EstateConfig): string[] {
+  return ['serve', '--model', estate.models.completion.model, '--device', 'cuda', '--host', '0.0.0.0', '--port', String(INTERNAL_PORTS.tabby)];
+}
 
 /**
  * Long-lived services and the networks between them: PostgreSQL, Keycloak, LiteLLM,
@@ -169,27 +205,12 @@ export class PlatformStack extends TerraformStack {
       image: pinnedImage(this, 'vllm-image', estate.images.vllm),
       networks: [{ name: this.networks.ai.name }],
       user: '2000:0',
-      memoryMiB: 65536,
-      cpus: 8,
-      // PyTorch, NCCL and the API server start many threads per GPU.
-      pidsLimit: 4096,
+      memoryMiB: AI_SERVICE_LIMITS.vllm.memoryMiB,
+      cpus: AI_SERVICE_LIMITS.vllm.cpus,
+      pidsLimit: AI_SERVICE_LIMITS.vllm.pids,
       dockerHost: estate.dockerHost,
       runtime: estate.gpus.runtime,
-      command: [
-        `${MODELS_DIR}/chat`,
-        '--served-model-name',
-        chat.servedName,
-        '--host',
-        '0.0.0.0',
-        '--port',
-        String(INTERNAL_PORTS.vllm),
-        '--max-model-len',
-        String(chat.maxModelLen),
-        '--gpu-memory-utilization',
-        String(chat.gpuMemoryUtilization),
-        '--tensor-parallel-size',
-        String(estate.gpus.vllm.length),
-      ],
+      command: vllmArgs(estate),
       env: {
         ...gpuPinning(estate.gpus.vllm),
         VLLM_API_KEY: secrets.vllmApiKey.stringValue,
@@ -211,12 +232,12 @@ export class PlatformStack extends TerraformStack {
       networks: [{ name: this.networks.ai.name }],
       // Non-root: the image's data directory (/data, Tabby's root) must belong to this uid.
       user: '1000:1000',
-      memoryMiB: 16384,
-      cpus: 4,
-      pidsLimit: 2048,
+      memoryMiB: AI_SERVICE_LIMITS.tabby.memoryMiB,
+      cpus: AI_SERVICE_LIMITS.tabby.cpus,
+      pidsLimit: AI_SERVICE_LIMITS.tabby.pids,
       dockerHost: estate.dockerHost,
       runtime: estate.gpus.runtime,
-      command: ['serve', '--model', estate.models.completion.model, '--device', 'cuda', '--host', '0.0.0.0', '--port', String(INTERNAL_PORTS.tabby)],
+      command: tabbyArgs(estate),
       env: {
         ...gpuPinning(estate.gpus.tabby),
         TABBY_DISABLE_USAGE_COLLECTION: '1',
@@ -241,9 +262,9 @@ export class PlatformStack extends TerraformStack {
       image: litellmImage,
       networks: [{ name: this.networks.ai.name }],
       user: '1000:1000',
-      memoryMiB: 2048,
-      cpus: 2,
-      pidsLimit: 1024,
+      memoryMiB: AI_SERVICE_LIMITS.litellm.memoryMiB,
+      cpus: AI_SERVICE_LIMITS.litellm.cpus,
+      pidsLimit: AI_SERVICE_LIMITS.litellm.pids,
       dockerHost: estate.dockerHost,
       command: ['--config', LITELLM_CONFIG_FILE, '--port', String(INTERNAL_PORTS.litellm), '--num_workers', String(estate.litellm.numWorkers)],
       env: {

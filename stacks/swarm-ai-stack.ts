@@ -1,15 +1,15 @@
 import { Construct } from 'constructs';
 import { TerraformStack } from 'cdktf';
 import { Network } from '../.gen/providers/docker/network';
-import { Service, ServiceTaskSpec } from '../.gen/providers/docker/service';
+import { Service, ServiceTaskSpec, ServiceTaskSpecContainerSpecMounts } from '../.gen/providers/docker/service';
 import { SwarmConfig } from '../config/swarm';
 import { INTERNAL_PORTS } from '../constructs/naming';
-import { commandWithSecretEnv, MiB, SHARED_TMPFS_MODE, SWARM_PLATFORM, SWARM_RESTART, SWARM_SECRETS_DIR, SwarmConfigFile, SwarmSecretFile } from '../constructs/swarm-files';
+import { commandWithSecretEnv, MiB, SHARED_TMPFS_MODE, SWARM_PLATFORM, SWARM_RESTART, SWARM_SECRETS_DIR, SwarmConfigFile, swarmMounts, SwarmPidsLimit, swarmResources, SwarmSecretFile } from '../constructs/swarm-files';
 import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { AI_GATEWAY_SECRET_ENV, renderNginxSecretsTemplate } from '../render/nginx';
 import { renderSwarmAiGatewayConf } from '../render/swarm-ai-gateway';
 import { aiSecretVariables, EstateStackProps, estateNames, useDocker } from './common';
-import { gpuPinning, LITELLM_CONFIG_DIR, LITELLM_CONFIG_FILE, localProfileStandIn } from './platform-stack';
+import { AI_SERVICE_LIMITS, gpuPinning, LITELLM_CONFIG_DIR, LITELLM_CONFIG_FILE, localProfileStandIn, MODELS_DIR, tabbyArgs, vllmArgs } from './platform-stack';
 
 /**
  * The entrypoints of the AI images, as their images declare them. A Swarm service that reads its
@@ -24,7 +24,8 @@ const GATEWAY_CONF = '/etc/webide/ai-gateway.conf';
 const GATEWAY_CREDENTIALS = 'ai-gateway-credentials.conf';
 /** The estate nginx image's unprivileged user (as the forwarders). */
 const NGINX_USER = '101:101';
-const MODELS_DIR = '/models';
+/** As the entry point's nginx on one host. */
+const GATEWAY_PIDS_LIMIT = 512;
 
 /**
  * The AI services on a Docker Swarm (`target: swarm`): the model servers on the gpu node that
@@ -94,37 +95,42 @@ export class SwarmAiStack extends TerraformStack {
 
     const onManagers = { constraints: ['node.role==manager'], platforms: SWARM_PLATFORM };
     const tmpfs = (target: string, sizeMiB: number, mode = SHARED_TMPFS_MODE) => ({ type: 'tmpfs', target, tmpfsOptions: { sizeBytes: sizeMiB * MiB, mode } });
-    const service = (name: 'vllm' | 'tabby' | 'litellm' | 'ai-gateway', taskSpec: ServiceTaskSpec, extraLabels: Record<string, string> = {}) =>
-      new Service(this, name, {
+    const service = (
+      name: 'vllm' | 'tabby' | 'litellm' | 'ai-gateway',
+      pidsLimit: number,
+      resources: { memoryBytes: number; nanoCpus: number },
+      taskSpec: ServiceTaskSpec,
+      extraLabels: Record<string, string> = {},
+    ) => {
+      const created = new Service(this, name, {
         name: names.service(name),
         labels: labelList(name, extraLabels),
         // No VIPs: this kernel has no IPVS (README), and one task each needs none.
         endpointSpec: { mode: 'dnsrr' },
         mode: { replicated: { replicas: 1 } },
-        taskSpec: { restartPolicy: SWARM_RESTART, ...taskSpec },
+        taskSpec: {
+          restartPolicy: SWARM_RESTART,
+          ...taskSpec,
+          containerSpec: { ...taskSpec.containerSpec, mounts: swarmMounts((taskSpec.containerSpec.mounts ?? []) as ServiceTaskSpecContainerSpecMounts[]) },
+          resources: swarmResources(resources),
+        },
       });
+      new SwarmPidsLimit(this, `${name}-pids`, { service: created, limit: pidsLimit, dockerHost: estate.dockerHost });
+      return created;
+    };
 
+    // A Swarm node refuses a CPU limit above its own count. The local profile's model servers are
+    // the GPU-less stand-in, which needs one CPU, on test machines that may have two.
+    const modelServerCpus = (production: number) => (estate.profile === 'local' ? 1 : production) * 1e9;
+    const limits = (name: keyof typeof AI_SERVICE_LIMITS, nanoCpus = AI_SERVICE_LIMITS[name].cpus * 1e9) => ({ memoryBytes: AI_SERVICE_LIMITS[name].memoryMiB * MiB, nanoCpus });
     const vllmHost = names.service('vllm');
     const chat = estate.models.chat;
     const vllmUser = '2000:0';
-    const vllmSecrets = withSecrets([LITELLM_SECRET_ENV.vllmApiKey], vllmUser, [
-      ...AI_IMAGE_ENTRYPOINTS.vllm,
-      `${MODELS_DIR}/chat`,
-      '--served-model-name',
-      chat.servedName,
-      '--host',
-      '0.0.0.0',
-      '--port',
-      String(INTERNAL_PORTS.vllm),
-      '--max-model-len',
-      String(chat.maxModelLen),
-      '--gpu-memory-utilization',
-      String(chat.gpuMemoryUtilization),
-      '--tensor-parallel-size',
-      String(estate.gpus.vllm.length),
-    ]);
+    const vllmSecrets = withSecrets([LITELLM_SECRET_ENV.vllmApiKey], vllmUser, [...AI_IMAGE_ENTRYPOINTS.vllm, ...vllmArgs(estate)]);
     const vllm = service(
       'vllm',
+      AI_SERVICE_LIMITS.vllm.pids,
+      limits('vllm', modelServerCpus(AI_SERVICE_LIMITS.vllm.cpus)),
       {
         containerSpec: {
           image: estate.images.vllm,
@@ -141,11 +147,10 @@ export class SwarmAiStack extends TerraformStack {
             // PyTorch's shared memory between workers (one host: shm_size).
             tmpfs('/dev/shm', 8192),
           ],
-          healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.vllm}/health`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '600s' },
+          healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.vllm}/health`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '10m' },
         },
         networksAdvanced: [{ id: this.aiNetwork.id }],
         placement: onGpuNode(swarm, estate.gpus.vllm),
-        resources: { limits: { memoryBytes: 65536 * MiB, nanoCpus: 8e9 } },
       },
       { 'webide.gpus': estate.gpus.vllm.join(',') },
     );
@@ -154,21 +159,12 @@ export class SwarmAiStack extends TerraformStack {
     const tabbyVariables: EnvSecret[] = ['TABBY_WEBSERVER_JWT_TOKEN_SECRET', ...(estate.profile === 'local' ? (['TABBY_API_TOKEN'] as const) : [])];
     const tabby = service(
       'tabby',
+      AI_SERVICE_LIMITS.tabby.pids,
+      limits('tabby', modelServerCpus(AI_SERVICE_LIMITS.tabby.cpus)),
       {
         containerSpec: {
           image: estate.images.tabby,
-          ...withSecrets(tabbyVariables, tabbyUser, [
-            ...AI_IMAGE_ENTRYPOINTS.tabby,
-            'serve',
-            '--model',
-            estate.models.completion.model,
-            '--device',
-            'cuda',
-            '--host',
-            '0.0.0.0',
-            '--port',
-            String(INTERNAL_PORTS.tabby),
-          ]),
+          ...withSecrets(tabbyVariables, tabbyUser, [...AI_IMAGE_ENTRYPOINTS.tabby, ...tabbyArgs(estate)]),
           env: {
             ...gpuPinning(estate.gpus.tabby),
             TABBY_DISABLE_USAGE_COLLECTION: '1',
@@ -188,11 +184,10 @@ export class SwarmAiStack extends TerraformStack {
             { type: 'volume', source: names.dataVolume('tabby'), target: '/data' },
             tmpfs('/tmp', 1024),
           ],
-          healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.tabby}/v1/health`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '300s' },
+          healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.tabby}/v1/health`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '5m' },
         },
         networksAdvanced: [{ id: this.aiNetwork.id }],
         placement: onGpuNode(swarm, estate.gpus.tabby),
-        resources: { limits: { memoryBytes: 16384 * MiB, nanoCpus: 4e9 } },
       },
       { 'webide.gpus': estate.gpus.tabby.join(',') },
     );
@@ -213,7 +208,7 @@ export class SwarmAiStack extends TerraformStack {
       ),
       litellmFile('litellm-auth-hook', `${LITELLM_CONFIG_DIR}/${LITELLM_AUTH_HOOK.file}`, renderLitellmAuthHook(litellmAuthHookInput(chat.name))),
     ];
-    const litellm = service('litellm', {
+    const litellm = service('litellm', AI_SERVICE_LIMITS.litellm.pids, limits('litellm'), {
       containerSpec: {
         image: estate.images.litellm,
         ...withSecrets([LITELLM_SECRET_ENV.masterKey, LITELLM_SECRET_ENV.gatewayKey, LITELLM_SECRET_ENV.vllmApiKey], litellmUser, [
@@ -238,12 +233,11 @@ export class SwarmAiStack extends TerraformStack {
           interval: '15s',
           timeout: '5s',
           retries: 3,
-          startPeriod: '60s',
+          startPeriod: '1m',
         },
       },
       networksAdvanced: [{ id: this.aiNetwork.id }],
       placement: onManagers,
-      resources: { limits: { memoryBytes: 2048 * MiB, nanoCpus: 2e9 } },
     });
 
     const gatewayConf = new SwarmConfigFile(this, 'ai-gateway-conf', {
@@ -265,7 +259,7 @@ export class SwarmAiStack extends TerraformStack {
       [`$${AI_GATEWAY_SECRET_ENV.litellmKey}`]: secrets.litellmGatewayKey.stringValue,
       [`$${AI_GATEWAY_SECRET_ENV.tabbyToken}`]: secrets.tabbyApiToken.stringValue,
     });
-    const gateway = service('ai-gateway', {
+    const gateway = service('ai-gateway', GATEWAY_PIDS_LIMIT, { memoryBytes: 256 * MiB, nanoCpus: 1e9 }, {
       containerSpec: {
         image: estate.images.nginx,
         command: ['nginx', '-c', GATEWAY_CONF, '-g', 'daemon off; pid /tmp/nginx.pid;'],
@@ -279,7 +273,6 @@ export class SwarmAiStack extends TerraformStack {
       },
       networksAdvanced: [{ id: this.forwardersNetwork.id }, { id: this.aiNetwork.id }],
       placement: onManagers,
-      resources: { limits: { memoryBytes: 256 * MiB, nanoCpus: 1e9 } },
     });
 
     this.services = { vllm, tabby, litellm, gateway };

@@ -69,6 +69,7 @@ export class SwarmWorkspacesStack extends TerraformStack {
           labels,
           idleTimeoutSeconds: estate.workspaces.idleTimeout ? durationSeconds(estate.workspaces.idleTimeout) : undefined,
           allowFileTransfer: estate.workspaces.allowFileTransfer,
+          dockerHost: estate.dockerHost,
         }),
       );
     }

@@ -74,11 +74,35 @@ describe('SwarmAiStack (the Swarm target: the AI services)', () => {
     ]);
   });
 
-  it('hardens every service as on one host: read-only root, non-root, no capabilities, an init', () => {
+  it('hardens every service as on one host: read-only root, non-root, no capabilities, an init, memory, CPU and pids limits', () => {
     for (const [name, body] of services) {
       const spec = body.task_spec.container_spec;
       expect([name, spec.read_only, spec.cap_drop, spec.init, /^0:|^root/.test(spec.user)]).toEqual([name, true, ['ALL'], true, false]);
     }
+    expect(service('webide-vllm').task_spec).toMatchObject({ resources: { limits: { memory_bytes: 65536 * 1024 * 1024, nano_cpus: 8e9 } } });
+    // The pids limits: applied through the manager after every change of a service's task.
+    const pids = Object.fromEntries(
+      [...resources]
+        .filter(([key]) => key.startsWith('null_resource.'))
+        .map(([key, body]) => {
+          const { triggers, provisioner } = body as { triggers: Record<string, string>; provisioner: { 'local-exec': { command: string } }[] };
+          expect(triggers.task_spec).toMatch(/^[0-9a-f]{64}$/);
+          expect(provisioner[0]['local-exec'].command).toContain('docker service update --quiet --limit-pids "$PIDS_LIMIT" "$SERVICE_ID"');
+          return [key.replace(/^null_resource\.|-pids_pids-limit_[0-9A-F]{8}$/g, ''), triggers.pids_limit];
+        }),
+    );
+    expect(pids).toEqual({ vllm: '4096', tabby: '2048', litellm: '1024', 'ai-gateway': '512' });
+    // As the docker CLI writes them back after setting the pids limit: mounts by source, then target; an empty reservation.
+    const vllm = service('webide-vllm').task_spec as unknown as { container_spec: { mounts: { source?: string; target: string }[] }; resources: { reservation: unknown } };
+    expect(vllm.container_spec.mounts.map((m) => m.target)).toEqual(['/dev/shm', '/home/vllm', '/tmp', '/models/chat']);
+    expect(vllm.resources.reservation).toEqual({ memory_bytes: 0, nano_cpus: 0 });
+  });
+
+  it("gives the local profile's model servers (the GPU-less stand-in) one CPU: a node refuses a limit above its own count", () => {
+    const local = loadEstate({ file: 'estate.yaml', text: `${withDigests(withoutEgress(assetText('estate.yaml'))).replace(/^profile: .*$/m, 'profile: local')}\n${SWARM_BLOCK.replace('encryptOverlays: true', 'encryptOverlays: false')}` });
+    const localJson: StackJson = JSON.parse(Testing.synth(new SwarmAiStack(Testing.app(), 'ai', { estate: local, roster: { users: [], groups: [], retired: [] } as never, stateFile: '/state/terraform.ai.tfstate' })));
+    const cpus = [...resourcesOf(localJson)].filter(([key]) => key.startsWith('docker_service.')).map(([, body]) => [(body as unknown as ServiceJson).name, (body as { task_spec: { resources: { limits: { nano_cpus: number } } } }).task_spec.resources.limits.nano_cpus]);
+    expect(Object.fromEntries(cpus)).toEqual({ 'webide-vllm': 1e9, 'webide-tabby': 1e9, 'webide-litellm': 2e9, 'webide-ai-gateway': 1e9 });
   });
 });
 

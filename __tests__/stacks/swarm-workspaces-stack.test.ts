@@ -45,6 +45,8 @@ describe('SwarmWorkspacesStack (the Swarm target: users’ IDEs)', () => {
       'docker_network.users_alice_network',
       'docker_service.users_alice_forwarder',
       'docker_service.users_alice_ide',
+      'null_resource.users_alice_forwarder-pids_pids-limit',
+      'null_resource.users_alice_ide-pids_pids-limit',
     ]);
     expect(alice.get('docker_network.users_alice_network')).toMatchObject({ name: 'webide-ws-alice', driver: 'overlay', internal: true, attachable: false, options: { encrypted: '' } });
     const network = '${docker_network.users_alice_network_';
@@ -104,7 +106,7 @@ describe('SwarmWorkspacesStack (the Swarm target: users’ IDEs)', () => {
     const withCarol = resourcesOf(json);
     const others = [...withCarol].filter(([key]) => !key.includes('_carol_'));
     expect(new Map(others)).toEqual(without);
-    expect([...withCarol.keys()].filter((key) => key.includes('_carol_')).length).toBe(4);
+    expect([...withCarol.keys()].filter((key) => key.includes('_carol_')).length).toBe(6);
   });
 
   it("records every user's node (archived ones too: the home stays there) for the placement guard, which reads this stack's own state", () => {

@@ -2,13 +2,15 @@
  * The Swarm target's workspaces (stacks/swarm-workspaces-stack.ts) deployed by real terraform on
  * the lab's real swarm (scripts/swarm/lab.sh), from a roster: the real IDE image (code-server,
  * the estate's extensions) and the estate's nginx as each user's forwarder, both pulled by every
- * node by digest from the lab registry. The platform services on a swarm are not built yet:
- * the AI gateway and entry point are a stand-in here (a perl listener on the forwarders'
- * network that answers with the user the forwarder named), and named as such.
+ * node by digest from the lab registry, after the AI services (stacks/swarm-ai-stack.ts: the real
+ * AI gateway and LiteLLM; vLLM and Tabby are the GPU-less AI stand-in image on the gpu node). The
+ * entry point on a swarm is not built yet: a stand-in plays its part (a perl client on the
+ * forwarders' network), and is named as such.
  *
  * Shown: each IDE on the node placement gives it (pins win), reachable through its forwarder;
  * isolation across nodes (an IDE reaches its forwarder and through it the AI gateway as its user,
- * and nothing else: no other IDE, no other forwarder, not the gateway itself, no default route);
+ * and nothing else: no other IDE, no other forwarder, not the gateway itself, not LiteLLM or the
+ * model servers, no default route); the AI services' placement and secrets;
  * hardening; a roster edit that leaves everybody else's services and containers alone; archiving
  * keeps the home on the node, and re-activating finds it there.
  */
@@ -20,6 +22,9 @@ import { EstateConfig } from '../../config/estate';
 import { loadEstate, loadRoster } from '../../config/load';
 import { placeIdes } from '../../config/placement';
 import { ideNodesOf } from '../../config/swarm';
+import { randomBytes, randomUUID } from 'crypto';
+import { TerraformStack } from 'cdktf';
+import { SwarmAiStack } from '../../stacks/swarm-ai-stack';
 import { SwarmWorkspacesStack } from '../../stacks/swarm-workspaces-stack';
 import { assetText, withoutEgress } from '../helpers/inputs';
 import { mustRun, run, sleep } from '../helpers/run';
@@ -29,17 +34,13 @@ import { engine, execIn, LAB, manager, NodeName, NODES, on, pushToLab, task, wai
 jest.setTimeout(600_000);
 
 const ESTATE_NAME = 'swl';
-const GATEWAY = `${ESTATE_NAME}-nginx`;
+const GATEWAY = `${ESTATE_NAME}-ai-gateway`;
+const ENTRY = `${ESTATE_NAME}-entry-standin`;
 const ide = (user: string) => `${ESTATE_NAME}-ide-${user}`;
 const forwarder = (user: string) => `${ESTATE_NAME}-fwd-${user}`;
 const home = (user: string) => `${ESTATE_NAME}-home-${user}`;
 
-/** Stands in for the AI gateway (not built on a swarm yet): answers each request with the user its forwarder named. */
-const GATEWAY_STANDIN_PL =
-  'use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalPort => 8081, Listen => 16, ReuseAddr => 1) or die $!; ' +
-  'while (my $c = $s->accept) { my $u = "(none)"; while (my $l = <$c>) { $l =~ s/\\r?\\n$//; last if $l eq ""; $u = $1 if $l =~ /^X-Webide-User:\\s*(\\S+)/i } ' +
-  'my $b = "gateway stand-in: user=$u\\n"; print $c "HTTP/1.1 200 OK\\r\\nContent-Length: " . length($b) . "\\r\\nConnection: close\\r\\n\\r\\n$b"; close $c }';
-/** An HTTP GET from the gateway stand-in (perl is in its image): the status line and body, or why not. */
+/** An HTTP GET from the entry point's stand-in (perl is in its image): the status line and body, or why not. */
 const GET_PL =
   'use IO::Socket::INET; my $c = IO::Socket::INET->new(PeerAddr => $ARGV[0], Timeout => 5) or do { print "failed: $@ $!\\n"; exit 0 }; ' +
   'print $c "GET $ARGV[1] HTTP/1.0\\r\\nHost: ide.test\\r\\n\\r\\n"; local $/; my $r = <$c>; print $r';
@@ -52,7 +53,18 @@ const carol = (state: string) => `  - { username: carol, email: carol@corp.examp
 describe('the Swarm target: users’ IDEs from a roster on the real swarm', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-workspaces-'));
   const stackDir = path.join(work, 'workspaces');
-  const env = terraformEnv();
+  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+  // Random secrets for this run only; the test checks that none shows in a service spec.
+  const secrets: Record<string, string> = {
+    litellm_master_key: `sk-${hex(16)}`,
+    litellm_gateway_key: `sk-gw-${hex(16)}`,
+    vllm_api_key: `vllm-${hex(16)}`,
+    tabby_api_token: `auth_${hex(16)}`,
+    tabby_jwt_secret: randomUUID(),
+  };
+  const env = terraformEnv(Object.fromEntries(Object.entries(secrets).map(([name, value]) => [`TF_VAR_${name}`, value])));
+  const aiDir = path.join(work, 'ai');
+  const models = path.join(work, 'models');
   let estateText = '';
   let estate: EstateConfig;
   let baseImage = '';
@@ -67,24 +79,59 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
 
   /** Synthesizes and applies; terraform's result, whatever it is. */
   function tryDeploy(roster: string, withEstate: EstateConfig): { status: number | null; output: string } {
+    return synthAndApply(stackDir, (app) => new SwarmWorkspacesStack(app, 'workspaces', { estate: withEstate, roster: loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + roster }, withEstate), stateFile: path.join(work, 'terraform.tfstate') }));
+  }
+
+  /** Synthesizes one stack into `dir` (keeping its .terraform) and applies it; terraform's result. */
+  function synthAndApply(dir: string, declare: (app: App) => TerraformStack): { status: number | null; output: string } {
     const outdir = fs.mkdtempSync(path.join(work, 'synth-'));
     const app = new App({ outdir });
-    new SwarmWorkspacesStack(app, 'workspaces', { estate: withEstate, roster: loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + roster }, withEstate), stateFile: path.join(work, 'terraform.tfstate') });
+    const stack = declare(app);
     app.synth();
-    fs.mkdirSync(stackDir, { recursive: true });
-    fs.copyFileSync(path.join(outdir, 'stacks', 'workspaces', 'cdk.tf.json'), path.join(stackDir, 'cdk.tf.json'));
-    if (!fs.existsSync(path.join(stackDir, '.terraform'))) {
-      const init = terraform(stackDir, ['init', '-input=false'], env);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.copyFileSync(path.join(outdir, 'stacks', stack.node.id, 'cdk.tf.json'), path.join(dir, 'cdk.tf.json'));
+    if (!fs.existsSync(path.join(dir, '.terraform'))) {
+      const init = terraform(dir, ['init', '-input=false'], env);
       if (init.status !== 0) throw new Error(init.output);
     }
-    return terraform(stackDir, ['apply', '-auto-approve', '-input=false', '-no-color'], env);
+    return terraform(dir, ['apply', '-auto-approve', '-input=false', '-no-color'], env);
+  }
+
+  /** The AI services, before the workspaces (their forwarders join its network); then a refreshing plan must find nothing. */
+  function deployAi(): void {
+    const applied = synthAndApply(aiDir, (app) => new SwarmAiStack(app, 'ai', { estate, roster: loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + ALICE }, estate), stateFile: path.join(work, 'terraform.ai.tfstate') }));
+    if (applied.status !== 0) throw new Error(`AI stack apply failed:\n${applied.output.slice(-6000)}`);
+    const plan = terraform(aiDir, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], env);
+    if (plan.status !== 0) throw new Error(`a refreshing plan after the AI stack's apply is not empty (exit ${plan.status}):\n${plan.output.slice(-6000)}`);
+  }
+
+  /** The AI gateway's access records (JSON lines of its service's log), as the manager collects them. */
+  const gatewayRecords = () =>
+    manager('service', 'logs', '--raw', GATEWAY)
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { user: string; uri: string; status: number });
+
+  /**
+   * An AI call from a user's IDE through its forwarder, claiming to be someone else: it must be
+   * answered by LiteLLM (the model list, with the estate's chat model) and recorded by the gateway
+   * as the IDE's own user. Returns the call's HTTP status.
+   */
+  async function aiCallAs(user: string): Promise<string> {
+    const recorded = () => gatewayRecords().filter((r) => r.uri === '/v1/models' && r.user === user).length;
+    const before = recorded();
+    const answer = inIde(user, 'curl', '-sS', '-m', '20', '-H', 'X-Webide-User: mallory', 'http://ai-gateway:8081/v1/models');
+    if (answer.status !== 0 || !answer.out.includes(estate.models.chat.name)) return `no model list: ${answer.out}`;
+    for (let i = 0; i < 20 && recorded() === before; i++) await sleep(500);
+    if (gatewayRecords().some((r) => r.user === 'mallory')) return 'recorded as mallory';
+    return recorded() > before ? `answered as ${user}` : `not recorded as ${user}`;
   }
 
   /** What identifies a running service and its task: spec version and container id. */
   const identity = (service: string) => `${manager('service', 'inspect', '-f', '{{.Version.Index}}', service)} ${task(service).id}`;
 
-  /** The gateway stand-in's HTTP GET of `url` (`host:port path`). */
-  const getFromGateway = (target: string, urlPath: string) => execIn(GATEWAY, 'perl', '-e', GET_PL, target, urlPath).out;
+  /** The entry point stand-in's HTTP GET of `url` (`host:port path`). */
+  const getFromGateway = (target: string, urlPath: string) => execIn(ENTRY, 'perl', '-e', GET_PL, target, urlPath).out;
 
   /** A command in a user's IDE (curl is in the IDE image). */
   const inIde = (user: string, ...args: string[]) => execIn(ide(user), ...args);
@@ -113,7 +160,15 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   }
 
   beforeAll(async () => {
-    const [ideImage, nginxImage, base] = pushToLab('webide-local/ide:4.117.0', 'webide-local/nginx:1.22.1', 'webide-local/base:bookworm');
+    const [ideImage, nginxImage, base, litellmImage, aiStandIn] = pushToLab(
+      'webide-local/ide:4.117.0',
+      'webide-local/nginx:1.22.1',
+      'webide-local/base:bookworm',
+      'webide-local/litellm:1.103.7',
+      'webide-local/ai-standin:1.0.0',
+    );
+    // The model directories the model servers mount read-only (the stand-in reads nothing there).
+    for (const dir of ['chat', 'completion']) fs.mkdirSync(path.join(models, dir), { recursive: true, mode: 0o755 });
     baseImage = base;
     const text = withoutEgress(assetText('estate.yaml'))
       .replace(/^name: .*$/m, `name: ${ESTATE_NAME}`)
@@ -121,6 +176,11 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
       .replace(/^dockerHost: .*$/m, `dockerHost: ${engine('swarm-m1')}`)
       .replace(/^( {2}codeServer:) .*$/m, `$1 ${ideImage}`)
       .replace(/^( {2}nginx:) .*$/m, `$1 ${nginxImage}`)
+      .replace(/^( {2}litellm:) .*$/m, `$1 ${litellmImage}`)
+      // The images section's lines, not the gpus section's lists.
+      .replace(/^( {2}(?:tabby|vllm):) (?!\[).*$/gm, `$1 ${aiStandIn}`)
+      .replace(/^( {4}hostPath:) \/srv\/models\/Qwen.*$/m, `$1 ${path.join(models, 'chat')}`)
+      .replace(/^( {4}hostPath:) \/srv\/models\/tabby$/m, `$1 ${path.join(models, 'completion')}`)
       .replace(/^( {2}tabby:) \["0"\]$/m, '$1 ["GPU-0"]')
       .replace(/^( {2}vllm:) \["1", "2"\]$/m, '$1 ["GPU-1"]')
       .replace(/^( {2}devices:) .*$/m, '$1 ["GPU-0", "GPU-1"]');
@@ -137,18 +197,22 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     ].join('\n');
     estateText = `${text}\n${swarm}\n`;
     estate = loadEstate({ file: 'estate.yaml (swarm lab)', text: estateText });
+    deployAi();
     deploy(ALICE + BOB);
-    // The stand-in for the AI gateway and entry point, on the forwarders' network the stack made.
-    manager('service', 'create', '-d', '-q', '--name', GATEWAY, '--endpoint-mode', 'dnsrr', '--read-only', '--user', '65534:65534',
-      '--network', `${ESTATE_NAME}-net-forwarders`, '--constraint', 'node.hostname==swarm-w2', '--label', 'webide.standin=AI gateway and entry point',
-      baseImage, 'perl', '-e', GATEWAY_STANDIN_PL);
-    await waitRunning(GATEWAY, 'swarm-w2', 120);
+    // The stand-in for the entry point (not built on a swarm yet), on the forwarders' network: a client only.
+    manager('service', 'create', '-d', '-q', '--name', ENTRY, '--endpoint-mode', 'dnsrr', '--read-only', '--user', '65534:65534',
+      '--network', `${ESTATE_NAME}-net-forwarders`, '--constraint', 'node.hostname==swarm-w2', '--label', 'webide.standin=entry point',
+      baseImage, 'sleep', 'infinity');
+    await waitRunning(ENTRY, 'swarm-w2', 120);
   }, 900_000);
 
   afterAll(async () => {
-    run('docker', ['-H', engine('swarm-m1'), 'service', 'rm', GATEWAY]);
-    const destroyed = terraform(stackDir, ['destroy', '-auto-approve', '-input=false', '-no-color'], env);
-    if (destroyed.status !== 0) process.stdout.write(`[swarm] destroy failed:\n${destroyed.output.slice(-3000)}\n`);
+    run('docker', ['-H', engine('swarm-m1'), 'service', 'rm', ENTRY]);
+    for (const dir of [stackDir, aiDir]) {
+      if (!fs.existsSync(path.join(dir, '.terraform'))) continue;
+      const destroyed = terraform(dir, ['destroy', '-auto-approve', '-input=false', '-no-color'], env);
+      if (destroyed.status !== 0) process.stdout.write(`[swarm] destroy of ${path.basename(dir)} failed:\n${destroyed.output.slice(-3000)}\n`);
+    }
     // The homes are the one thing terraform never removes: this test's go once their tasks are gone.
     for (const node of NODES) {
       for (let i = 0; i < 30; i++) {
@@ -159,6 +223,13 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     }
     fs.rmSync(work, { recursive: true, force: true });
   }, 300_000);
+
+  test('npm run swarm:preflight: every node of the estate is in the swarm, ready, in its role, and its engine sets no-new-privileges', () => {
+    fs.writeFileSync(path.join(work, 'estate.yaml'), estateText);
+    const checked = run('npm', ['run', '--silent', 'swarm:preflight', '--', '--estate', path.join(work, 'estate.yaml'), '--timeout', '180'], { timeout: 300_000 });
+    expect([checked.status, checked.out.trim().split('\n').pop()]).toEqual([0, `swarm:preflight: every node of ${path.join(work, 'estate.yaml')} is in the swarm, ready, and runs containers with no-new-privileges`]);
+    expect(manager('service', 'ls', '-q', '--filter', `name=${ESTATE_NAME}-preflight`)).toBe('');
+  });
 
   test('each IDE runs the real code-server on its node (the roster pins here), reached through its forwarder', async () => {
     expect((await waitRunning(ide('alice'), 'swarm-m1', 300)).node).toBe('swarm-m1');
@@ -173,9 +244,10 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   test("isolation across nodes: an IDE reaches the AI gateway only through its forwarder, as its user, and nothing else", async () => {
     await waitRunning(ide('alice'), 'swarm-m1', 300);
     const curl = (user: string, url: string) => inIde(user, 'curl', '-sS', '-m', '5', '-H', 'X-Webide-User: mallory', url);
-    expect(curl('alice', 'http://ai-gateway:8081/v1/models').out).toBe('gateway stand-in: user=alice');
-    expect(curl('bob', 'http://ai-gateway:8081/v1/models').out).toBe('gateway stand-in: user=bob');
-    for (const target of [`http://${ide('bob')}:8080/healthz`, `http://${forwarder('bob')}:8080/healthz`, `http://${GATEWAY}:8081/`, 'http://10.203.0.1:80/']) {
+    expect(await aiCallAs('alice')).toBe('answered as alice');
+    expect(await aiCallAs('bob')).toBe('answered as bob');
+    const outside = [`http://${ide('bob')}:8080/healthz`, `http://${forwarder('bob')}:8080/healthz`, `http://${GATEWAY}:8081/`, `http://${ESTATE_NAME}-litellm:4000/`, `http://${ESTATE_NAME}-vllm:8000/`, 'http://10.203.0.1:80/'];
+    for (const target of outside) {
       const result = curl('alice', target);
       // Named with the target, so a failure says which one answered.
       expect([target, result.status === 0, result.out]).toEqual([target, false, expect.stringMatching(/Could not resolve host|timed out|Failed to connect|Network is unreachable|No route/)]);
@@ -185,11 +257,42 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     expect(routes).not.toContain('00000000');
   });
 
-  test('hardened as on one host: read-only root, uid 1000, no capabilities, limits; managed files a read-only mount point', async () => {
+  test('the AI services: the model servers on the gpu node with only their GPUs, every secret a file of its service, none in a spec; chat and completion answered through the chain', async () => {
+    for (const [service, gpus, pids] of [[`${ESTATE_NAME}-vllm`, 'GPU-1', '4096'], [`${ESTATE_NAME}-tabby`, 'GPU-0', '2048']]) {
+      const { node, id } = await waitRunning(service, 'swarm-w2', 300);
+      expect([service, node]).toEqual([service, 'swarm-w2']);
+      expect(JSON.parse(on(node, 'inspect', '-f', '{{json .Config.Env}}', id))).toContain(`NVIDIA_VISIBLE_DEVICES=${gpus}`);
+      expect([service, on(node, 'inspect', '-f', '{{.HostConfig.PidsLimit}} {{.HostConfig.ReadonlyRootfs}}', id)]).toEqual([service, `${pids} true`]);
+    }
+    const services = ['vllm', 'tabby', 'litellm', 'ai-gateway'].map((name) => `${ESTATE_NAME}-${name}`);
+    for (const service of services) await waitRunning(service, undefined, 300);
+    // No secret value in any service spec or container config; each service reads its own files only.
+    const specs = services.map((service) => manager('service', 'inspect', service) + on(task(service).node, 'inspect', task(service).id)).join('\n');
+    expect(Object.entries(secrets).filter(([, value]) => specs.includes(value)).map(([name]) => name)).toEqual([]);
+    expect(execIn(`${ESTATE_NAME}-litellm`, 'stat', '-c', '%n %a %u', '/run/secrets/LITELLM_MASTER_KEY', '/run/secrets/LITELLM_GATEWAY_KEY', '/run/secrets/VLLM_API_KEY').out.split('\n')).toEqual([
+      '/run/secrets/LITELLM_MASTER_KEY 400 1000',
+      '/run/secrets/LITELLM_GATEWAY_KEY 400 1000',
+      '/run/secrets/VLLM_API_KEY 400 1000',
+    ]);
+    expect(execIn(GATEWAY, 'ls', '/run/secrets').out.split('\n')).toEqual(['ai-gateway-credentials.conf']);
+    expect(execIn(`${ESTATE_NAME}-vllm`, 'ls', '/run/secrets').out.split('\n')).toEqual(['VLLM_API_KEY']);
+    // alice's chat: forwarder → gateway (its key) → LiteLLM (the master and vLLM keys) → vLLM's stand-in (its key).
+    const chat = inIde('alice', 'curl', '-sS', '-m', '60', '-H', 'Content-Type: application/json', '-d', JSON.stringify({ model: estate.models.chat.name, messages: [{ role: 'user', content: 'hello from the swarm' }] }), 'http://ai-gateway:8081/v1/chat/completions');
+    expect(chat.out).toContain("you said 'hello from the swarm'");
+    // bob's completion: forwarder → gateway (the Tabby token from its credentials file) → Tabby's stand-in, which checks it.
+    const completion = inIde('bob', 'curl', '-sS', '-m', '30', '-H', 'Content-Type: application/json', '-d', JSON.stringify({ language: 'python', segments: { prefix: 'def f(' } }), 'http://ai-gateway:8081/tabby/v1/completions');
+    expect(completion.out).toContain('[ai-standin] completion from');
+  });
+
+  test('hardened as on one host: read-only root, uid 1000, no capabilities, memory, CPU and pids limits; managed files a read-only mount point', async () => {
     const { node, id } = await waitRunning(ide('alice'), 'swarm-m1', 300);
-    const inspect = on(node, 'inspect', '-f', '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.Config.User}}', id);
-    expect(inspect).toMatch(/^true [1-9]\d* [1-9]\d* 1000:1000$/);
+    const inspect = on(node, 'inspect', '-f', '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.Config.User}}', id);
+    expect(inspect).toMatch(/^true [1-9]\d* [1-9]\d* 4096 1000:1000$/);
+    const fwd = task(forwarder('alice'));
+    expect(on(fwd.node, 'inspect', '-f', '{{.HostConfig.PidsLimit}}', fwd.id)).toBe('64');
     expect(inIde('alice', 'grep', '^CapEff', '/proc/self/status').out).toMatch(/CapEff:\s+0000000000000000/);
+    // no-new-privileges: the engine's setting (a service cannot say it), which swarm:preflight checks.
+    expect(inIde('alice', 'grep', '^NoNewPrivs', '/proc/self/status').out).toMatch(/^NoNewPrivs:\s+1$/);
     expect(inIde('alice', 'touch', '/probe').status).not.toBe(0);
     expect(inIde('alice', 'cat', '/var/lib/code-server/Machine/settings.json').out).toContain('"extensions.autoUpdate"');
     expect(inIde('alice', 'touch', '/var/lib/code-server/Machine/mine.json').status).not.toBe(0);
@@ -204,7 +307,8 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     const carolNode = (await waitRunning(ide('carol'), undefined, 300)).node;
     expect(task(forwarder('carol')).node).toBe(carolNode);
     expect(before.map(([service]) => [service, identity(service)])).toEqual(before);
-    expect(inIde('carol', 'curl', '-sS', '-m', '5', 'http://ai-gateway:8081/').out).toBe('gateway stand-in: user=carol');
+    await untilHealthy('carol');
+    expect(await aiCallAs('carol')).toBe('answered as carol');
   });
 
   test("archiving carol removes her IDE, forwarder and network and keeps her home on her node; re-activating finds it there", async () => {
@@ -264,7 +368,7 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
         expect(inIde(user, 'cat', '/home/coder/note.txt').out).toBe(`${user}-moved`);
         expect(inIde(user, 'stat', '-c', '%a %u', '/home/coder/note.txt').out).toBe('600 1000');
         expect(inIde(user, 'sha256sum', '/home/coder/project/src/blob').out).toBe(sums[user]);
-        expect(inIde(user, 'curl', '-sS', '-m', '5', 'http://ai-gateway:8081/').out).toBe(`gateway stand-in: user=${user}`);
+        expect(await aiCallAs(user)).toBe(`answered as ${user}`);
       }
       expect(on('swarm-w1', 'ps', '-q', '--filter', `label=com.docker.swarm.service.name=${ide('bob')}`)).toBe('');
     } finally {

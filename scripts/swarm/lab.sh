@@ -175,15 +175,21 @@ cmd_push() {
   rm -rf "$certs"
 }
 
+# Every engine sets no-new-privileges on its containers, as the estate requires of a swarm's engines
+# (a Swarm service cannot; npm run swarm:preflight checks it). The gpu node's default runtime is
+# "nvidia", as production's gpu nodes need (a service cannot choose a runtime); here that name is runc.
 node_config() {
-  local n=$1 resources='' id
+  local n=$1 resources='' id default_runtime=''
   if [ "${ROLE[$n]}" = gpu ]; then
     for id in $GPU_IDS; do resources+="${resources:+, }\"gpu=${id}\""; done
+    default_runtime='"default-runtime": "nvidia",'
   fi
   cat <<EOF
 {
   "iptables": true,
   "ip-forward": true,
+  "no-new-privileges": true,
+  ${default_runtime}
   "bip": "${BIP[$n]}",
   "default-address-pools": [ { "base": "${LOCAL_POOL[$n]}", "size": 28 } ],
   "node-generic-resources": [ ${resources} ],

@@ -1,0 +1,59 @@
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { loadEstate } from '../../config/load';
+import { parsePreflightArgs, preflightProblems, SwarmNodeState } from '../../scripts/swarm-preflight';
+import { assetText, defaultEstate, withoutEgress } from '../helpers/inputs';
+import { SWARM_BLOCK, withDigests } from '../helpers/swarm';
+
+// SWARM_BLOCK: mgr-1 (manager), ide-1 and ide-2 (ide), gpu-1 and gpu-2 (gpu).
+const estate = loadEstate({ file: 'estate.yaml', text: `${withDigests(withoutEgress(assetText('estate.yaml')))}\n${SWARM_BLOCK}` });
+const NAMES = ['mgr-1', 'ide-1', 'ide-2', 'gpu-1', 'gpu-2'];
+const ready = (hostname: string, managerStatus = ''): SwarmNodeState => ({ hostname, status: 'Ready', availability: 'Active', managerStatus });
+const healthy = () => [ready('mgr-1', 'Leader'), ...NAMES.slice(1).map((name) => ready(name))];
+const allSet = () => new Map(NAMES.map((name) => [name, '1']));
+
+describe('npm run swarm:preflight: arguments', () => {
+  it('takes the estate file and a timeout, with defaults', () => {
+    expect(parsePreflightArgs([], {})).toEqual({ args: { estateFile: 'assets/estate.yaml', timeoutSeconds: 300 } });
+    expect(parsePreflightArgs(['--estate', 'e.yaml', '--timeout', '60'], {})).toEqual({ args: { estateFile: 'e.yaml', timeoutSeconds: 60 } });
+    expect(parsePreflightArgs([], { ESTATE_FILE: 'env.yaml' })).toEqual({ args: { estateFile: 'env.yaml', timeoutSeconds: 300 } });
+  });
+
+  it('reports every problem at once, and the CLI exits 2 on them', () => {
+    expect(parsePreflightArgs(['--estate', '--timeout', '5', 'extra', '--force'], {})).toEqual({
+      errors: ['--estate needs a value', 'unexpected argument extra', 'unknown option --force', '--timeout 5: whole seconds, 10 to 3600'],
+    });
+    const cli = spawnSync(process.execPath, [path.join('scripts', 'ts-run.js'), path.join('scripts', 'swarm-preflight.ts'), '--nope'], { encoding: 'utf8', timeout: 60_000 });
+    expect([cli.status, cli.stderr]).toEqual([2, 'swarm:preflight: unknown option --nope\nusage: npm run swarm:preflight -- [--estate <estate.yaml>] [--timeout <seconds>]\n']);
+  });
+});
+
+describe('npm run swarm:preflight: what stops a deploy', () => {
+  it('finds nothing when every declared node is in the swarm, ready, in its role, and sets no-new-privileges', () => {
+    expect(preflightProblems(estate, healthy(), allSet())).toEqual([]);
+  });
+
+  it('names every node that is missing, down, drained, in the wrong role, unprobed or without no-new-privileges, all at once', () => {
+    const nodes = healthy()
+      .filter((node) => node.hostname !== 'gpu-2')
+      .map((node) => {
+        if (node.hostname === 'mgr-1') return { ...node, managerStatus: '' };
+        if (node.hostname === 'ide-2') return { ...node, status: 'Down' };
+        if (node.hostname === 'gpu-1') return { ...node, availability: 'Drain' };
+        return node;
+      });
+    const flags = new Map([['mgr-1', '0']]);
+    expect(preflightProblems(estate, nodes, flags)).toEqual([
+      'mgr-1: declared a manager, but it is a worker in the swarm (docker node promote mgr-1)',
+      'mgr-1: its engine does not set no-new-privileges on containers (NoNewPrivs 0): add "no-new-privileges": true to its daemon.json and restart dockerd',
+      'ide-1: the probe did not report from it (no task ran there)',
+      'ide-2: Down, not Ready',
+      'gpu-1: availability Drain, so its engine could not be checked (docker node update --availability active gpu-1)',
+      'gpu-2: not in the swarm (docker node ls on the manager lists mgr-1, ide-1, ide-2, gpu-1)',
+    ]);
+  });
+
+  it('refuses an estate on one Docker engine', () => {
+    expect(preflightProblems(defaultEstate(), healthy(), allSet())).toEqual(["the estate's target is docker: the preflight is the swarm target's"]);
+  });
+});
