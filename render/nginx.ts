@@ -152,7 +152,7 @@ export interface RateLimits {
 export const DEFAULT_RATE_LIMITS: RateLimits = { signInPerSecond: 5, signInBurst: 50 };
 
 /** The fields of the access records, in order: the audit sink and monitoring read them as JSON. */
-const ENTRY_LOG_FORMAT =
+export const ENTRY_LOG_FORMAT =
   '{"time":"$time_iso8601","server":"entry","client":"$remote_addr","user":"$auth_user","ide":"$ide_owner",' +
   '"method":"$request_method","uri":"$uri","status":$status,"bytes":$body_bytes_sent,"request_time":$request_time,"upstream":"$upstream_addr"}';
 export const GATEWAY_LOG_FORMAT =
@@ -232,66 +232,33 @@ function addHeaderLines(indent: string): string {
   return SECURITY_HEADERS.map((h) => `${indent}add_header ${h.name} "${h.value}" always;`).join('\n');
 }
 
-export function renderNginxConf(input: NginxConfigInput): string {
-  const origin = publicOrigin(input.domain, input.httpsPort);
-  const authority = publicAuthority(input.domain, input.httpsPort);
-  const serverNames = [...new Set([input.domain, ...(input.extraServerNames ?? [])])].join(' ');
-  const at = input.listenAddresses;
-  const rates: RateLimits = { ...DEFAULT_RATE_LIMITS, ...(input.rateLimits ?? {}) };
-  const adminRules = [...input.adminAllowCidrs].sort().map((cidr) => `      allow ${cidr};`);
-  const up = input.upstreams;
-  // Headers every proxied request to Keycloak and oauth2-proxy carries: the public host (as
-  // validated by server_name) and port, not nginx's internal listener.
-  const forwarded = [
-    'proxy_set_header Host $host;',
-    'proxy_set_header X-Forwarded-For $remote_addr;',
-    'proxy_set_header X-Forwarded-Proto https;',
-    'proxy_set_header X-Forwarded-Host $host;',
-    `proxy_set_header X-Forwarded-Port ${input.httpsPort};`,
-  ]
-    .map((line) => `      ${line}`)
-    .join('\n');
-  const signInLimit = `      limit_req zone=signin burst=${rates.signInBurst} nodelay;`;
-  return `# Rendered by webide-estate from the estate config. Do not edit by hand.
-worker_processes auto;
-worker_rlimit_nofile 8192;
-events {
-  worker_connections 4096;
+/**
+ * What the TLS entry itself needs (sign-in, Keycloak's public side, one IDE per user), whichever
+ * target it runs on: the one-host nginx (renderNginxConf) and the Swarm entry
+ * (render/swarm-entry.ts) render it with the same functions.
+ */
+export type EntryInput = Pick<
+  NginxConfigInput,
+  'domain' | 'httpsPort' | 'tlsProtocols' | 'tlsCurves' | 'certificatePath' | 'keyPath' | 'realm' | 'adminAllowCidrs' | 'workspaceHostPrefix' | 'workspacePort' | 'extraServerNames' | 'rateLimits'
+> & { readonly upstreams: Pick<NginxConfigInput['upstreams'], 'keycloak' | 'oauth2Proxy'> };
+
+/** The sign-in rate and burst: the estate's, or the defaults. */
+function signInRates(input: EntryInput): RateLimits {
+  return { ...DEFAULT_RATE_LIMITS, ...(input.rateLimits ?? {}) };
 }
 
-http {
-  server_tokens off;
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  # Docker's embedded DNS: IDE and service names are resolved per request, so an
-  # IDE that is not running yet does not stop nginx from starting.
-  resolver 127.0.0.11 valid=10s ipv6=off;
-  resolver_timeout 5s;
+/** The sign-in limit zone (per client address), for the http block. */
+export function signInLimitZone(input: EntryInput): string {
+  return `limit_req_zone $binary_remote_addr zone=signin:10m rate=${signInRates(input).signInPerSecond}r/s;`;
+}
 
-  # Access records as JSON (no request bodies, headers or query strings: no prompt, no secret),
-  # to stdout and to the audit sink. The entry's name the signed-in user and the IDE asked for;
-  # the gateway's the user whose network the request came from.
-  log_format entry escape=json '${ENTRY_LOG_FORMAT}';
-  log_format gateway escape=json '${GATEWAY_LOG_FORMAT}';
-${accessLogs('entry', input.auditSyslog, '  ')}
-  error_log /dev/stderr warn;
-
-  # The user whose IDE sent an AI request: nginx's own address on that user's network, as the
-  # workspaces stack recorded it when it linked nginx to the network. Each IDE is alone on its
-  # network, so the address a request arrived on names its user; nothing the IDE sends counts.
-  map $server_addr $gateway_user {
-    default "";
-    include ${input.gatewayUsersInclude};
-  }
-
-  # Sign-in: per client address. The AI gateway: per user, chat and completion apart.
-  # Over the rate and burst: 429.
-  limit_req_zone $binary_remote_addr zone=signin:10m rate=${rates.signInPerSecond}r/s;
-  limit_req_zone $gateway_user zone=${GATEWAY_LIMIT_ZONE.litellm}:10m rate=${input.aiLimits.chat.perMinute}r/m;
-  limit_req_zone $gateway_user zone=${GATEWAY_LIMIT_ZONE.tabby}:10m rate=${input.aiLimits.completion.perMinute}r/m;
-  limit_req_status 429;
-
-  map $http_upgrade $connection_upgrade {
+/**
+ * The entry's http-level routing: websocket upgrade, upstreams as variables (Keycloak,
+ * oauth2-proxy, then `extraUpstreamMaps`), the IDE routing maps, body and buffer sizes, TLS.
+ */
+export function entryRouting(input: EntryInput, extraUpstreamMaps: readonly string[] = []): string {
+  const up = input.upstreams;
+  return `  map $http_upgrade $connection_upgrade {
     default upgrade;
     '' close;
   }
@@ -300,9 +267,7 @@ ${accessLogs('entry', input.auditSyslog, '  ')}
   # (and \`nginx -t\` passes) even while a service is down.
   map $host $keycloak_upstream { default "${up.keycloak}"; }
   map $host $oauth2_proxy_upstream { default "${up.oauth2Proxy}"; }
-  map $host $litellm_upstream { default "${up.litellm}"; }
-  map $host $tabby_upstream { default "${up.tabby}"; }
-
+${extraUpstreamMaps.map((map) => `  ${map}\n`).join('')}
   # The part of the original, still-encoded request from the / after /u/<name> (query included).
   map $request_uri $ws_request_rest {
     "~^/u/[^/?]+(?<rest>/.*)$" $rest;
@@ -326,19 +291,42 @@ ${accessLogs('entry', input.auditSyslog, '  ')}
   ssl_ecdh_curve ${input.tlsCurves.join(':')};
   ssl_session_timeout 1d;
   ssl_session_cache shared:MozSSL:10m;
-  ssl_session_tickets off;
+  ssl_session_tickets off;`;
+}
 
-  # The published ports reach nginx on its edge address only. A request whose Host is not one
+/**
+ * The entry's servers: the default servers (444 to unknown names), the HTTP redirect, the TLS
+ * server (sign-in, Keycloak's public and allow-listed admin side, one IDE per user) and the two
+ * loopback helpers. Its public ports listen on `listenOn` (`<address>:`, or '' for every address).
+ */
+export function entryServers(input: EntryInput, listenOn: string): string {
+  const origin = publicOrigin(input.domain, input.httpsPort);
+  const authority = publicAuthority(input.domain, input.httpsPort);
+  const serverNames = [...new Set([input.domain, ...(input.extraServerNames ?? [])])].join(' ');
+  const adminRules = [...input.adminAllowCidrs].sort().map((cidr) => `      allow ${cidr};`);
+  // Headers every proxied request to Keycloak and oauth2-proxy carries: the public host (as
+  // validated by server_name) and port, not nginx's internal listener.
+  const forwarded = [
+    'proxy_set_header Host $host;',
+    'proxy_set_header X-Forwarded-For $remote_addr;',
+    'proxy_set_header X-Forwarded-Proto https;',
+    'proxy_set_header X-Forwarded-Host $host;',
+    `proxy_set_header X-Forwarded-Port ${input.httpsPort};`,
+  ]
+    .map((line) => `      ${line}`)
+    .join('\n');
+  const signInLimit = `      limit_req zone=signin burst=${signInRates(input).signInBurst} nodelay;`;
+  return `  # The published ports reach nginx on its edge address only. A request whose Host is not one
   # of the estate's names gets no answer (444): the first server of each port is the default.
   # TLS is not refused at the handshake (ssl_reject_handshake): a client that connects by IP
   # address sends no SNI and would be refused with it, whatever its Host.
   server {
-    listen ${at.edge}:8080 default_server;
+    listen ${listenOn}8080 default_server;
     return 444;
   }
 
   server {
-    listen ${at.edge}:8443 ssl http2 default_server;
+    listen ${listenOn}8443 ssl http2 default_server;
     ssl_certificate ${input.certificatePath};
     ssl_certificate_key ${input.keyPath};
     return 444;
@@ -346,7 +334,7 @@ ${accessLogs('entry', input.auditSyslog, '  ')}
 
   # Plain HTTP only redirects.
   server {
-    listen ${at.edge}:8080;
+    listen ${listenOn}8080;
     server_name ${serverNames};
 ${addHeaderLines('    ')}
     location / {
@@ -355,7 +343,7 @@ ${addHeaderLines('    ')}
   }
 
   server {
-    listen ${at.edge}:8443 ssl http2;
+    listen ${listenOn}8443 ssl http2;
     server_name ${serverNames};
     # Relative redirects: nginx would otherwise put its own listener port (8443), not the
     # published one, into every Location it makes absolute (found by the e2e browser test).
@@ -496,7 +484,53 @@ ${addHeaderLines('      ')}
       return 403;
     }
   }
+`;
+}
 
+export function renderNginxConf(input: NginxConfigInput): string {
+  const at = input.listenAddresses;
+  return `# Rendered by webide-estate from the estate config. Do not edit by hand.
+worker_processes auto;
+worker_rlimit_nofile 8192;
+events {
+  worker_connections 4096;
+}
+
+http {
+  server_tokens off;
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  # Docker's embedded DNS: IDE and service names are resolved per request, so an
+  # IDE that is not running yet does not stop nginx from starting.
+  resolver 127.0.0.11 valid=10s ipv6=off;
+  resolver_timeout 5s;
+
+  # Access records as JSON (no request bodies, headers or query strings: no prompt, no secret),
+  # to stdout and to the audit sink. The entry's name the signed-in user and the IDE asked for;
+  # the gateway's the user whose network the request came from.
+  log_format entry escape=json '${ENTRY_LOG_FORMAT}';
+  log_format gateway escape=json '${GATEWAY_LOG_FORMAT}';
+${accessLogs('entry', input.auditSyslog, '  ')}
+  error_log /dev/stderr warn;
+
+  # The user whose IDE sent an AI request: nginx's own address on that user's network, as the
+  # workspaces stack recorded it when it linked nginx to the network. Each IDE is alone on its
+  # network, so the address a request arrived on names its user; nothing the IDE sends counts.
+  map $server_addr $gateway_user {
+    default "";
+    include ${input.gatewayUsersInclude};
+  }
+
+  # Sign-in: per client address. The AI gateway: per user, chat and completion apart.
+  # Over the rate and burst: 429.
+  ${signInLimitZone(input)}
+  limit_req_zone $gateway_user zone=${GATEWAY_LIMIT_ZONE.litellm}:10m rate=${input.aiLimits.chat.perMinute}r/m;
+  limit_req_zone $gateway_user zone=${GATEWAY_LIMIT_ZONE.tabby}:10m rate=${input.aiLimits.completion.perMinute}r/m;
+  limit_req_status 429;
+
+${entryRouting(input, [`map $host $litellm_upstream { default "${input.upstreams.litellm}"; }`, `map $host $tabby_upstream { default "${input.upstreams.tabby}"; }`])}
+
+${entryServers(input, `${at.edge}:`)}
   # The AI gateway port on the edge, identity and AI networks: no answer. nginx prefers these
   # addresses to the gateway's wildcard below.
   server {
