@@ -8,7 +8,7 @@ import { loadEstate, loadRoster } from '../../config/load';
 import { Roster } from '../../config/roster';
 import { EstateNames } from '../../constructs/naming';
 import { estateStackIds, isWorkspaceShardStackId } from '../../stacks/estate';
-import { planJson, ROOT, synthStackInto, terraform, terraformEnv } from '../live/terraform';
+import { planJson, ROOT, synthStackInto, terraform, terraformEnv, terraformFailure } from '../live/terraform';
 import { DirectoryPerson, directoryFiles } from '../helpers/slapd';
 import { mustRun, run, sleep } from '../helpers/run';
 import { sweepStack } from '../../scripts/orphans';
@@ -188,8 +188,7 @@ export class E2EEstate {
   private must(id: StackId, args: string[], timeoutMs = 600_000): string {
     const result = terraform(this.stackDir(id), args, this.env, timeoutMs);
     if (result.status !== 0) {
-      const errors = result.output.split('\n').filter((line) => /^\s*(│\s*)?Error: /.test(line)).slice(0, 10);
-      throw new Error(`terraform ${args[0]} of stack ${id} failed:\n${result.output.slice(-6000)}\n--- the errors:\n${errors.join('\n')}`);
+      throw new Error(terraformFailure(`terraform ${args[0]} of stack ${id} failed`, result));
     }
     return result.output;
   }

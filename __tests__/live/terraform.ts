@@ -29,6 +29,17 @@ export function terraform(dir: string, args: string[], env: NodeJS.ProcessEnv, t
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
+/**
+ * A failed terraform run as an error message: terraform's errors (each with the lines after it)
+ * first, then the output's tail. CI shows only part of a long message, and the errors are what
+ * a reader needs.
+ */
+export function terraformFailure(what: string, result: TerraformResult): string {
+  const lines = result.output.split('\n');
+  const errors = lines.flatMap((line, i) => (/^\s*(│\s*)?Error: /.test(line) ? [lines.slice(i, i + 8).join('\n')] : [])).slice(0, 5);
+  return `${what} (exit ${result.status}); the errors:\n${errors.join('\n') || '(none named)'}\n--- the output's end:\n${result.output.slice(-4000)}`;
+}
+
 export function mustTerraform(dir: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs?: number): string {
   const result = terraform(dir, args, env, timeoutMs);
   if (result.status !== 0) throw new Error(`terraform ${args.join(' ')} failed in ${dir}:\n${result.output}`);

@@ -28,7 +28,7 @@ import { SwarmAiStack } from '../../stacks/swarm-ai-stack';
 import { SwarmWorkspacesStack } from '../../stacks/swarm-workspaces-stack';
 import { assetText, withoutEgress } from '../helpers/inputs';
 import { mustRun, run, sleep } from '../helpers/run';
-import { terraform, terraformEnv } from '../live/terraform';
+import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
 import { engine, execIn, LAB, manager, NodeName, NODES, on, pushToLab, task, waitRunning } from './lab';
 
 jest.setTimeout(600_000);
@@ -72,9 +72,9 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   /** Synthesizes the stack for a roster into stackDir and applies it; then a refreshing plan must find nothing. */
   function deploy(roster: string, withEstate: EstateConfig = estate): void {
     const applied = tryDeploy(roster, withEstate);
-    if (applied.status !== 0) throw new Error(`apply failed:\n${applied.output.slice(-6000)}`);
+    if (applied.status !== 0) throw new Error(terraformFailure('apply failed', applied));
     const plan = terraform(stackDir, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], env);
-    if (plan.status !== 0) throw new Error(`a refreshing plan after the apply is not empty (exit ${plan.status}):\n${plan.output.slice(-6000)}`);
+    if (plan.status !== 0) throw new Error(terraformFailure('a refreshing plan after the apply is not empty', plan));
   }
 
   /** Synthesizes and applies; terraform's result, whatever it is. */
@@ -100,9 +100,9 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   /** The AI services, before the workspaces (their forwarders join its network); then a refreshing plan must find nothing. */
   function deployAi(): void {
     const applied = synthAndApply(aiDir, (app) => new SwarmAiStack(app, 'ai', { estate, roster: loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + ALICE }, estate), stateFile: path.join(work, 'terraform.ai.tfstate') }));
-    if (applied.status !== 0) throw new Error(`AI stack apply failed:\n${applied.output.slice(-6000)}`);
+    if (applied.status !== 0) throw new Error(terraformFailure('AI stack apply failed', applied));
     const plan = terraform(aiDir, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], env);
-    if (plan.status !== 0) throw new Error(`a refreshing plan after the AI stack's apply is not empty (exit ${plan.status}):\n${plan.output.slice(-6000)}`);
+    if (plan.status !== 0) throw new Error(terraformFailure("a refreshing plan after the AI stack's apply is not empty", plan));
   }
 
   /** The AI gateway's access records (JSON lines of its service's log), as the manager collects them. */
