@@ -232,6 +232,18 @@ function addHeaderLines(indent: string): string {
   return SECURITY_HEADERS.map((h) => `${indent}add_header ${h.name} "${h.value}" always;`).join('\n');
 }
 
+/** The entry's process settings and the start of its http block, on either target. */
+export const ENTRY_HEAD = `worker_processes auto;
+worker_rlimit_nofile 8192;
+events {
+  worker_connections 4096;
+}
+
+http {
+  server_tokens off;
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;`;
+
 /**
  * What the TLS entry itself needs (sign-in, Keycloak's public side, one IDE per user), whichever
  * target it runs on: the one-host nginx (renderNginxConf) and the Swarm entry
@@ -490,16 +502,7 @@ ${addHeaderLines('      ')}
 export function renderNginxConf(input: NginxConfigInput): string {
   const at = input.listenAddresses;
   return `# Rendered by webide-estate from the estate config. Do not edit by hand.
-worker_processes auto;
-worker_rlimit_nofile 8192;
-events {
-  worker_connections 4096;
-}
-
-http {
-  server_tokens off;
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
+${ENTRY_HEAD}
   # Docker's embedded DNS: IDE and service names are resolved per request, so an
   # IDE that is not running yet does not stop nginx from starting.
   resolver 127.0.0.11 valid=10s ipv6=off;

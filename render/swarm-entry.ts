@@ -1,5 +1,5 @@
 import { DOCKER_DNS, NGINX_TMP_PATHS } from './user-forwarder';
-import { accessLogs, ENTRY_LOG_FORMAT, EntryInput, entryRouting, entryServers, signInLimitZone } from './nginx';
+import { accessLogs, ENTRY_HEAD, ENTRY_LOG_FORMAT, EntryInput, entryRouting, entryServers, signInLimitZone } from './nginx';
 
 /**
  * The entry point of the Swarm target: the one-host entry's servers and routing (render/nginx.ts:
@@ -17,20 +17,11 @@ export interface SwarmEntryInput extends EntryInput {
   readonly auditSyslog?: string;
 }
 
-/** nginx.conf of the Swarm entry point (run as `nginx -c <file> -g 'daemon off; pid /tmp/nginx.pid;'`). */
+/** nginx.conf of the Swarm entry point (run as `nginx -e stderr -c <file> -g 'daemon off; pid /tmp/nginx.pid;'`: the root is read-only). */
 export function renderSwarmEntryConf(input: SwarmEntryInput): string {
   return `# The entry point (webide-estate, Swarm target): render/swarm-entry.ts. Do not edit by hand.
-worker_processes auto;
-worker_rlimit_nofile 8192;
-error_log stderr warn;
-events {
-  worker_connections 4096;
-}
-
-http {
-  server_tokens off;
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
+${ENTRY_HEAD}
+  error_log stderr warn;
 ${NGINX_TMP_PATHS}
   # Docker's embedded DNS: forwarders and services are looked up per request, so a user's
   # forwarder that is not running yet does not stop nginx from starting.
