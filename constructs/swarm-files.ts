@@ -4,7 +4,16 @@ import { DefaultTokenResolver, Fn, StringConcat, Tokenization } from 'cdktf';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { Config } from '../.gen/providers/docker/config';
 import { Secret } from '../.gen/providers/docker/secret';
-import { Service, ServiceTaskSpecContainerSpecConfigs, ServiceTaskSpecContainerSpecMounts, ServiceTaskSpecContainerSpecSecrets } from '../.gen/providers/docker/service';
+import {
+  Service,
+  ServiceEndpointSpecPorts,
+  ServiceLabels,
+  ServiceTaskSpecContainerSpec,
+  ServiceTaskSpecContainerSpecConfigs,
+  ServiceTaskSpecContainerSpecMounts,
+  ServiceTaskSpecContainerSpecSecrets,
+  ServiceTaskSpecNetworksAdvanced,
+} from '../.gen/providers/docker/service';
 import { EstateNames } from './naming';
 
 /** What the Swarm target's services share (constructs/swarm-workspace.ts, stacks/swarm-ai-stack.ts). */
@@ -30,6 +39,54 @@ export function swarmMounts(mounts: readonly ServiceTaskSpecContainerSpecMounts[
 /** Limits, with the empty reservation the CLI writes (see swarmMounts). */
 export function swarmResources(limits: { readonly memoryBytes: number; readonly nanoCpus: number }) {
   return { limits: { ...limits }, reservation: { memoryBytes: 0, nanoCpus: 0 } };
+}
+
+/** What a hardened Swarm service declares; the hardening itself is not a choice (hardenedSwarmService). */
+export interface HardenedSwarmServiceProps {
+  readonly name: string;
+  readonly labels: ServiceLabels[];
+  /** The container as the service runs it: a non-root `user` always; read-only root, no capabilities and an init are added. */
+  readonly container: Omit<ServiceTaskSpecContainerSpec, 'readOnly' | 'capDrop' | 'init' | 'user'> & { readonly user: string };
+  readonly networks: ServiceTaskSpecNetworksAdvanced[];
+  /** Placement constraints, e.g. `node.role==manager`. */
+  readonly constraints: string[];
+  readonly resources: { readonly memoryBytes: number; readonly nanoCpus: number };
+  readonly pidsLimit: number;
+  /** The manager's engine (SwarmPidsLimit runs `docker service update` against it). */
+  readonly dockerHost: string;
+  /** Tasks: a count (default 1; 0 stops the service) or `global` (one on every node the constraints allow). */
+  readonly replicas?: number | 'global';
+  /** Ports published on the node itself (`host` mode: this kernel has no IPVS for the routing mesh). */
+  readonly hostPorts?: readonly { readonly published: number; readonly target: number }[];
+}
+
+/**
+ * A Swarm service hardened as a one-host HardenedContainer is: read-only root, a non-root user,
+ * every capability dropped, an init, memory/CPU limits and a pids limit (SwarmPidsLimit, the one
+ * the provider cannot write); endpoint mode `dnsrr` (no VIPs: no IPVS on the lab's kernel, and
+ * one name per task is all the estate needs). Made in `scope` as `id` and `<id>-pids`, so the
+ * services keep their Terraform identities.
+ */
+export function hardenedSwarmService(scope: Construct, id: string, props: HardenedSwarmServiceProps): Service {
+  const { container } = props;
+  const service = new Service(scope, id, {
+    name: props.name,
+    labels: props.labels,
+    endpointSpec: {
+      mode: 'dnsrr',
+      ...(props.hostPorts ? { ports: props.hostPorts.map((port): ServiceEndpointSpecPorts => ({ publishMode: 'host', publishedPort: port.published, targetPort: port.target, protocol: 'tcp' })) } : {}),
+    },
+    mode: props.replicas === 'global' ? { global: true } : { replicated: { replicas: props.replicas ?? 1 } },
+    taskSpec: {
+      containerSpec: { ...container, readOnly: true, capDrop: ['ALL'], init: true, mounts: swarmMounts((container.mounts ?? []) as ServiceTaskSpecContainerSpecMounts[]) },
+      networksAdvanced: props.networks,
+      placement: { constraints: props.constraints, platforms: SWARM_PLATFORM },
+      resources: swarmResources(props.resources),
+      restartPolicy: SWARM_RESTART,
+    },
+  });
+  new SwarmPidsLimit(scope, `${id}-pids`, { service, limit: props.pidsLimit, dockerHost: props.dockerHost });
+  return service;
 }
 
 /** A rendered file as a Swarm config: immutable, named by its content (EstateNames.swarmConfig). */

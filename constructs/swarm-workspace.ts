@@ -4,7 +4,7 @@ import { Service } from '../.gen/providers/docker/service';
 import { RosterUser } from '../config/roster';
 import { renderUserForwarderConf } from '../render/user-forwarder';
 import { AI_GATEWAY_HOST, EstateNames, INTERNAL_PORTS } from './naming';
-import { MiB, SHARED_TMPFS_MODE, SWARM_PLATFORM, SWARM_RESTART, SwarmConfigFile, swarmMounts, SwarmPidsLimit, swarmResources } from './swarm-files';
+import { hardenedSwarmService, MiB, SHARED_TMPFS_MODE, SwarmConfigFile } from './swarm-files';
 import { codeServerArgs, HOME_DIR, IDE_ENTRYPOINT, IDE_PIDS_LIMIT, MANAGED_DIR, USER_DATA_DIR } from './workspace';
 
 export interface SwarmWorkspaceProps {
@@ -63,7 +63,7 @@ export class SwarmWorkspace extends Construct {
     if (user.state === 'archived') return;
 
     const labels = (extra: Record<string, string>) => Object.entries({ ...props.labels, 'webide.user': user.username, ...extra }).map(([label, value]) => ({ label, value }));
-    const placement = { constraints: [`node.hostname==${node}`], platforms: SWARM_PLATFORM };
+    const onNode = [`node.hostname==${node}`];
 
     this.network = new Network(this, 'network', {
       name: names.workspaceNetwork(user.username),
@@ -76,41 +76,33 @@ export class SwarmWorkspace extends Construct {
     });
 
     const ideName = names.workspaceContainer(user.username);
-    this.ide = new Service(this, 'ide', {
+    this.ide = hardenedSwarmService(this, 'ide', {
       name: ideName,
       labels: labels({ 'webide.component': 'workspace', 'webide.node': node, 'webide.disk-quota-mib': String(user.resources.disk) }),
-      endpointSpec: { mode: 'dnsrr' },
-      mode: { replicated: { replicas: 1 } },
-      taskSpec: {
-        containerSpec: {
-          image: props.image,
-          command: [IDE_ENTRYPOINT],
-          args: codeServerArgs(props),
-          env: { EXTENSIONS_GALLERY: '{}', HOME: HOME_DIR, WEBIDE_USER: user.username },
-          user: IDE_USER,
-          readOnly: true,
-          capDrop: ['ALL'],
-          init: true,
-          mounts: swarmMounts([
-            // The home: a local volume on the user's node, created there on first use and never a
-            // Terraform resource (as on one host), so no plan can delete it; the user stays on the node.
-            { type: 'volume', source: this.homeVolumeName, target: HOME_DIR },
-            { type: 'tmpfs', target: '/tmp', tmpfsOptions: { sizeBytes: 512 * MiB, mode: SHARED_TMPFS_MODE } },
-            { type: 'tmpfs', target: USER_DATA_DIR, tmpfsOptions: { sizeBytes: 256 * MiB, mode: SHARED_TMPFS_MODE } },
-            // A root-owned mount point for the managed files: the user can neither write it nor move it away.
-            { type: 'tmpfs', target: MANAGED_DIR, tmpfsOptions: { sizeBytes: MiB, mode: 0o555 } },
-          ]),
-          configs: props.managedFiles.map((file) => file.mount()),
-          healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.codeServer}/healthz`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '30s' },
-        },
-        networksAdvanced: [{ id: this.network.id }],
-        placement,
-        resources: swarmResources({ memoryBytes: user.resources.memory * MiB, nanoCpus: Math.round(user.resources.cpus * 1e9) }),
-        restartPolicy: SWARM_RESTART,
+      container: {
+        image: props.image,
+        command: [IDE_ENTRYPOINT],
+        args: codeServerArgs(props),
+        env: { EXTENSIONS_GALLERY: '{}', HOME: HOME_DIR, WEBIDE_USER: user.username },
+        user: IDE_USER,
+        mounts: [
+          // The home: a local volume on the user's node, created there on first use and never a
+          // Terraform resource (as on one host), so no plan can delete it; the user stays on the node.
+          { type: 'volume', source: this.homeVolumeName, target: HOME_DIR },
+          { type: 'tmpfs', target: '/tmp', tmpfsOptions: { sizeBytes: 512 * MiB, mode: SHARED_TMPFS_MODE } },
+          { type: 'tmpfs', target: USER_DATA_DIR, tmpfsOptions: { sizeBytes: 256 * MiB, mode: SHARED_TMPFS_MODE } },
+          // A root-owned mount point for the managed files: the user can neither write it nor move it away.
+          { type: 'tmpfs', target: MANAGED_DIR, tmpfsOptions: { sizeBytes: MiB, mode: 0o555 } },
+        ],
+        configs: props.managedFiles.map((file) => file.mount()),
+        healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.codeServer}/healthz`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '30s' },
       },
+      networks: [{ id: this.network.id }],
+      constraints: onNode,
+      resources: { memoryBytes: user.resources.memory * MiB, nanoCpus: Math.round(user.resources.cpus * 1e9) },
+      pidsLimit: IDE_PIDS_LIMIT,
+      dockerHost: props.dockerHost,
     });
-
-    new SwarmPidsLimit(this, 'ide-pids', { service: this.ide, limit: IDE_PIDS_LIMIT, dockerHost: props.dockerHost });
 
     const forwarderConf = new SwarmConfigFile(this, 'forwarder-conf', {
       names,
@@ -121,33 +113,27 @@ export class SwarmWorkspace extends Construct {
       },
       labels: { ...props.labels, 'webide.component': 'user-forwarder', 'webide.user': user.username },
     });
-    this.forwarder = new Service(this, 'forwarder', {
+    this.forwarder = hardenedSwarmService(this, 'forwarder', {
       name: names.userForwarder(user.username),
       labels: labels({ 'webide.component': 'user-forwarder' }),
-      endpointSpec: { mode: 'dnsrr' },
       // A suspended user's IDE runs on, cut off: no forwarder, so no entry point and no AI.
-      mode: { replicated: { replicas: user.state === 'active' ? 1 : 0 } },
-      taskSpec: {
-        containerSpec: {
-          image: props.forwarderImage,
-          command: ['nginx', '-c', forwarderConf.file, '-g', 'daemon off; pid /tmp/nginx.pid;'],
-          user: FORWARDER_USER,
-          readOnly: true,
-          capDrop: ['ALL'],
-          init: true,
-          mounts: [{ type: 'tmpfs', target: '/tmp', tmpfsOptions: { sizeBytes: 64 * MiB, mode: SHARED_TMPFS_MODE } }],
-          configs: [forwarderConf.mount()],
-        },
-        networksAdvanced: [
-          { id: this.network.id, aliases: [AI_GATEWAY_HOST] },
-          { id: props.forwardersNetworkId },
-        ],
-        // Beside the IDE: its traffic stays on the node.
-        placement,
-        resources: swarmResources({ memoryBytes: 64 * MiB, nanoCpus: 250_000_000 }),
-        restartPolicy: SWARM_RESTART,
+      replicas: user.state === 'active' ? 1 : 0,
+      container: {
+        image: props.forwarderImage,
+        command: ['nginx', '-c', forwarderConf.file, '-g', 'daemon off; pid /tmp/nginx.pid;'],
+        user: FORWARDER_USER,
+        mounts: [{ type: 'tmpfs', target: '/tmp', tmpfsOptions: { sizeBytes: 64 * MiB, mode: SHARED_TMPFS_MODE } }],
+        configs: [forwarderConf.mount()],
       },
+      networks: [
+        { id: this.network.id, aliases: [AI_GATEWAY_HOST] },
+        { id: props.forwardersNetworkId },
+      ],
+      // Beside the IDE: its traffic stays on the node.
+      constraints: onNode,
+      resources: { memoryBytes: 64 * MiB, nanoCpus: 250_000_000 },
+      pidsLimit: FORWARDER_PIDS_LIMIT,
+      dockerHost: props.dockerHost,
     });
-    new SwarmPidsLimit(this, 'forwarder-pids', { service: this.forwarder, limit: FORWARDER_PIDS_LIMIT, dockerHost: props.dockerHost });
   }
 }

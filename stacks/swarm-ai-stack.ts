@@ -1,10 +1,10 @@
 import { Construct } from 'constructs';
 import { TerraformStack } from 'cdktf';
 import { Network } from '../.gen/providers/docker/network';
-import { Service, ServiceTaskSpec, ServiceTaskSpecContainerSpecMounts } from '../.gen/providers/docker/service';
+import { Service } from '../.gen/providers/docker/service';
 import { SwarmConfig } from '../config/swarm';
 import { INTERNAL_PORTS } from '../constructs/naming';
-import { commandWithSecretEnv, MiB, SHARED_TMPFS_MODE, SWARM_PLATFORM, SWARM_RESTART, SWARM_SECRETS_DIR, SwarmConfigFile, swarmMounts, SwarmPidsLimit, swarmResources, SwarmSecretFile } from '../constructs/swarm-files';
+import { commandWithSecretEnv, hardenedSwarmService, HardenedSwarmServiceProps, MiB, SHARED_TMPFS_MODE, SWARM_SECRETS_DIR, SwarmConfigFile, SwarmSecretFile } from '../constructs/swarm-files';
 import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { AI_GATEWAY_SECRET_ENV, renderNginxSecretsTemplate } from '../render/nginx';
 import { renderSwarmAiGatewayConf } from '../render/swarm-ai-gateway';
@@ -93,31 +93,15 @@ export class SwarmAiStack extends TerraformStack {
       secrets: variables.map((name) => envSecret(name).mount(user)),
     });
 
-    const onManagers = { constraints: ['node.role==manager'], platforms: SWARM_PLATFORM };
+    const onManagers = ['node.role==manager'];
     const tmpfs = (target: string, sizeMiB: number, mode = SHARED_TMPFS_MODE) => ({ type: 'tmpfs', target, tmpfsOptions: { sizeBytes: sizeMiB * MiB, mode } });
     const service = (
       name: 'vllm' | 'tabby' | 'litellm' | 'ai-gateway',
       pidsLimit: number,
       resources: { memoryBytes: number; nanoCpus: number },
-      taskSpec: ServiceTaskSpec,
+      task: Pick<HardenedSwarmServiceProps, 'container' | 'networks' | 'constraints'>,
       extraLabels: Record<string, string> = {},
-    ) => {
-      const created = new Service(this, name, {
-        name: names.service(name),
-        labels: labelList(name, extraLabels),
-        // No VIPs: this kernel has no IPVS (README), and one task each needs none.
-        endpointSpec: { mode: 'dnsrr' },
-        mode: { replicated: { replicas: 1 } },
-        taskSpec: {
-          restartPolicy: SWARM_RESTART,
-          ...taskSpec,
-          containerSpec: { ...taskSpec.containerSpec, mounts: swarmMounts((taskSpec.containerSpec.mounts ?? []) as ServiceTaskSpecContainerSpecMounts[]) },
-          resources: swarmResources(resources),
-        },
-      });
-      new SwarmPidsLimit(this, `${name}-pids`, { service: created, limit: pidsLimit, dockerHost: estate.dockerHost });
-      return created;
-    };
+    ) => hardenedSwarmService(this, name, { ...task, name: names.service(name), labels: labelList(name, extraLabels), resources, pidsLimit, dockerHost: estate.dockerHost });
 
     // A Swarm node refuses a CPU limit above its own count. The local profile's model servers are
     // the GPU-less stand-in, which needs one CPU, on test machines that may have two.
@@ -132,14 +116,11 @@ export class SwarmAiStack extends TerraformStack {
       AI_SERVICE_LIMITS.vllm.pids,
       limits('vllm', modelServerCpus(AI_SERVICE_LIMITS.vllm.cpus)),
       {
-        containerSpec: {
+        container: {
           image: estate.images.vllm,
           ...vllmSecrets,
           env: { ...gpuPinning(estate.gpus.vllm), ...localProfileStandIn(estate.profile, 'vllm'), HF_HUB_OFFLINE: '1', HOME: '/home/vllm' },
           user: vllmUser,
-          readOnly: true,
-          capDrop: ['ALL'],
-          init: true,
           mounts: [
             { type: 'bind', source: chat.hostPath, target: `${MODELS_DIR}/chat`, readOnly: true },
             tmpfs('/tmp', 1024),
@@ -149,8 +130,8 @@ export class SwarmAiStack extends TerraformStack {
           ],
           healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.vllm}/health`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '10m' },
         },
-        networksAdvanced: [{ id: this.aiNetwork.id }],
-        placement: onGpuNode(swarm, estate.gpus.vllm),
+        networks: [{ id: this.aiNetwork.id }],
+        constraints: onGpuNode(swarm, estate.gpus.vllm),
       },
       { 'webide.gpus': estate.gpus.vllm.join(',') },
     );
@@ -162,7 +143,7 @@ export class SwarmAiStack extends TerraformStack {
       AI_SERVICE_LIMITS.tabby.pids,
       limits('tabby', modelServerCpus(AI_SERVICE_LIMITS.tabby.cpus)),
       {
-        containerSpec: {
+        container: {
           image: estate.images.tabby,
           ...withSecrets(tabbyVariables, tabbyUser, [...AI_IMAGE_ENTRYPOINTS.tabby, ...tabbyArgs(estate)]),
           env: {
@@ -175,9 +156,6 @@ export class SwarmAiStack extends TerraformStack {
             ...(estate.profile === 'local' ? localProfileStandIn(estate.profile, 'tabby') : {}),
           },
           user: tabbyUser,
-          readOnly: true,
-          capDrop: ['ALL'],
-          init: true,
           mounts: [
             { type: 'bind', source: estate.models.completion.hostPath, target: `${MODELS_DIR}/completion`, readOnly: true },
             // Tabby's data: a volume on the gpu node, created on first use, never a Terraform resource.
@@ -186,8 +164,8 @@ export class SwarmAiStack extends TerraformStack {
           ],
           healthcheck: { test: ['CMD', 'curl', '-fsS', `http://127.0.0.1:${INTERNAL_PORTS.tabby}/v1/health`], interval: '15s', timeout: '5s', retries: 3, startPeriod: '5m' },
         },
-        networksAdvanced: [{ id: this.aiNetwork.id }],
-        placement: onGpuNode(swarm, estate.gpus.tabby),
+        networks: [{ id: this.aiNetwork.id }],
+        constraints: onGpuNode(swarm, estate.gpus.tabby),
       },
       { 'webide.gpus': estate.gpus.tabby.join(',') },
     );
@@ -209,7 +187,7 @@ export class SwarmAiStack extends TerraformStack {
       litellmFile('litellm-auth-hook', `${LITELLM_CONFIG_DIR}/${LITELLM_AUTH_HOOK.file}`, renderLitellmAuthHook(litellmAuthHookInput(chat.name))),
     ];
     const litellm = service('litellm', AI_SERVICE_LIMITS.litellm.pids, limits('litellm'), {
-      containerSpec: {
+      container: {
         image: estate.images.litellm,
         ...withSecrets([LITELLM_SECRET_ENV.masterKey, LITELLM_SECRET_ENV.gatewayKey, LITELLM_SECRET_ENV.vllmApiKey], litellmUser, [
           ...AI_IMAGE_ENTRYPOINTS.litellm,
@@ -223,9 +201,6 @@ export class SwarmAiStack extends TerraformStack {
         // Use the bundled model price list: no download attempt from the closed network.
         env: { LITELLM_LOCAL_MODEL_COST_MAP: 'True', LITELLM_LOG: 'INFO', HOME: '/tmp' },
         user: litellmUser,
-        readOnly: true,
-        capDrop: ['ALL'],
-        init: true,
         mounts: [tmpfs('/tmp', 256)],
         configs: litellmFiles.map((file) => file.mount()),
         healthcheck: {
@@ -236,8 +211,8 @@ export class SwarmAiStack extends TerraformStack {
           startPeriod: '1m',
         },
       },
-      networksAdvanced: [{ id: this.aiNetwork.id }],
-      placement: onManagers,
+      networks: [{ id: this.aiNetwork.id }],
+      constraints: onManagers,
     });
 
     const gatewayConf = new SwarmConfigFile(this, 'ai-gateway-conf', {
@@ -260,19 +235,16 @@ export class SwarmAiStack extends TerraformStack {
       [`$${AI_GATEWAY_SECRET_ENV.tabbyToken}`]: secrets.tabbyApiToken.stringValue,
     });
     const gateway = service('ai-gateway', GATEWAY_PIDS_LIMIT, { memoryBytes: 256 * MiB, nanoCpus: 1e9 }, {
-      containerSpec: {
+      container: {
         image: estate.images.nginx,
         command: ['nginx', '-c', GATEWAY_CONF, '-g', 'daemon off; pid /tmp/nginx.pid;'],
         user: NGINX_USER,
-        readOnly: true,
-        capDrop: ['ALL'],
-        init: true,
         mounts: [tmpfs('/tmp', 64)],
         configs: [gatewayConf.mount()],
         secrets: [gatewayCredentials.mount(NGINX_USER)],
       },
-      networksAdvanced: [{ id: this.forwardersNetwork.id }, { id: this.aiNetwork.id }],
-      placement: onManagers,
+      networks: [{ id: this.forwardersNetwork.id }, { id: this.aiNetwork.id }],
+      constraints: onManagers,
     });
 
     this.services = { vllm, tabby, litellm, gateway };
@@ -286,5 +258,5 @@ export class SwarmAiStack extends TerraformStack {
 function onGpuNode(swarm: SwarmConfig, gpuIds: readonly string[]) {
   const node = swarm.nodes.find((candidate) => candidate.role === 'gpu' && gpuIds.every((gpu) => candidate.gpuIds?.includes(gpu)));
   if (!node) throw new Error(`no gpu node of the swarm holds the GPUs ${gpuIds.join(', ')} (the config rules require one)`);
-  return { constraints: [`node.hostname==${node.name}`], platforms: SWARM_PLATFORM };
+  return [`node.hostname==${node.name}`];
 }
