@@ -12,7 +12,7 @@ import { EgressProxy } from '../constructs/egress-proxy';
 import { NginxEntry } from '../constructs/nginx-entry';
 import { AuditTrail } from '../constructs/audit-trail';
 import { Monitoring } from '../constructs/monitoring';
-import { INTERNAL_PORTS } from '../constructs/naming';
+import { EstateNames, INTERNAL_PORTS } from '../constructs/naming';
 import { aiSecretVariables, EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
 
 /** The Keycloak admin that Terraform signs in as (bootstrap admin of the master realm). */
@@ -60,6 +60,67 @@ export function vllmArgs(estate: EstateConfig): string[] {
 export function tabbyArgs(estate: EstateConfig): string[] {
   return ['serve', '--model', estate.models.completion.model, '--device', 'cuda', '--host', '0.0.0.0', '--port', String(INTERNAL_PORTS.tabby)];
 }
+
+/** Keycloak's two secrets, as environment variables of its image. */
+export const KEYCLOAK_SECRET_ENV = { adminPassword: 'KC_BOOTSTRAP_ADMIN_PASSWORD', dbPassword: 'KC_DB_PASSWORD' } as const;
+
+/**
+ * Keycloak's environment on either target: production mode behind the entry's TLS, its database,
+ * health and metrics, records as JSON to the console and, when the estate has one, the audit
+ * sink. `secrets`: their values as environment variables (one host); without them, the caller
+ * provides them otherwise (a Swarm service reads them from secret files).
+ */
+export function keycloakEnv(estate: EstateConfig, names: EstateNames, secrets: { readonly adminPassword: string; readonly dbPassword: string } | undefined, auditSyslogEndpoint?: string): Record<string, string> {
+  return {
+    KC_BOOTSTRAP_ADMIN_USERNAME: KEYCLOAK_ADMIN_USER,
+    ...(secrets ? { [KEYCLOAK_SECRET_ENV.adminPassword]: secrets.adminPassword } : {}),
+    KC_DB: 'postgres',
+    KC_DB_URL: `jdbc:postgresql://${names.service('postgres')}:${INTERNAL_PORTS.postgres}/keycloak`,
+    KC_DB_USERNAME: 'keycloak',
+    ...(secrets ? { [KEYCLOAK_SECRET_ENV.dbPassword]: secrets.dbPassword } : {}),
+    KC_HOSTNAME: publicOrigin(estate.domain, estate.httpsPort),
+    KC_HOSTNAME_BACKCHANNEL_DYNAMIC: 'true',
+    // TLS ends at nginx; Keycloak trusts its X-Forwarded-* headers and nothing else reaches it.
+    KC_HTTP_ENABLED: 'true',
+    KC_PROXY_HEADERS: 'xforwarded',
+    KC_HEALTH_ENABLED: 'true',
+    KC_METRICS_ENABLED: 'true',
+    // Console and the audit sink: every record, login and admin events included (the
+    // jboss-logging listener, at info for successes; never with representations).
+    KC_LOG: auditSyslogEndpoint ? 'console,syslog' : 'console',
+    KC_LOG_CONSOLE_OUTPUT: 'json',
+    ...(auditSyslogEndpoint
+      ? {
+          KC_LOG_SYSLOG_ENDPOINT: auditSyslogEndpoint,
+          KC_LOG_SYSLOG_PROTOCOL: 'tcp',
+          KC_LOG_SYSLOG_OUTPUT: 'json',
+          KC_LOG_SYSLOG_APP_NAME: 'keycloak',
+          // Long admin events are not cut (the sink takes 64 KiB).
+          KC_LOG_SYSLOG_MAX_LENGTH: '65536',
+        }
+      : {}),
+    KC_SPI_EVENTS_LISTENER_JBOSS_LOGGING_SUCCESS_LEVEL: 'info',
+    KC_SPI_EVENTS_LISTENER_JBOSS_LOGGING_ERROR_LEVEL: 'warn',
+  };
+}
+
+/**
+ * Keycloak's health test. The image has no curl; bash's /dev/tcp asks the management port
+ * instead (bash explicitly: /dev/tcp is a bash feature and /bin/sh is not bash everywhere).
+ * Ready is not enough: on a first start Keycloak answers 503 while it bootstraps the master
+ * realm, so healthy also needs the master realm to answer 200.
+ */
+export const KEYCLOAK_HEALTH_TEST = [
+  'CMD',
+  'bash',
+  '-c',
+  `exec 3<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloakManagement} && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '"UP"' <&3 && ` +
+    `exec 4<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloak} && printf 'GET /realms/master HTTP/1.0\\r\\n\\r\\n' >&4 && head -n 1 <&4 | grep -q ' 200 '`,
+];
+
+/** PostgreSQL's environment (its password aside) and health test, on either target. */
+export const POSTGRES_ENV = { POSTGRES_DB: 'keycloak', POSTGRES_USER: 'keycloak', PGDATA: '/var/lib/postgresql/data/pgdata' } as const;
+export const POSTGRES_HEALTH_TEST = ['CMD', 'pg_isready', '-U', 'keycloak', '-d', 'keycloak', '-h', '127.0.0.1'];
 
 /**
  * Long-lived services and the networks between them: PostgreSQL, Keycloak, LiteLLM,
@@ -120,10 +181,10 @@ export class PlatformStack extends TerraformStack {
       // One backend process per connection (Keycloak's pool) plus PostgreSQL's own workers.
       pidsLimit: 512,
       dockerHost: estate.dockerHost,
-      env: { POSTGRES_DB: 'keycloak', POSTGRES_USER: 'keycloak', POSTGRES_PASSWORD: secrets.keycloakDbPassword.stringValue, PGDATA: '/var/lib/postgresql/data/pgdata' },
+      env: { POSTGRES_DB: POSTGRES_ENV.POSTGRES_DB, POSTGRES_USER: POSTGRES_ENV.POSTGRES_USER, POSTGRES_PASSWORD: secrets.keycloakDbPassword.stringValue, PGDATA: POSTGRES_ENV.PGDATA },
       tmpfs: { '/run/postgresql': 'rw,nosuid,nodev,size=16m', '/tmp': 'rw,nosuid,nodev,size=64m' },
       mounts: [dataVolume(names.dataVolume('postgres'), '/var/lib/postgresql/data')],
-      healthcheck: { test: ['CMD', 'pg_isready', '-U', 'keycloak', '-d', 'keycloak', '-h', '127.0.0.1'], startPeriodSeconds: 30 },
+      healthcheck: { test: POSTGRES_HEALTH_TEST, startPeriodSeconds: 30 },
       labels: labels('postgres'),
     });
 
@@ -135,7 +196,6 @@ export class PlatformStack extends TerraformStack {
       identity: { name: this.networks.identity.name, ipv4Address: plans.identity.auditAddress },
     });
 
-    const origin = publicOrigin(estate.domain, estate.httpsPort);
     new HardenedContainer(this, 'keycloak', {
       containerName: names.service('keycloak'),
       image: pinnedImage(this, 'keycloak-image', estate.images.keycloak),
@@ -148,50 +208,11 @@ export class PlatformStack extends TerraformStack {
       dockerHost: estate.dockerHost,
       // Production mode: `start`, never `start-dev`.
       command: ['start'],
-      env: {
-        KC_BOOTSTRAP_ADMIN_USERNAME: KEYCLOAK_ADMIN_USER,
-        KC_BOOTSTRAP_ADMIN_PASSWORD: secrets.keycloakAdminPassword.stringValue,
-        KC_DB: 'postgres',
-        KC_DB_URL: `jdbc:postgresql://${names.service('postgres')}:${INTERNAL_PORTS.postgres}/keycloak`,
-        KC_DB_USERNAME: 'keycloak',
-        KC_DB_PASSWORD: secrets.keycloakDbPassword.stringValue,
-        KC_HOSTNAME: origin,
-        KC_HOSTNAME_BACKCHANNEL_DYNAMIC: 'true',
-        // TLS ends at nginx; Keycloak trusts its X-Forwarded-* headers and nothing else reaches it.
-        KC_HTTP_ENABLED: 'true',
-        KC_PROXY_HEADERS: 'xforwarded',
-        KC_HEALTH_ENABLED: 'true',
-        KC_METRICS_ENABLED: 'true',
-        // Console and the audit sink: every record, login and admin events included (the
-        // jboss-logging listener, at info for successes; never with representations).
-        KC_LOG: 'console,syslog',
-        KC_LOG_CONSOLE_OUTPUT: 'json',
-        KC_LOG_SYSLOG_ENDPOINT: audit.syslogEndpoint,
-        KC_LOG_SYSLOG_PROTOCOL: 'tcp',
-        KC_LOG_SYSLOG_OUTPUT: 'json',
-        KC_LOG_SYSLOG_APP_NAME: 'keycloak',
-        // Long admin events are not cut (the sink takes 64 KiB).
-        KC_LOG_SYSLOG_MAX_LENGTH: '65536',
-        KC_SPI_EVENTS_LISTENER_JBOSS_LOGGING_SUCCESS_LEVEL: 'info',
-        KC_SPI_EVENTS_LISTENER_JBOSS_LOGGING_ERROR_LEVEL: 'warn',
-      },
+      env: keycloakEnv(estate, names, { adminPassword: secrets.keycloakAdminPassword.stringValue, dbPassword: secrets.keycloakDbPassword.stringValue }, audit.syslogEndpoint),
       // Keycloak's data dir holds only the run's temporary files and transaction logs here (the
       // database is PostgreSQL), so it is a tmpfs and the root stays read-only.
       tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m', '/opt/keycloak/data': 'rw,nosuid,nodev,size=256m,uid=1000,gid=0,mode=0770' },
-      healthcheck: {
-        // The Keycloak image has no curl; bash's /dev/tcp asks the management port instead.
-        // bash explicitly: /dev/tcp is a bash feature and /bin/sh is not bash everywhere.
-        // Ready is not enough: on a first start Keycloak answers 503 while it bootstraps the
-        // master realm, so healthy also needs the master realm to answer 200.
-        test: [
-          'CMD',
-          'bash',
-          '-c',
-          `exec 3<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloakManagement} && printf 'GET /health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '"UP"' <&3 && ` +
-            `exec 4<>/dev/tcp/127.0.0.1/${INTERNAL_PORTS.keycloak} && printf 'GET /realms/master HTTP/1.0\\r\\n\\r\\n' >&4 && head -n 1 <&4 | grep -q ' 200 '`,
-        ],
-        startPeriodSeconds: 120,
-      },
+      healthcheck: { test: KEYCLOAK_HEALTH_TEST, startPeriodSeconds: 120 },
       // The identity stack, deployed next, signs in to Keycloak at once.
       waitHealthySeconds: 600,
       labels: labels('keycloak'),
