@@ -53,7 +53,12 @@ export class EstateNames {
 
   /** On a swarm: the user's forwarder (render/user-forwarder.ts), the entry point's way to the IDE and the IDE's to the AI gateway. */
   userForwarder(username: string): string {
-    return `${this.prefix}-fwd-${username}`;
+    return `${this.userForwarderPrefix()}${username}`;
+  }
+
+  /** The part of a user forwarder's name before the username (the Swarm entry point routes `/u/<name>/` by it). */
+  userForwarderPrefix(): string {
+    return `${this.prefix}-fwd-`;
   }
 
   /**

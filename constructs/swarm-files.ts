@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import { DefaultTokenResolver, Fn, StringConcat, Tokenization } from 'cdktf';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { Config } from '../.gen/providers/docker/config';
+import { Network, NetworkLabels } from '../.gen/providers/docker/network';
 import { Secret } from '../.gen/providers/docker/secret';
 import {
   Service,
@@ -39,6 +40,22 @@ export function swarmMounts(mounts: readonly ServiceTaskSpecContainerSpecMounts[
 /** Limits, with the empty reservation the CLI writes (see swarmMounts). */
 export function swarmResources(limits: { readonly memoryBytes: number; readonly nanoCpus: number }) {
   return { limits: { ...limits }, reservation: { memoryBytes: 0, nanoCpus: 0 } };
+}
+
+/**
+ * An overlay network of the estate. `internal`: no way out of the swarm (every overlay but the
+ * entry point's edge). `encrypted`: IPsec between nodes (swarm.encryptOverlays; the nodes' kernels
+ * need ESP). Not attachable: only the estate's services join it.
+ */
+export function swarmOverlay(scope: Construct, id: string, props: { readonly name: string; readonly internal: boolean; readonly encrypted: boolean; readonly labels: NetworkLabels[] }): Network {
+  return new Network(scope, id, {
+    name: props.name,
+    driver: 'overlay',
+    internal: props.internal,
+    attachable: false,
+    options: props.encrypted ? { encrypted: '' } : undefined,
+    labels: props.labels,
+  });
 }
 
 /** What a hardened Swarm service declares; the hardening itself is not a choice (hardenedSwarmService). */

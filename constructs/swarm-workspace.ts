@@ -4,7 +4,7 @@ import { Service } from '../.gen/providers/docker/service';
 import { RosterUser } from '../config/roster';
 import { renderUserForwarderConf } from '../render/user-forwarder';
 import { AI_GATEWAY_HOST, EstateNames, INTERNAL_PORTS } from './naming';
-import { hardenedSwarmService, MiB, SHARED_TMPFS_MODE, SwarmConfigFile } from './swarm-files';
+import { hardenedSwarmService, MiB, SHARED_TMPFS_MODE, SwarmConfigFile, swarmOverlay } from './swarm-files';
 import { codeServerArgs, HOME_DIR, IDE_ENTRYPOINT, IDE_PIDS_LIMIT, MANAGED_DIR, USER_DATA_DIR } from './workspace';
 
 export interface SwarmWorkspaceProps {
@@ -65,13 +65,11 @@ export class SwarmWorkspace extends Construct {
     const labels = (extra: Record<string, string>) => Object.entries({ ...props.labels, 'webide.user': user.username, ...extra }).map(([label, value]) => ({ label, value }));
     const onNode = [`node.hostname==${node}`];
 
-    this.network = new Network(this, 'network', {
+    // No way out: the IDE reaches only what shares this network (its forwarder).
+    this.network = swarmOverlay(this, 'network', {
       name: names.workspaceNetwork(user.username),
-      driver: 'overlay',
-      // No way out: the IDE reaches only what shares this network (its forwarder).
       internal: true,
-      attachable: false,
-      options: props.encryptOverlay ? { encrypted: '' } : undefined,
+      encrypted: props.encryptOverlay,
       labels: labels({ 'webide.component': 'workspace-network' }),
     });
 

@@ -60,6 +60,14 @@ export function secretVariable(
   });
 }
 
+/** Keycloak's secrets (TF_VAR_<name>), one declaration for both targets. */
+export function keycloakSecretVariables(stack: TerraformStack) {
+  return {
+    keycloakAdminPassword: secretVariable(stack, 'keycloak_admin_password', 'Password of the bootstrap admin Keycloak creates at its first start; npm run keycloak:bootstrap uses it once, then deletes that admin.', 12),
+    keycloakDbPassword: secretVariable(stack, 'keycloak_db_password', "Password of Keycloak's PostgreSQL role.", 16),
+  };
+}
+
 /**
  * The AI services' secrets (TF_VAR_<name>): LiteLLM's master and gateway keys, vLLM's API key,
  * Tabby's API token and JWT secret. One declaration for both targets (stacks/platform-stack.ts,

@@ -13,7 +13,7 @@ import { NginxEntry } from '../constructs/nginx-entry';
 import { AuditTrail } from '../constructs/audit-trail';
 import { Monitoring } from '../constructs/monitoring';
 import { EstateNames, INTERNAL_PORTS } from '../constructs/naming';
-import { aiSecretVariables, EstateStackProps, estateNames, pinnedImage, secretVariable, useDocker } from './common';
+import { aiSecretVariables, EstateStackProps, estateNames, keycloakSecretVariables, pinnedImage, useDocker } from './common';
 
 /** The Keycloak admin that Terraform signs in as (bootstrap admin of the master realm). */
 export const KEYCLOAK_ADMIN_USER = 'estate-admin';
@@ -141,8 +141,7 @@ export class PlatformStack extends TerraformStack {
     const names = estateNames(estate);
 
     const secrets = {
-      keycloakAdminPassword: secretVariable(this, 'keycloak_admin_password', 'Password of the bootstrap admin Keycloak creates at its first start; npm run keycloak:bootstrap uses it once, then deletes that admin.', 12),
-      keycloakDbPassword: secretVariable(this, 'keycloak_db_password', "Password of Keycloak's PostgreSQL role.", 16),
+      ...keycloakSecretVariables(this),
       ...aiSecretVariables(this),
     };
 

@@ -4,7 +4,7 @@ import { Network } from '../.gen/providers/docker/network';
 import { Service } from '../.gen/providers/docker/service';
 import { SwarmConfig } from '../config/swarm';
 import { INTERNAL_PORTS } from '../constructs/naming';
-import { commandWithSecretEnv, hardenedSwarmService, HardenedSwarmServiceProps, MiB, SHARED_TMPFS_MODE, SWARM_SECRETS_DIR, SwarmConfigFile, SwarmSecretFile } from '../constructs/swarm-files';
+import { commandWithSecretEnv, hardenedSwarmService, HardenedSwarmServiceProps, MiB, SHARED_TMPFS_MODE, SWARM_SECRETS_DIR, SwarmConfigFile, swarmOverlay, SwarmSecretFile } from '../constructs/swarm-files';
 import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { AI_GATEWAY_SECRET_ENV, renderNginxSecretsTemplate } from '../render/nginx';
 import { renderSwarmAiGatewayConf } from '../render/swarm-ai-gateway';
@@ -53,13 +53,11 @@ export class SwarmAiStack extends TerraformStack {
     const secrets = aiSecretVariables(this);
 
     const overlay = (purpose: 'forwarders' | 'ai') =>
-      new Network(this, `${purpose}-network`, {
+      // Neither has a way out; the gateway is the one member of both.
+      swarmOverlay(this, `${purpose}-network`, {
         name: names.network(purpose),
-        driver: 'overlay',
-        // Neither has a way out; the gateway is the one member of both.
         internal: true,
-        attachable: false,
-        options: swarm.encryptOverlays ? { encrypted: '' } : undefined,
+        encrypted: swarm.encryptOverlays,
         labels: [
           { label: 'webide.estate', value: estate.name },
           { label: 'webide.component', value: `${purpose}-network` },
