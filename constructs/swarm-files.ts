@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
-import { DefaultTokenResolver, Fn, StringConcat, Tokenization } from 'cdktf';
+import { DefaultTokenResolver, Fn, ITerraformDependable, StringConcat, Tokenization } from 'cdktf';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { Config } from '../.gen/providers/docker/config';
 import { Network, NetworkLabels } from '../.gen/providers/docker/network';
@@ -75,6 +75,14 @@ export interface HardenedSwarmServiceProps {
   readonly replicas?: number | 'global';
   /** Ports published on the node itself (`host` mode: this kernel has no IPVS for the routing mesh). */
   readonly hostPorts?: readonly { readonly published: number; readonly target: number }[];
+  /** Created only after these (e.g. another service's `settled`: that service running with its final spec). */
+  readonly dependsOn?: ITerraformDependable[];
+}
+
+/** A hardened Swarm service, and the step after which it runs with its final spec (its pids limit applied). */
+export interface HardenedSwarmService {
+  readonly service: Service;
+  readonly settled: ITerraformDependable;
 }
 
 /**
@@ -84,7 +92,7 @@ export interface HardenedSwarmServiceProps {
  * one name per task is all the estate needs). Made in `scope` as `id` and `<id>-pids`, so the
  * services keep their Terraform identities.
  */
-export function hardenedSwarmService(scope: Construct, id: string, props: HardenedSwarmServiceProps): Service {
+export function hardenedSwarmService(scope: Construct, id: string, props: HardenedSwarmServiceProps): HardenedSwarmService {
   const { container } = props;
   const service = new Service(scope, id, {
     name: props.name,
@@ -101,9 +109,10 @@ export function hardenedSwarmService(scope: Construct, id: string, props: Harden
       resources: swarmResources(props.resources),
       restartPolicy: SWARM_RESTART,
     },
+    dependsOn: props.dependsOn,
   });
-  new SwarmPidsLimit(scope, `${id}-pids`, { service, limit: props.pidsLimit, dockerHost: props.dockerHost });
-  return service;
+  const pids = new SwarmPidsLimit(scope, `${id}-pids`, { service, limit: props.pidsLimit, dockerHost: props.dockerHost });
+  return { service, settled: pids.apply };
 }
 
 /** A rendered file as a Swarm config: immutable, named by its content (EstateNames.swarmConfig). */

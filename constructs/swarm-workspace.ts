@@ -100,7 +100,7 @@ export class SwarmWorkspace extends Construct {
       resources: { memoryBytes: user.resources.memory * MiB, nanoCpus: Math.round(user.resources.cpus * 1e9) },
       pidsLimit: IDE_PIDS_LIMIT,
       dockerHost: props.dockerHost,
-    });
+    }).service;
 
     const forwarderConf = new SwarmConfigFile(this, 'forwarder-conf', {
       names,
@@ -132,6 +132,6 @@ export class SwarmWorkspace extends Construct {
       resources: { memoryBytes: 64 * MiB, nanoCpus: 250_000_000 },
       pidsLimit: FORWARDER_PIDS_LIMIT,
       dockerHost: props.dockerHost,
-    });
+    }).service;
   }
 }

@@ -1,4 +1,5 @@
 import { Construct } from 'constructs';
+import { EstateConfig } from '../config/estate';
 import { durationSeconds } from '../config/units';
 import { TerraformStack } from 'cdktf';
 import { publicOrigin } from '../render/nginx';
@@ -13,6 +14,58 @@ export interface EdgeStackProps extends EstateStackProps {
   readonly oidcClientSecret: string;
 }
 
+/** oauth2-proxy's two secrets, as environment variables of its image. */
+export const OAUTH2_PROXY_SECRET_ENV = { clientSecret: 'OAUTH2_PROXY_CLIENT_SECRET', cookieSecret: 'OAUTH2_PROXY_COOKIE_SECRET' } as const;
+
+/** oauth2-proxy's cookie secret (TF_VAR_oauth2_proxy_cookie_secret), one declaration for both targets. */
+export function oauth2ProxyCookieSecretVariable(stack: TerraformStack) {
+  return secretVariable(stack, 'oauth2_proxy_cookie_secret', "oauth2-proxy's cookie secret: exactly 32 characters, e.g. `openssl rand -hex 16`.", 32, {
+    condition: '${contains([16, 24, 32], length(var.oauth2_proxy_cookie_secret))}',
+    errorMessage: 'oauth2_proxy_cookie_secret must be 16, 24 or 32 characters long.',
+  });
+}
+
+/**
+ * oauth2-proxy's environment on either target: Keycloak's OIDC client, the cookie's rules, the
+ * public URLs browsers use and the internal ones it fetches tokens and keys from. `secrets`:
+ * their values as environment variables (one host); without them, the caller provides them
+ * otherwise (a Swarm service reads them from secret files).
+ */
+export function oauth2ProxyEnv(estate: EstateConfig, clientId: string, secrets: { readonly clientSecret: string; readonly cookieSecret: string } | undefined): Record<string, string> {
+  const origin = publicOrigin(estate.domain, estate.httpsPort);
+  const realmUrl = (host: string) => `${host}/realms/${estate.keycloak.realm}`;
+  const internalKeycloak = `http://${estateNames(estate).service('keycloak')}:${INTERNAL_PORTS.keycloak}`;
+  return {
+    OAUTH2_PROXY_PROVIDER: 'keycloak-oidc',
+    OAUTH2_PROXY_CLIENT_ID: clientId,
+    ...(secrets ? { [OAUTH2_PROXY_SECRET_ENV.clientSecret]: secrets.clientSecret, [OAUTH2_PROXY_SECRET_ENV.cookieSecret]: secrets.cookieSecret } : {}),
+    OAUTH2_PROXY_COOKIE_SECURE: 'true',
+    OAUTH2_PROXY_COOKIE_SAMESITE: 'lax',
+    OAUTH2_PROXY_COOKIE_EXPIRE: `${estate.keycloak.session.maxLifespan}`,
+    // Refreshed well inside the access token's life (the revocation window): a suspended,
+    // signed-out or idle user's refresh is refused, and the session ends with the token.
+    OAUTH2_PROXY_COOKIE_REFRESH: `${Math.floor(durationSeconds(estate.keycloak.session.revocationWindow) / 2)}s`,
+    OAUTH2_PROXY_REDIRECT_URL: `${origin}/oauth2/callback`,
+    // Browsers use the public issuer; tokens and keys are fetched inside the identity network.
+    OAUTH2_PROXY_OIDC_ISSUER_URL: realmUrl(origin),
+    OAUTH2_PROXY_SKIP_OIDC_DISCOVERY: 'true',
+    OAUTH2_PROXY_LOGIN_URL: `${realmUrl(origin)}/protocol/openid-connect/auth`,
+    OAUTH2_PROXY_REDEEM_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/token`,
+    OAUTH2_PROXY_OIDC_JWKS_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/certs`,
+    OAUTH2_PROXY_VALIDATE_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/userinfo`,
+    OAUTH2_PROXY_PROFILE_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/userinfo`,
+    OAUTH2_PROXY_BACKEND_LOGOUT_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/logout?id_token_hint={id_token}`,
+    OAUTH2_PROXY_CODE_CHALLENGE_METHOD: 'S256',
+    OAUTH2_PROXY_EMAIL_DOMAINS: '*',
+    OAUTH2_PROXY_HTTP_ADDRESS: `0.0.0.0:${INTERNAL_PORTS.oauth2Proxy}`,
+    OAUTH2_PROXY_REVERSE_PROXY: 'true',
+    OAUTH2_PROXY_SET_XAUTHREQUEST: 'true',
+    OAUTH2_PROXY_SKIP_PROVIDER_BUTTON: 'true',
+    OAUTH2_PROXY_UPSTREAMS: 'static://202',
+    OAUTH2_PROXY_WHITELIST_DOMAINS: estate.httpsPort === 443 ? estate.domain : `${estate.domain}:${estate.httpsPort}`,
+  };
+}
+
 /**
  * oauth2-proxy: signs users in against Keycloak for nginx's auth_request. Last in
  * the deploy order, because it needs the OIDC client the identity stack creates.
@@ -24,14 +77,8 @@ export class EdgeStack extends TerraformStack {
     useDocker(this, props);
     const { estate } = props;
     const names = estateNames(estate);
-    const origin = publicOrigin(estate.domain, estate.httpsPort);
-    const realmUrl = (host: string) => `${host}/realms/${estate.keycloak.realm}`;
-    const internalKeycloak = `http://${names.service('keycloak')}:${INTERNAL_PORTS.keycloak}`;
 
-    const cookieSecret = secretVariable(this, 'oauth2_proxy_cookie_secret', "oauth2-proxy's cookie secret: exactly 32 characters, e.g. `openssl rand -hex 16`.", 32, {
-      condition: '${contains([16, 24, 32], length(var.oauth2_proxy_cookie_secret))}',
-      errorMessage: 'oauth2_proxy_cookie_secret must be 16, 24 or 32 characters long.',
-    });
+    const cookieSecret = oauth2ProxyCookieSecretVariable(this);
 
     new HardenedContainer(this, 'oauth2-proxy', {
       containerName: names.service('oauth2-proxy'),
@@ -42,36 +89,7 @@ export class EdgeStack extends TerraformStack {
       cpus: 0.5,
       pidsLimit: 256,
       dockerHost: estate.dockerHost,
-      env: {
-        OAUTH2_PROXY_PROVIDER: 'keycloak-oidc',
-        OAUTH2_PROXY_CLIENT_ID: props.oidcClientId,
-        OAUTH2_PROXY_CLIENT_SECRET: props.oidcClientSecret,
-        OAUTH2_PROXY_COOKIE_SECRET: cookieSecret.stringValue,
-        OAUTH2_PROXY_COOKIE_SECURE: 'true',
-        OAUTH2_PROXY_COOKIE_SAMESITE: 'lax',
-        OAUTH2_PROXY_COOKIE_EXPIRE: `${estate.keycloak.session.maxLifespan}`,
-        // Refreshed well inside the access token's life (the revocation window): a suspended,
-        // signed-out or idle user's refresh is refused, and the session ends with the token.
-        OAUTH2_PROXY_COOKIE_REFRESH: `${Math.floor(durationSeconds(estate.keycloak.session.revocationWindow) / 2)}s`,
-        OAUTH2_PROXY_REDIRECT_URL: `${origin}/oauth2/callback`,
-        // Browsers use the public issuer; tokens and keys are fetched inside the identity network.
-        OAUTH2_PROXY_OIDC_ISSUER_URL: realmUrl(origin),
-        OAUTH2_PROXY_SKIP_OIDC_DISCOVERY: 'true',
-        OAUTH2_PROXY_LOGIN_URL: `${realmUrl(origin)}/protocol/openid-connect/auth`,
-        OAUTH2_PROXY_REDEEM_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/token`,
-        OAUTH2_PROXY_OIDC_JWKS_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/certs`,
-        OAUTH2_PROXY_VALIDATE_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/userinfo`,
-        OAUTH2_PROXY_PROFILE_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/userinfo`,
-        OAUTH2_PROXY_BACKEND_LOGOUT_URL: `${realmUrl(internalKeycloak)}/protocol/openid-connect/logout?id_token_hint={id_token}`,
-        OAUTH2_PROXY_CODE_CHALLENGE_METHOD: 'S256',
-        OAUTH2_PROXY_EMAIL_DOMAINS: '*',
-        OAUTH2_PROXY_HTTP_ADDRESS: `0.0.0.0:${INTERNAL_PORTS.oauth2Proxy}`,
-        OAUTH2_PROXY_REVERSE_PROXY: 'true',
-        OAUTH2_PROXY_SET_XAUTHREQUEST: 'true',
-        OAUTH2_PROXY_SKIP_PROVIDER_BUTTON: 'true',
-        OAUTH2_PROXY_UPSTREAMS: 'static://202',
-        OAUTH2_PROXY_WHITELIST_DOMAINS: estate.httpsPort === 443 ? estate.domain : `${estate.domain}:${estate.httpsPort}`,
-      },
+      env: oauth2ProxyEnv(estate, props.oidcClientId, { clientSecret: props.oidcClientSecret, cookieSecret: cookieSecret.stringValue }),
       healthcheck: { test: ['CMD', '/bin/oauth2-proxy', '--version'], startPeriodSeconds: 10 },
       labels: names.labels(estate, 'oauth2-proxy'),
     });

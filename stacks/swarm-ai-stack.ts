@@ -99,7 +99,7 @@ export class SwarmAiStack extends TerraformStack {
       resources: { memoryBytes: number; nanoCpus: number },
       task: Pick<HardenedSwarmServiceProps, 'container' | 'networks' | 'constraints'>,
       extraLabels: Record<string, string> = {},
-    ) => hardenedSwarmService(this, name, { ...task, name: names.service(name), labels: labelList(name, extraLabels), resources, pidsLimit, dockerHost: estate.dockerHost });
+    ) => hardenedSwarmService(this, name, { ...task, name: names.service(name), labels: labelList(name, extraLabels), resources, pidsLimit, dockerHost: estate.dockerHost }).service;
 
     // A Swarm node refuses a CPU limit above its own count. The local profile's model servers are
     // the GPU-less stand-in, which needs one CPU, on test machines that may have two.

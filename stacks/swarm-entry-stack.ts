@@ -118,6 +118,8 @@ export class SwarmEntryStack extends TerraformStack {
       // JVM threads count as pids: worker and I/O pools, GC, JIT.
       pidsLimit: 2048,
       dockerHost: estate.dockerHost,
+      // Keycloak exits when its database is not there; PostgreSQL first, running with its final spec.
+      dependsOn: [postgres.settled],
     });
 
     const entryConf = new SwarmConfigFile(this, 'entry-conf', {
@@ -172,6 +174,6 @@ export class SwarmEntryStack extends TerraformStack {
       dockerHost: estate.dockerHost,
     });
 
-    this.services = { postgres, keycloak, nginx };
+    this.services = { postgres: postgres.service, keycloak: keycloak.service, nginx: nginx.service };
   }
 }

@@ -36,7 +36,7 @@ export function terraform(dir: string, args: string[], env: NodeJS.ProcessEnv, t
  */
 export function terraformFailure(what: string, result: TerraformResult): string {
   const lines = result.output.split('\n');
-  const errors = lines.flatMap((line, i) => (/^\s*(│\s*)?Error: /.test(line) ? [lines.slice(i, i + 8).join('\n')] : [])).slice(0, 5);
+  const errors = lines.flatMap((line, i) => (/^\s*(│\s*)?Error: /.test(line) ? [lines.slice(i, i + 14).join('\n')] : [])).slice(0, 5);
   return `${what} (exit ${result.status}); the errors:\n${errors.join('\n') || '(none named)'}\n--- the output's end:\n${result.output.slice(-4000)}`;
 }
 

@@ -3,9 +3,11 @@
  * the lab's real swarm (scripts/swarm/lab.sh), from a roster: the real IDE image (code-server,
  * the estate's extensions) and the estate's nginx as each user's forwarder, both pulled by every
  * node by digest from the lab registry, after the AI services (stacks/swarm-ai-stack.ts: the real
- * AI gateway and LiteLLM; vLLM and Tabby are the GPU-less AI stand-in image on the gpu node). The
- * entry point on a swarm is not built yet: a stand-in plays its part (a perl client on the
- * forwarders' network), and is named as such.
+ * AI gateway and LiteLLM; vLLM and Tabby are the GPU-less AI stand-in image on the gpu node) and
+ * the entry stack (stacks/swarm-entry-stack.ts: the real PostgreSQL, Keycloak and nginx). Without
+ * oauth2-proxy on a swarm (not built yet) no signed-in request passes the entry, so a stand-in
+ * plays the entry's part towards the forwarders (a perl client on the forwarders' network), and
+ * is named as such.
  *
  * Shown: each IDE on the node placement gives it (pins win), reachable through its forwarder;
  * isolation across nodes (an IDE reaches its forwarder and through it the AI gateway as its user,
@@ -25,8 +27,10 @@ import { ideNodesOf } from '../../config/swarm';
 import { randomBytes, randomUUID } from 'crypto';
 import { TerraformStack } from 'cdktf';
 import { SwarmAiStack } from '../../stacks/swarm-ai-stack';
+import { SwarmEntryStack } from '../../stacks/swarm-entry-stack';
 import { SwarmWorkspacesStack } from '../../stacks/swarm-workspaces-stack';
 import { assetText, withoutEgress } from '../helpers/inputs';
+import { nginxSandbox } from '../helpers/nginx';
 import { mustRun, run, sleep } from '../helpers/run';
 import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
 import { engine, execIn, LAB, manager, NodeName, NODES, on, pushToLab, task, waitRunning } from './lab';
@@ -45,6 +49,10 @@ const GET_PL =
   'use IO::Socket::INET; my $c = IO::Socket::INET->new(PeerAddr => $ARGV[0], Timeout => 5) or do { print "failed: $@ $!\\n"; exit 0 }; ' +
   'print $c "GET $ARGV[1] HTTP/1.0\\r\\nHost: ide.test\\r\\n\\r\\n"; local $/; my $r = <$c>; print $r';
 
+/** The lab's bridge address (this machine, on the lab's network) and the manager's address there (scripts/swarm/lab.sh). */
+const LAB_BRIDGE = '10.203.0.1';
+const MANAGER_ADDRESS = '10.203.0.11';
+
 const ROSTER_HEAD = 'groups:\n  - name: developers\nusers:\n';
 const ALICE = '  - { username: alice, email: alice@corp.example, name: Alice Kim, groups: [developers], node: swarm-m1 }\n';
 const BOB = '  - { username: bob, email: bob@corp.example, name: Bob Lee, groups: [developers], node: swarm-w1 }\n';
@@ -61,13 +69,17 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     vllm_api_key: `vllm-${hex(16)}`,
     tabby_api_token: `auth_${hex(16)}`,
     tabby_jwt_secret: randomUUID(),
+    keycloak_admin_password: `kc-admin-${hex(12)}`,
+    keycloak_db_password: `kc-db-${hex(12)}`,
   };
   const env = terraformEnv(Object.fromEntries(Object.entries(secrets).map(([name, value]) => [`TF_VAR_${name}`, value])));
   const aiDir = path.join(work, 'ai');
+  const entryDir = path.join(work, 'entry');
   const models = path.join(work, 'models');
   let estateText = '';
   let estate: EstateConfig;
   let baseImage = '';
+  let tls = { dir: '', cert: '', key: '' };
 
   /** Synthesizes the stack for a roster into stackDir and applies it; then a refreshing plan must find nothing. */
   function deploy(roster: string, withEstate: EstateConfig = estate): void {
@@ -103,6 +115,18 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     if (applied.status !== 0) throw new Error(terraformFailure('AI stack apply failed', applied));
     const plan = terraform(aiDir, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], env);
     if (plan.status !== 0) throw new Error(terraformFailure("a refreshing plan after the AI stack's apply is not empty", plan));
+  }
+
+  /** The entry stack (PostgreSQL, Keycloak, nginx), after the AI stack (nginx joins its forwarders' overlay); then a refreshing plan must find nothing. */
+  function deployEntry(): void {
+    const applied = synthAndApply(entryDir, (app) => new SwarmEntryStack(app, 'entry', { estate, roster: loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + ALICE }, estate), stateFile: path.join(work, 'terraform.entry.tfstate') }));
+    if (applied.status !== 0) {
+      // What the services' tasks said, for the reader of a failure.
+      const tasks = ['postgres', 'keycloak', 'nginx'].map((name) => `${ESTATE_NAME}-${name}`).map((service) => `--- ${service}:\n${run('docker', ['-H', engine('swarm-m1'), 'service', 'ps', '--no-trunc', service]).out}\n${run('docker', ['-H', engine('swarm-m1'), 'service', 'logs', '--raw', '--tail', '30', service]).out}`);
+      throw new Error(`${terraformFailure('entry stack apply failed', applied)}\n${tasks.join('\n')}`);
+    }
+    const plan = terraform(entryDir, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], env);
+    if (plan.status !== 0) throw new Error(terraformFailure("a refreshing plan after the entry stack's apply is not empty", plan));
   }
 
   /** The AI gateway's access records (JSON lines of its service's log), as the manager collects them. */
@@ -160,13 +184,20 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   }
 
   beforeAll(async () => {
-    const [ideImage, nginxImage, base, litellmImage, aiStandIn] = pushToLab(
+    const [ideImage, nginxImage, base, litellmImage, aiStandIn, postgresImage, keycloakImage] = pushToLab(
       'webide-local/ide:4.117.0',
       'webide-local/nginx:1.22.1',
       'webide-local/base:bookworm',
       'webide-local/litellm:1.103.7',
       'webide-local/ai-standin:1.0.0',
+      'webide-local/postgres:15',
+      'webide-local/keycloak:26.7.0',
     );
+    // The entry's TLS files (a test-only self-signed pair), at the same path on every node (the
+    // lab's nodes share this file system); readable by nginx's uid 101.
+    tls = nginxSandbox();
+    fs.chmodSync(tls.dir, 0o755);
+    for (const file of [tls.cert, tls.key]) fs.chmodSync(file, 0o644);
     // The model directories the model servers mount read-only (the stand-in reads nothing there).
     for (const dir of ['chat', 'completion']) fs.mkdirSync(path.join(models, dir), { recursive: true, mode: 0o755 });
     baseImage = base;
@@ -177,6 +208,13 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
       .replace(/^( {2}codeServer:) .*$/m, `$1 ${ideImage}`)
       .replace(/^( {2}nginx:) .*$/m, `$1 ${nginxImage}`)
       .replace(/^( {2}litellm:) .*$/m, `$1 ${litellmImage}`)
+      .replace(/^( {2}postgres:) .*$/m, `$1 ${postgresImage}`)
+      .replace(/^( {2}keycloak:) registry.*$/m, `$1 ${keycloakImage}`)
+      .replace(/^( {2}certificateFile:) .*$/m, `$1 ${tls.cert}`)
+      .replace(/^( {2}keyFile:) .*$/m, `$1 ${tls.key}`)
+      // The lab's bridge: this machine, where the tests (and Terraform's Keycloak provider) connect from.
+      .replace(/^( {2}adminAllowCidrs:) .*$/m, `$1 [${LAB_BRIDGE}/32]`)
+      .replace(/^( {2}providerUrl:) .*$/m, `$1 https://${MANAGER_ADDRESS}`)
       // The images section's lines, not the gpus section's lists.
       .replace(/^( {2}(?:tabby|vllm):) (?!\[).*$/gm, `$1 ${aiStandIn}`)
       .replace(/^( {4}hostPath:) \/srv\/models\/Qwen.*$/m, `$1 ${path.join(models, 'chat')}`)
@@ -198,6 +236,7 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     estateText = `${text}\n${swarm}\n`;
     estate = loadEstate({ file: 'estate.yaml (swarm lab)', text: estateText });
     deployAi();
+    deployEntry();
     deploy(ALICE + BOB);
     // The stand-in for the entry point (not built on a swarm yet), on the forwarders' network: a client only.
     manager('service', 'create', '-d', '-q', '--name', ENTRY, '--endpoint-mode', 'dnsrr', '--read-only', '--user', '65534:65534',
@@ -208,20 +247,21 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
 
   afterAll(async () => {
     run('docker', ['-H', engine('swarm-m1'), 'service', 'rm', ENTRY]);
-    for (const dir of [stackDir, aiDir]) {
+    for (const dir of [stackDir, entryDir, aiDir]) {
       if (!fs.existsSync(path.join(dir, '.terraform'))) continue;
       const destroyed = terraform(dir, ['destroy', '-auto-approve', '-input=false', '-no-color'], env);
       if (destroyed.status !== 0) process.stdout.write(`[swarm] destroy of ${path.basename(dir)} failed:\n${destroyed.output.slice(-3000)}\n`);
     }
-    // The homes are the one thing terraform never removes: this test's go once their tasks are gone.
+    // The homes and PostgreSQL's data are the things terraform never removes: this test's go once their tasks are gone.
     for (const node of NODES) {
       for (let i = 0; i < 30; i++) {
-        const left = run('docker', ['-H', engine(node), 'volume', 'ls', '-q', '--filter', `name=^${ESTATE_NAME}-home-`]).out.trim().split('\n').filter(Boolean);
+        const left = ['home', 'data'].flatMap((kind) => run('docker', ['-H', engine(node), 'volume', 'ls', '-q', '--filter', `name=^${ESTATE_NAME}-${kind}-`]).out.trim().split('\n').filter(Boolean));
         if (left.length === 0 || run('docker', ['-H', engine(node), 'volume', 'rm', ...left]).status === 0) break;
         await sleep(1000);
       }
     }
     fs.rmSync(work, { recursive: true, force: true });
+    if (tls.dir) fs.rmSync(tls.dir, { recursive: true, force: true });
   }, 300_000);
 
   test('npm run swarm:preflight: every node of the estate is in the swarm, ready, in its role, and its engine sets no-new-privileges', () => {
@@ -282,6 +322,44 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     // bob's completion: forwarder → gateway (the Tabby token from its credentials file) → Tabby's stand-in, which checks it.
     const completion = inIde('bob', 'curl', '-sS', '-m', '30', '-H', 'Content-Type: application/json', '-d', JSON.stringify({ language: 'python', segments: { prefix: 'def f(' } }), 'http://ai-gateway:8081/tabby/v1/completions');
     expect(completion.out).toContain('[ai-standin] completion from');
+  });
+
+  test("the entry point: PostgreSQL on the first manager with its data, Keycloak healthy on a manager, nginx published on the manager's own address; from outside the swarm, sign-in and Keycloak's public side through it, an allow-listed source reaches the admin side, no password in any spec", async () => {
+    const postgres = await waitRunning(`${ESTATE_NAME}-postgres`, 'swarm-m1', 300);
+    expect(on(postgres.node, 'inspect', '-f', '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}}{{end}}{{end}}', postgres.id)).toBe(`${ESTATE_NAME}-data-postgres`);
+    const keycloak = await waitRunning(`${ESTATE_NAME}-keycloak`, 'swarm-m1', 300);
+    for (let i = 0; i < 120 && on(keycloak.node, 'inspect', '-f', '{{.State.Health.Status}}', keycloak.id) !== 'healthy'; i++) await sleep(3000);
+    expect(on(keycloak.node, 'inspect', '-f', '{{.State.Health.Status}}', keycloak.id)).toBe('healthy');
+    await waitRunning(`${ESTATE_NAME}-nginx`, 'swarm-m1', 120);
+    /** curl from this machine to the manager's address, as a browser outside the swarm: status and Location, or 000. */
+    const fromOutside = (url: string, ...args: string[]) => {
+      const answer = run('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '--max-time', '10', '--resolve', `${estate.domain}:443:${MANAGER_ADDRESS}`, '--resolve', `${estate.domain}:80:${MANAGER_ADDRESS}`, ...args, url]);
+      return answer.out.trim();
+    };
+    const origin = `https://${estate.domain}`;
+    let first = '';
+    for (let i = 0; i < 30 && !(first = fromOutside(`${origin}/`)).startsWith('302'); i++) await sleep(2000);
+    expect(first).toBe(`302 ${origin}/oauth2/start?rd=/u/`);
+    expect(fromOutside(`http://${estate.domain}/x`)).toBe(`301 ${origin}/x`);
+    expect(fromOutside(`${origin}/`, '-H', 'Host: evil.example')).toMatch(/^000/);
+    // Keycloak behind it, with the public origin as its issuer; the admin side answers this allow-listed address.
+    const discovery = run('curl', ['-sk', '--max-time', '10', '--resolve', `${estate.domain}:443:${MANAGER_ADDRESS}`, `${origin}/realms/master/.well-known/openid-configuration`]).out;
+    expect(JSON.parse(discovery)).toMatchObject({ issuer: `${origin}/realms/master` });
+    expect(fromOutside(`https://${MANAGER_ADDRESS}/admin/master/console/`)).toBe('200');
+    // Its ports are the node's own (host mode), not a routing mesh: the workers do not answer them.
+    expect(run('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', 'https://10.203.0.12/']).out).toBe('000');
+    // No password in a spec or container config; each service has only its own secret files, 0400.
+    const services = ['postgres', 'keycloak', 'nginx'].map((name) => `${ESTATE_NAME}-${name}`);
+    const specs = services.map((service) => manager('service', 'inspect', service) + on(task(service).node, 'inspect', task(service).id)).join('\n');
+    expect(Object.entries(secrets).filter(([, value]) => specs.includes(value)).map(([name]) => name)).toEqual([]);
+    expect(execIn(`${ESTATE_NAME}-keycloak`, 'stat', '-c', '%n %a %u', '/run/secrets/KC_DB_PASSWORD', '/run/secrets/KC_BOOTSTRAP_ADMIN_PASSWORD').out.split('\n')).toEqual([
+      '/run/secrets/KC_DB_PASSWORD 400 1000',
+      '/run/secrets/KC_BOOTSTRAP_ADMIN_PASSWORD 400 1000',
+    ]);
+    for (const [service, pids] of [[`${ESTATE_NAME}-postgres`, '512'], [`${ESTATE_NAME}-keycloak`, '2048'], [`${ESTATE_NAME}-nginx`, '512']]) {
+      const running = task(service);
+      expect([service, on(running.node, 'inspect', '-f', '{{.HostConfig.PidsLimit}} {{.HostConfig.ReadonlyRootfs}} {{.Config.User}}', running.id)]).toEqual([service, expect.stringMatching(new RegExp(`^${pids} true [1-9]`))]);
+    }
   });
 
   test('hardened as on one host: read-only root, uid 1000, no capabilities, memory, CPU and pids limits; managed files a read-only mount point', async () => {
