@@ -10,16 +10,17 @@ export const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 
 /**
  * A real Chromium that resolves the estate's domain to 127.0.0.1 (in the browser, not in
- * /etc/hosts) and trusts exactly the test certificate (its SPKI), nothing else.
+ * /etc/hosts) and trusts exactly the test certificate (its SPKI), nothing else; `at` names
+ * another address and certificate (the Swarm tier's manager).
  */
-export async function launchBrowser(domain?: string): Promise<Browser> {
+export async function launchBrowser(domain?: string, at: { readonly address: string; readonly spki: string } = { address: '127.0.0.1', spki: domain ? leafSpki() : '' }): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/setup.sh does)`);
   return puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: [
       // Without a domain: plain http on loopback (the Keycloak tier), nothing to map or trust.
-      ...(domain ? [`--host-resolver-rules=MAP ${domain} 127.0.0.1`, `--ignore-certificate-errors-spki-list=${leafSpki()}`] : []),
+      ...(domain ? [`--host-resolver-rules=MAP ${domain} ${at.address}`, `--ignore-certificate-errors-spki-list=${at.spki}`] : []),
       // Running as root in CI: Chromium's own sandbox needs user namespaces it may not get.
       '--no-sandbox',
       '--disable-dev-shm-usage',

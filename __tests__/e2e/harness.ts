@@ -8,6 +8,7 @@ import { loadEstate, loadRoster } from '../../config/load';
 import { Roster } from '../../config/roster';
 import { EstateNames } from '../../constructs/naming';
 import { estateStackIds, isWorkspaceShardStackId } from '../../stacks/estate';
+import { leafSpki as spkiOf, testCertificates } from '../helpers/tls';
 import { planJson, ROOT, synthStackInto, terraform, terraformEnv, terraformFailure } from '../live/terraform';
 import { DirectoryPerson, directoryFiles } from '../helpers/slapd';
 import { mustRun, run, sleep } from '../helpers/run';
@@ -69,17 +70,7 @@ function secrets(): Record<string, string> {
 
 /** A throwaway CA and a certificate for the estate's domain and 127.0.0.1. */
 function tls(domain: string): void {
-  if (fs.existsSync(path.join(TLS_DIR, 'fullchain.pem'))) return;
-  fs.mkdirSync(TLS_DIR, { recursive: true });
-  const at = (name: string) => path.join(TLS_DIR, name);
-  const openssl = (...args: string[]) => mustRun('openssl', args, { cwd: TLS_DIR });
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '7', '-subj', '/CN=webide e2e test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${domain}`, '-keyout', 'privkey.pem', '-out', 'leaf.csr');
-  fs.writeFileSync(at('leaf.ext'), `subjectAltName=DNS:${domain},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`);
-  openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '7', '-extfile', 'leaf.ext', '-out', 'leaf.pem');
-  fs.writeFileSync(at('fullchain.pem'), fs.readFileSync(at('leaf.pem'), 'utf8') + fs.readFileSync(at('ca.pem'), 'utf8'));
-  // nginx runs as uid 101 and reads the bind-mounted key.
-  fs.chmodSync(at('privkey.pem'), 0o644);
+  testCertificates(TLS_DIR, domain, ['127.0.0.1']);
 }
 
 export const CA_FILE = path.join(TLS_DIR, 'ca.pem');
@@ -108,9 +99,7 @@ function bankTls(): void {
 
 /** The SPKI hash of the leaf certificate, for Chromium's --ignore-certificate-errors-spki-list (trust exactly this one). */
 export function leafSpki(): string {
-  const pub = mustRun('openssl', ['x509', '-in', path.join(TLS_DIR, 'leaf.pem'), '-pubkey', '-noout']);
-  const der = crypto.createPublicKey(pub).export({ type: 'spki', format: 'der' });
-  return crypto.createHash('sha256').update(der).digest('base64');
+  return spkiOf(path.join(TLS_DIR, 'leaf.pem'));
 }
 
 export function rosterYaml(users: { name: string; state?: 'active' | 'suspended' | 'archived' }[]): string {

@@ -4,10 +4,10 @@
  * the estate's extensions) and the estate's nginx as each user's forwarder, both pulled by every
  * node by digest from the lab registry, after the AI services (stacks/swarm-ai-stack.ts: the real
  * AI gateway and LiteLLM; vLLM and Tabby are the GPU-less AI stand-in image on the gpu node) and
- * the entry stack (stacks/swarm-entry-stack.ts: the real PostgreSQL, Keycloak and nginx). Without
- * oauth2-proxy on a swarm (not built yet) no signed-in request passes the entry, so a stand-in
- * plays the entry's part towards the forwarders (a perl client on the forwarders' network), and
- * is named as such.
+ * the entry stack (stacks/swarm-entry-stack.ts: the real PostgreSQL, Keycloak and nginx), and for
+ * the browser test the identity stack and oauth2-proxy (stacks/swarm-edge-stack.ts). The isolation
+ * probes towards the forwarders come from a stand-in client on the forwarders' network (perl in
+ * the base image), named as such.
  *
  * Shown: each IDE on the node placement gives it (pins win), reachable through its forwarder;
  * isolation across nodes (an IDE reaches its forwarder and through it the AI gateway as its user,
@@ -30,7 +30,11 @@ import { SwarmAiStack } from '../../stacks/swarm-ai-stack';
 import { SwarmEntryStack } from '../../stacks/swarm-entry-stack';
 import { SwarmWorkspacesStack } from '../../stacks/swarm-workspaces-stack';
 import { assetText, withoutEgress } from '../helpers/inputs';
-import { nginxSandbox } from '../helpers/nginx';
+import { testCertificates, leafSpki } from '../helpers/tls';
+import { launchBrowser, signIn, visit, watchWebSockets, WebSocketSeen } from '../e2e/browser';
+import { Browser } from 'puppeteer-core';
+import { IdentityStack } from '../../stacks/identity-stack';
+import { SwarmEdgeStack } from '../../stacks/swarm-edge-stack';
 import { mustRun, run, sleep } from '../helpers/run';
 import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
 import { engine, execIn, LAB, manager, NodeName, NODES, on, pushToLab, task, waitRunning } from './lab';
@@ -71,15 +75,28 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     tabby_jwt_secret: randomUUID(),
     keycloak_admin_password: `kc-admin-${hex(12)}`,
     keycloak_db_password: `kc-db-${hex(12)}`,
+    keycloak_terraform_client_secret: hex(20),
+    oauth2_proxy_cookie_secret: hex(16),
   };
-  const env = terraformEnv(Object.fromEntries(Object.entries(secrets).map(([name, value]) => [`TF_VAR_${name}`, value])));
+  // The entry's TLS: a throwaway CA and a certificate for the domain and the manager's address
+  // (Terraform's Keycloak provider and the scripts connect by address), at the same path on every
+  // node (the lab's nodes share this file system).
+  const tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-tls-'));
+  const caFile = path.join(tlsDir, 'ca.pem');
+  // Go's TLS (the Keycloak provider) trusts the lab CA through SSL_CERT_FILE, node's through NODE_EXTRA_CA_CERTS.
+  const env = terraformEnv({ ...Object.fromEntries(Object.entries(secrets).map(([name, value]) => [`TF_VAR_${name}`, value])), SSL_CERT_FILE: caFile, NODE_EXTRA_CA_CERTS: caFile });
   const aiDir = path.join(work, 'ai');
   const entryDir = path.join(work, 'entry');
+  const identityDir = path.join(work, 'identity');
+  const edgeDir = path.join(work, 'edge');
+  const estateFile = path.join(work, 'estate.yaml');
   const models = path.join(work, 'models');
   let estateText = '';
   let estate: EstateConfig;
   let baseImage = '';
-  let tls = { dir: '', cert: '', key: '' };
+  let browser: Browser | undefined;
+  /** alice's websockets in the browser test, watched on through the roster edit after it. */
+  let aliceSockets: WebSocketSeen[] = [];
 
   /** Synthesizes the stack for a roster into stackDir and applies it; then a refreshing plan must find nothing. */
   function deploy(roster: string, withEstate: EstateConfig = estate): void {
@@ -121,13 +138,18 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   function deployEntry(): void {
     const applied = synthAndApply(entryDir, (app) => new SwarmEntryStack(app, 'entry', { estate, roster: loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + ALICE }, estate), stateFile: path.join(work, 'terraform.entry.tfstate') }));
     if (applied.status !== 0) {
-      // What the services' tasks said, for the reader of a failure.
-      const tasks = ['postgres', 'keycloak', 'nginx'].map((name) => `${ESTATE_NAME}-${name}`).map((service) => `--- ${service}:\n${run('docker', ['-H', engine('swarm-m1'), 'service', 'ps', '--no-trunc', service]).out}\n${run('docker', ['-H', engine('swarm-m1'), 'service', 'logs', '--raw', '--tail', '30', service]).out}`);
-      throw new Error(`${terraformFailure('entry stack apply failed', applied)}\n${tasks.join('\n')}`);
+      throw new Error(`${terraformFailure('entry stack apply failed', applied)}\n${tasksOf('postgres', 'keycloak', 'nginx')}`);
     }
     const plan = terraform(entryDir, ['plan', '-detailed-exitcode', '-input=false', '-no-color'], env);
     if (plan.status !== 0) throw new Error(terraformFailure("a refreshing plan after the entry stack's apply is not empty", plan));
   }
+
+  /** What services' tasks and logs say, for the reader of a failure. */
+  const tasksOf = (...names: string[]) =>
+    names
+      .map((name) => `${ESTATE_NAME}-${name}`)
+      .map((service) => `--- ${service}:\n${run('docker', ['-H', engine('swarm-m1'), 'service', 'ps', '--no-trunc', service]).out}\n${run('docker', ['-H', engine('swarm-m1'), 'service', 'logs', '--raw', '--tail', '30', service]).out}`)
+      .join('\n');
 
   /** The AI gateway's access records (JSON lines of its service's log), as the manager collects them. */
   const gatewayRecords = () =>
@@ -184,7 +206,7 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   }
 
   beforeAll(async () => {
-    const [ideImage, nginxImage, base, litellmImage, aiStandIn, postgresImage, keycloakImage] = pushToLab(
+    const [ideImage, nginxImage, base, litellmImage, aiStandIn, postgresImage, keycloakImage, oauth2ProxyImage] = pushToLab(
       'webide-local/ide:4.117.0',
       'webide-local/nginx:1.22.1',
       'webide-local/base:bookworm',
@@ -192,12 +214,9 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
       'webide-local/ai-standin:1.0.0',
       'webide-local/postgres:15',
       'webide-local/keycloak:26.7.0',
+      'webide-local/oauth2-proxy:7.15.3',
     );
-    // The entry's TLS files (a test-only self-signed pair), at the same path on every node (the
-    // lab's nodes share this file system); readable by nginx's uid 101.
-    tls = nginxSandbox();
-    fs.chmodSync(tls.dir, 0o755);
-    for (const file of [tls.cert, tls.key]) fs.chmodSync(file, 0o644);
+    fs.chmodSync(tlsDir, 0o755);
     // The model directories the model servers mount read-only (the stand-in reads nothing there).
     for (const dir of ['chat', 'completion']) fs.mkdirSync(path.join(models, dir), { recursive: true, mode: 0o755 });
     baseImage = base;
@@ -210,8 +229,9 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
       .replace(/^( {2}litellm:) .*$/m, `$1 ${litellmImage}`)
       .replace(/^( {2}postgres:) .*$/m, `$1 ${postgresImage}`)
       .replace(/^( {2}keycloak:) registry.*$/m, `$1 ${keycloakImage}`)
-      .replace(/^( {2}certificateFile:) .*$/m, `$1 ${tls.cert}`)
-      .replace(/^( {2}keyFile:) .*$/m, `$1 ${tls.key}`)
+      .replace(/^( {2}oauth2Proxy:) .*$/m, `$1 ${oauth2ProxyImage}`)
+      .replace(/^( {2}certificateFile:) .*$/m, `$1 ${path.join(tlsDir, 'fullchain.pem')}`)
+      .replace(/^( {2}keyFile:) .*$/m, `$1 ${path.join(tlsDir, 'privkey.pem')}`)
       // The lab's bridge: this machine, where the tests (and Terraform's Keycloak provider) connect from.
       .replace(/^( {2}adminAllowCidrs:) .*$/m, `$1 [${LAB_BRIDGE}/32]`)
       .replace(/^( {2}providerUrl:) .*$/m, `$1 https://${MANAGER_ADDRESS}`)
@@ -235,6 +255,8 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     ].join('\n');
     estateText = `${text}\n${swarm}\n`;
     estate = loadEstate({ file: 'estate.yaml (swarm lab)', text: estateText });
+    fs.writeFileSync(estateFile, estateText);
+    testCertificates(tlsDir, estate.domain, [MANAGER_ADDRESS]);
     deployAi();
     deployEntry();
     deploy(ALICE + BOB);
@@ -247,7 +269,9 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
 
   afterAll(async () => {
     run('docker', ['-H', engine('swarm-m1'), 'service', 'rm', ENTRY]);
-    for (const dir of [stackDir, entryDir, aiDir]) {
+    await browser?.close();
+    // Keycloak's realm goes while Keycloak runs: the identity stack before the entry stack.
+    for (const dir of [edgeDir, identityDir, stackDir, entryDir, aiDir]) {
       if (!fs.existsSync(path.join(dir, '.terraform'))) continue;
       const destroyed = terraform(dir, ['destroy', '-auto-approve', '-input=false', '-no-color'], env);
       if (destroyed.status !== 0) process.stdout.write(`[swarm] destroy of ${path.basename(dir)} failed:\n${destroyed.output.slice(-3000)}\n`);
@@ -261,7 +285,7 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
       }
     }
     fs.rmSync(work, { recursive: true, force: true });
-    if (tls.dir) fs.rmSync(tls.dir, { recursive: true, force: true });
+    fs.rmSync(tlsDir, { recursive: true, force: true });
   }, 300_000);
 
   test('npm run swarm:preflight: every node of the estate is in the swarm, ready, in its role, and its engine sets no-new-privileges', () => {
@@ -362,6 +386,54 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     }
   });
 
+  test("a browser signs in through the swarm: Keycloak bootstrapped and the identity stack applied through the entry, oauth2-proxy on the swarm; alice's one-time password, TOTP enrolment and a new password, her VS Code through her forwarder with its websocket; bob's IDE refused", async () => {
+    const script = (name: string, ...args: string[]) => run('node', [path.join(__dirname, '..', '..', 'scripts', 'ts-run.js'), path.join(__dirname, '..', '..', 'scripts', 'keycloak', `${name}.ts`), ...args, '--estate', estateFile], { env, timeout: 300_000 });
+    const keycloak = await waitRunning(`${ESTATE_NAME}-keycloak`, 'swarm-m1', 300);
+    for (let i = 0; i < 120 && on(keycloak.node, 'inspect', '-f', '{{.State.Health.Status}}', keycloak.id) !== 'healthy'; i++) await sleep(3000);
+    // As on one host: the Terraform client made, the bootstrap admin retired; through the entry's TLS.
+    const bootstrap = script('bootstrap');
+    expect([bootstrap.status, bootstrap.out]).toEqual([0, expect.stringContaining('keycloak:bootstrap')]);
+    // The identity stack (unchanged from one host) against the swarm's Keycloak, then oauth2-proxy with its client.
+    const outdir = fs.mkdtempSync(path.join(work, 'synth-'));
+    const app = new App({ outdir });
+    const roster = loadRoster({ file: 'roster.yaml', text: ROSTER_HEAD + ALICE + BOB }, estate);
+    const identity = new IdentityStack(app, 'identity', { estate, roster, stateFile: path.join(work, 'terraform.identity.tfstate') });
+    new SwarmEdgeStack(app, 'edge', { estate, roster, stateFile: path.join(work, 'terraform.edge.tfstate'), oidcClientId: identity.oidcClientId, oidcClientSecret: identity.oidcClientSecret });
+    app.synth();
+    for (const [id, dir] of [['identity', identityDir], ['edge', edgeDir]]) {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.copyFileSync(path.join(outdir, 'stacks', id, 'cdk.tf.json'), path.join(dir, 'cdk.tf.json'));
+      const init = terraform(dir, ['init', '-input=false'], env);
+      if (init.status !== 0) throw new Error(init.output);
+      const applied = terraform(dir, ['apply', '-auto-approve', '-input=false', '-no-color'], env, 600_000);
+      if (applied.status !== 0) throw new Error(`${terraformFailure(`${id} stack apply failed`, applied)}\n${tasksOf('keycloak', 'oauth2-proxy')}`);
+    }
+    await waitRunning(`${ESTATE_NAME}-oauth2-proxy`, 'swarm-m1', 120);
+    // alice's first credential, as an operator issues it (printed once, never stored).
+    const issued = script('first-password', 'alice');
+    expect(issued.status).toBe(0);
+    const printed = issued.out.split('\n');
+    const alice = { username: 'alice', password: printed[printed.findIndex((line) => line.startsWith('One-time password for alice')) + 1] };
+    expect(alice.password).toMatch(/^\S{16,}$/);
+    browser = await launchBrowser(estate.domain, { address: MANAGER_ADDRESS, spki: leafSpki(path.join(tlsDir, 'leaf.pem')) });
+    const page = await browser.newPage();
+    const sockets = await watchWebSockets(page);
+    aliceSockets = sockets;
+    const steps: string[] = [];
+    const outcome = await signIn(page, `https://${estate.domain}/u/alice/`, alice, steps);
+    process.stdout.write(`[swarm] alice's sign-in: ${steps.join(' → ')}\n`);
+    expect(outcome).toBe('ide');
+    expect(steps.slice(0, 3)).toEqual(['password', 'totp-enrol', 'update-password']);
+    expect(new URL(page.url()).pathname).toBe('/u/alice/');
+    await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 60_000 });
+    for (let i = 0; i < 30 && !sockets.some((s) => s.status === 101); i++) await sleep(1000);
+    expect(sockets.filter((s) => s.status === 101).map((s) => new URL(s.url).pathname.startsWith('/u/alice/'))).toContain(true);
+    // The entry's access record names her, and the IDE she asked for.
+    const records = manager('service', 'logs', '--raw', `${ESTATE_NAME}-nginx`).split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { user: string; ide: string; status: number });
+    expect(records.some((r) => r.user === 'alice' && r.ide === 'alice' && r.status === 200)).toBe(true);
+    expect((await visit(page, `https://${estate.domain}/u/bob/`))?.status()).toBe(403);
+  });
+
   test('hardened as on one host: read-only root, uid 1000, no capabilities, memory, CPU and pids limits; managed files a read-only mount point', async () => {
     const { node, id } = await waitRunning(ide('alice'), 'swarm-m1', 300);
     const inspect = on(node, 'inspect', '-f', '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.Config.User}}', id);
@@ -378,13 +450,18 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     expect(inIde('alice', 'sh', '-c', 'echo kept > /home/coder/alice.txt && cat /home/coder/alice.txt').out).toBe('kept');
   });
 
-  test('a roster edit (carol added) leaves every other service and container as it was', async () => {
+  test("a roster edit (carol added) leaves every other service and container as it was, and alice's open VS Code session (its websocket) stays connected", async () => {
     await waitRunning(ide('bob'), 'swarm-w1', 300);
     const before = ['alice', 'bob'].flatMap((user) => [ide(user), forwarder(user)]).map((service) => [service, identity(service)]);
+    const open = aliceSockets.filter((socket) => socket.status === 101 && !socket.closed && new URL(socket.url).pathname.startsWith('/u/alice/'));
     deploy(ALICE + BOB + carol('active'));
     const carolNode = (await waitRunning(ide('carol'), undefined, 300)).node;
     expect(task(forwarder('carol')).node).toBe(carolNode);
     expect(before.map(([service]) => [service, identity(service)])).toEqual(before);
+    // The browser test left alice in her VS Code: its websockets, open before the edit, are open after it.
+    expect(open.length).toBeGreaterThan(0);
+    await sleep(5000);
+    expect(open.filter((socket) => socket.closed).map((socket) => socket.url)).toEqual([]);
     await untilHealthy('carol');
     expect(await aiCallAs('carol')).toBe('answered as carol');
   });
