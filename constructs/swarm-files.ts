@@ -191,6 +191,15 @@ export class SwarmSecretFile extends Construct {
 }
 
 /**
+ * The secret a program reads from one environment variable, as a Swarm secret file named after
+ * the variable (commandWithSecretEnv reads it into the environment).
+ */
+export function envSecretFile(scope: Construct, props: { readonly names: EstateNames; readonly variable: string; readonly value: string; readonly labels: Readonly<Record<string, string>> }): SwarmSecretFile {
+  const purpose = props.variable.toLowerCase().replace(/_/g, '-');
+  return new SwarmSecretFile(scope, `secret-${purpose}`, { names: props.names, purpose, file: props.variable, template: '$VALUE', values: { $VALUE: props.value }, labels: props.labels });
+}
+
+/**
  * A template with its placeholders replaced by Terraform references, as one Terraform expression:
  * the literal text is passed raw (cdktf refuses quotes in a function argument otherwise).
  */

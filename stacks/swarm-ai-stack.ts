@@ -4,7 +4,7 @@ import { Network } from '../.gen/providers/docker/network';
 import { Service } from '../.gen/providers/docker/service';
 import { SwarmConfig } from '../config/swarm';
 import { INTERNAL_PORTS } from '../constructs/naming';
-import { commandWithSecretEnv, hardenedSwarmService, HardenedSwarmServiceProps, MiB, SHARED_TMPFS_MODE, SWARM_SECRETS_DIR, SwarmConfigFile, swarmOverlay, SwarmSecretFile } from '../constructs/swarm-files';
+import { commandWithSecretEnv, envSecretFile, hardenedSwarmService, HardenedSwarmServiceProps, MiB, SHARED_TMPFS_MODE, SWARM_SECRETS_DIR, SwarmConfigFile, swarmOverlay, SwarmSecretFile } from '../constructs/swarm-files';
 import { LITELLM_AUTH_HOOK, LITELLM_SECRET_ENV, litellmAuthHookInput, renderLitellmAuthHook, renderLitellmConfig } from '../render/litellm';
 import { AI_GATEWAY_SECRET_ENV, renderNginxSecretsTemplate } from '../render/nginx';
 import { renderSwarmAiGatewayConf } from '../render/swarm-ai-gateway';
@@ -82,7 +82,7 @@ export class SwarmAiStack extends TerraformStack {
     type EnvSecret = keyof typeof envSecretValues;
     const envSecrets = new Map<EnvSecret, SwarmSecretFile>();
     const envSecret = (name: EnvSecret) => {
-      if (!envSecrets.has(name)) envSecrets.set(name, secretFile(name.toLowerCase().replace(/_/g, '-'), name, '$VALUE', { $VALUE: envSecretValues[name] }));
+      if (!envSecrets.has(name)) envSecrets.set(name, envSecretFile(this, { names, variable: name, value: envSecretValues[name], labels: labels('ai-secrets') }));
       return envSecrets.get(name)!;
     };
     /** The command that reads these secret files into the program's environment, and their mounts. */

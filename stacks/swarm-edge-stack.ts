@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { TerraformStack } from 'cdktf';
 import { DataDockerNetwork } from '../.gen/providers/docker/data-docker-network';
 import { Service } from '../.gen/providers/docker/service';
-import { commandWithSecretEnv, hardenedSwarmService, MiB, SwarmSecretFile } from '../constructs/swarm-files';
+import { commandWithSecretEnv, envSecretFile, hardenedSwarmService, MiB } from '../constructs/swarm-files';
 import { estateNames, useDocker } from './common';
 import { EdgeStackProps, OAUTH2_PROXY_SECRET_ENV, oauth2ProxyCookieSecretVariable, oauth2ProxyEnv } from './edge-stack';
 
@@ -29,8 +29,7 @@ export class SwarmEdgeStack extends TerraformStack {
     const names = estateNames(estate);
     const labels = names.labels(estate, 'oauth2-proxy');
     const identity = new DataDockerNetwork(this, 'identity-network', { name: names.network('identity') });
-    const secretFile = (variable: string, value: string) =>
-      new SwarmSecretFile(this, `secret-${variable.toLowerCase()}`, { names, purpose: variable.toLowerCase().replace(/_/g, '-'), file: variable, template: '$VALUE', values: { $VALUE: value }, labels });
+    const secretFile = (variable: string, value: string) => envSecretFile(this, { names, variable, value, labels });
     const secrets = [
       secretFile(OAUTH2_PROXY_SECRET_ENV.clientSecret, props.oidcClientSecret),
       secretFile(OAUTH2_PROXY_SECRET_ENV.cookieSecret, oauth2ProxyCookieSecretVariable(this).stringValue),

@@ -5,7 +5,7 @@ import { Network } from '../.gen/providers/docker/network';
 import { Service } from '../.gen/providers/docker/service';
 import { SwarmConfig } from '../config/swarm';
 import { INTERNAL_PORTS } from '../constructs/naming';
-import { commandWithSecretEnv, hardenedSwarmService, MiB, SHARED_TMPFS_MODE, SwarmConfigFile, swarmOverlay, SwarmSecretFile } from '../constructs/swarm-files';
+import { commandWithSecretEnv, envSecretFile, hardenedSwarmService, MiB, SHARED_TMPFS_MODE, SwarmConfigFile, swarmOverlay } from '../constructs/swarm-files';
 import { servedNames } from '../render/nginx';
 import { renderSwarmEntryConf } from '../render/swarm-entry';
 import { EstateStackProps, estateNames, keycloakSecretVariables, useDocker } from './common';
@@ -64,8 +64,7 @@ export class SwarmEntryStack extends TerraformStack {
     this.networks = { edge: overlay('edge', false), identity: overlay('identity', true), database: overlay('database', true) };
     const forwarders = new DataDockerNetwork(this, 'forwarders-network', { name: names.network('forwarders') });
 
-    const secretFile = (variable: string, value: string) =>
-      new SwarmSecretFile(this, `secret-${variable.toLowerCase()}`, { names, purpose: variable.toLowerCase().replace(/_/g, '-'), file: variable, template: '$VALUE', values: { $VALUE: value }, labels: labels('identity-secrets') });
+    const secretFile = (variable: string, value: string) => envSecretFile(this, { names, variable, value, labels: labels('identity-secrets') });
     const dbPassword = { postgres: secretFile('POSTGRES_PASSWORD', secrets.keycloakDbPassword.stringValue), keycloak: secretFile(KEYCLOAK_SECRET_ENV.dbPassword, secrets.keycloakDbPassword.stringValue) };
     const adminPassword = secretFile(KEYCLOAK_SECRET_ENV.adminPassword, secrets.keycloakAdminPassword.stringValue);
     const tmpfs = (target: string, sizeMiB: number) => ({ type: 'tmpfs', target, tmpfsOptions: { sizeBytes: sizeMiB * MiB, mode: SHARED_TMPFS_MODE } });
