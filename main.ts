@@ -5,7 +5,7 @@ import { loadInputs } from './config/load';
 import { ConfigError } from './config/source';
 import { removeSynthOutput, stateDirForStacks, synthOutdir } from './config/synth-output';
 import { formatFinding } from './policy/pack';
-import { buildEstate } from './stacks/estate';
+import { buildTargetEstate } from './stacks/estate';
 import { tuneCdktfSynthesis, withEachResourceResolvedOnce } from './stacks/cdktf-tuning';
 
 /**
@@ -42,7 +42,7 @@ function main(): void {
   tuneCdktfSynthesis({ tokenTraces: process.env.TOKEN_TRACES === '1' });
   // No stack traces in manifest.json: they name this checkout's absolute paths.
   const app = new App({ outdir, context: { [DISABLE_STACK_TRACE_IN_METADATA]: true } });
-  const { policy } = buildEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, __dirname, outdir) });
+  const { policy } = buildTargetEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, __dirname, outdir) });
   let findings;
   try {
     // Files are written only when the policy holds.

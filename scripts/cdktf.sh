@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# npm run diff -- <stack> [cdktf options]      plan one stack (platform, identity, workspaces, workspaces-ws-NN, edge)
+# npm run diff -- <stack> [cdktf options]      plan one stack (platform, identity, workspaces, workspaces-ws-NN, edge;
+#                                              on a swarm: ai, entry, identity, workspaces, edge)
 # npm run deploy -- [<stack>…] [cdktf options] deploy the named stacks ('workspaces*' names the workspaces
 #                                              stack and its shard stacks), or all of them, in deploy order
 # npm run shards:destroy -- [cdktf options]    destroy every workspace shard stack (workspaces-ws-NN): what
@@ -11,12 +12,15 @@
 # about 50 s instead of 130 s at Terraform's default of 10; see bench/).
 # It synthesizes first and reads the stacks from cdktf.out/manifest.json (the shard stacks exist only
 # with workspaces.shards > 1), then runs cdktf with --skip-synth. Deploy order: a stack after the
-# stacks it depends on; among stacks free to go, platform, identity, workspaces, the shard stacks, then
-# the rest (edge); one stack at a time (cdktf's --parallelism 1 unless given), stopping at the first failure.
+# stacks it depends on; among stacks free to go, platform, ai, entry, identity, workspaces, the shard
+# stacks, then the rest (edge); one stack at a time (cdktf's --parallelism 1 unless given), stopping at
+# the first failure. On the Swarm target (its stacks include entry) `npm run swarm:preflight` runs
+# first, and a problem it finds stops the deploy before anything changes.
 # Secrets come from TF_VAR_* as usual; cdktf asks before it deploys or destroys.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUTDIR=cdktf.out
+# Where the synthesis goes: cdktf.out unless SYNTH_OUT names another directory (a test's own).
+OUTDIR=${SYNTH_OUT:-cdktf.out}
 
 command=${1:-}
 [ $# -gt 0 ] && shift
@@ -53,7 +57,9 @@ const fs = require("fs");
 const path = require("path");
 const outdir = process.argv[1];
 const stacks = Object.values(JSON.parse(fs.readFileSync(path.join(outdir, "manifest.json"), "utf8")).stacks);
-const family = (name) => { const i = ["platform", "identity", "workspaces", "edge"].findIndex((f) => name === f || name.startsWith(`${f}-`)); return i < 0 ? 4 : i; };
+// platform, identity, workspaces, edge on one engine; ai, entry, identity, workspaces, edge on a swarm.
+const families = ["platform", "ai", "entry", "identity", "workspaces", "edge"];
+const family = (name) => { const i = families.findIndex((f) => name === f || name.startsWith(`${f}-`)); return i < 0 ? families.length : i; };
 const before = (a, b) => family(a) - family(b) || (a < b ? -1 : a > b ? 1 : 0);
 const done = new Set();
 const order = [];
@@ -127,7 +133,7 @@ case " ${options[*]} " in
   *" --skip-provider-lock"*) ;;
   *) options+=(--skip-provider-lock) ;;
 esac
-options+=(--skip-synth)
+options+=(--skip-synth --output "$OUTDIR")
 
 export TF_CLI_CONFIG_FILE="$rc"
 export TF_PLUGIN_CACHE_DIR="${TF_PLUGIN_CACHE_DIR:-$ROOT/.work/tf-plugin-cache}"
@@ -177,16 +183,26 @@ for stack in "${STACKS[@]}"; do
   for s in "${stacks[@]}"; do [ "$s" = "$stack" ] && ordered+=("$stack"); done
 done
 options+=(--ignore-missing-stack-dependencies)
-# Terraform reaches Keycloak as its own service-account client, which the bootstrap admin creates
-# (and is then deleted) once Keycloak runs: between the platform stack and the identity stack.
-if [[ " ${ordered[*]} " == *" identity "* ]]; then
-  rest=()
-  for stack in "${ordered[@]}"; do [ "$stack" = platform ] || rest+=("$stack"); done
-  if [ ${#rest[@]} -lt ${#ordered[@]} ]; then
-    deploy platform
+# The Swarm target (its stacks: ai, entry, …): the swarm must hold the estate as declared, and each
+# engine set what a Swarm service cannot, before anything is deployed (scripts/swarm-preflight.ts).
+if [[ " ${STACKS[*]} " == *" entry "* ]]; then
+  if ! node scripts/ts-run.js scripts/swarm-preflight.ts; then
+    echo "deploy: the swarm preflight found the problems above; nothing was deployed" >&2
+    exit 1
   fi
+fi
+# Terraform reaches Keycloak as its own service-account client, which the bootstrap admin creates
+# (and is then deleted) once Keycloak runs: after the stacks before identity (platform on one
+# engine; ai and entry on a swarm), before identity.
+if [[ " ${ordered[*]} " == *" identity "* ]]; then
+  before=()
+  for stack in "${ordered[@]}"; do
+    [ "$stack" = identity ] && break
+    before+=("$stack")
+  done
+  [ ${#before[@]} -gt 0 ] && deploy "${before[@]}"
   node scripts/ts-run.js scripts/keycloak/bootstrap.ts
-  deploy "${rest[@]}"
+  deploy "${ordered[@]:${#before[@]}}"
   exit 0
 fi
 deploy "${ordered[@]}"

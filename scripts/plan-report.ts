@@ -40,7 +40,7 @@ import {
 } from '../report/first-deploy';
 import { StackPlan, UnplannedStack } from '../report/plan';
 import { renderReportJson, renderReportMarkdown } from '../report/render';
-import { buildEstate, selectStacks } from '../stacks/estate';
+import { buildTargetEstate, selectStacks } from '../stacks/estate';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -71,7 +71,7 @@ function main(): number {
   );
   const outdir = synthOutdir({ CDKTF_OUTDIR: process.env.CDKTF_OUTDIR || path.join(ROOT, 'cdktf.out') });
   const app = new App({ outdir, context: { [DISABLE_STACK_TRACE_IN_METADATA]: true } });
-  const { policy, all } = buildEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, ROOT, outdir) });
+  const { policy, all } = buildTargetEstate(app, { ...inputs, stateDir: stateDirForStacks(process.env.STATE_DIR || undefined, ROOT, outdir) });
   // Every stack in deploy order, the workspace shard stacks included; or those PLAN_STACKS names.
   const known = all.map((stack) => stack.node.id);
   const { stacks, unknown } = selectStacks(known, process.env.PLAN_STACKS);

@@ -10,8 +10,15 @@
  * - Every one of those engines runs containers with no-new-privileges (its daemon.json has
  *   `"no-new-privileges": true`): on one host each container sets it; a Swarm service of this
  *   engine version cannot. Checked where it counts, inside a container: a one-off global job (the
- *   estate's IDE image, as uid 1000, read-only, no capabilities) runs on every node and reports
- *   the kernel's NoNewPrivs flag of its own process.
+ *   estate's IDE image, read-only) runs on every node and reports the kernel's NoNewPrivs flag
+ *   of its own process.
+ * - With `swarm.encryptOverlays` (the default), every one of those kernels can do what an
+ *   encrypted overlay needs: ESP (IPsec) with AES-GCM. Without it the engine creates the
+ *   encrypted overlay anyway and traffic between nodes is dropped without an error. The same job
+ *   adds the kind of security association the engine adds (ESP, transport mode,
+ *   rfc4106(gcm(aes))) in its own network namespace, which it alone has and which goes with it;
+ *   for that it runs as root with the one capability NET_ADMIN (read-only, every other capability
+ *   dropped), and the IDE image carries `ip` (iproute2).
  *
  * Reports every problem at once. Exit 0 when all hold, 1 when any does not (or the check could
  * not run), 2 on bad arguments. Changes nothing but the one-off job, which it removes.
@@ -64,11 +71,19 @@ export interface SwarmNodeState {
   readonly managerStatus: string;
 }
 
-/** The NoNewPrivs flag the probe read on each node (its process's /proc/self/status), by hostname. */
-export type NoNewPrivsByNode = ReadonlyMap<string, string>;
+/** What the probe found on one node. */
+export interface NodeProbe {
+  /** The NoNewPrivs flag of its process (/proc/self/status): `1` when the engine sets no-new-privileges. */
+  readonly noNewPrivs: string;
+  /** `ok` when the kernel took an ESP security association with AES-GCM; else what `ip xfrm` said. */
+  readonly esp: string;
+}
+
+/** The probe's findings, by node hostname. */
+export type ProbesByNode = ReadonlyMap<string, NodeProbe>;
 
 /** What stops a deploy of this estate on this swarm; none when it may go ahead. Pure. */
-export function preflightProblems(estate: EstateConfig, nodes: readonly SwarmNodeState[], noNewPrivs: NoNewPrivsByNode): string[] {
+export function preflightProblems(estate: EstateConfig, nodes: readonly SwarmNodeState[], probes: ProbesByNode): string[] {
   if (estate.target !== 'swarm' || !estate.swarm) return [`the estate's target is ${estate.target}: the preflight is the swarm target's`];
   const problems: string[] = [];
   const byName = new Map(nodes.map((node) => [node.hostname, node]));
@@ -81,19 +96,47 @@ export function preflightProblems(estate: EstateConfig, nodes: readonly SwarmNod
     if (node.status !== 'Ready') problems.push(`${declared.name}: ${node.status}, not Ready`);
     const isManager = node.managerStatus !== '';
     if (declared.role === 'manager' && !isManager) problems.push(`${declared.name}: declared a manager, but it is a worker in the swarm (docker node promote ${declared.name})`);
-    const flag = noNewPrivs.get(declared.name);
+    const probe = probes.get(declared.name);
     if (node.status !== 'Ready') continue;
-    if (node.availability !== 'Active') problems.push(`${declared.name}: availability ${node.availability}, so its engine could not be checked (docker node update --availability active ${declared.name})`);
-    else if (flag === undefined) problems.push(`${declared.name}: the probe did not report from it (no task ran there)`);
-    else if (flag !== '1') {
-      problems.push(`${declared.name}: its engine does not set no-new-privileges on containers (NoNewPrivs ${flag}): add "no-new-privileges": true to its daemon.json and restart dockerd`);
+    if (node.availability !== 'Active') {
+      problems.push(`${declared.name}: availability ${node.availability}, so its engine could not be checked (docker node update --availability active ${declared.name})`);
+      continue;
+    }
+    if (probe === undefined) {
+      problems.push(`${declared.name}: the probe did not report from it (no task ran there)`);
+      continue;
+    }
+    if (probe.noNewPrivs !== '1') {
+      problems.push(`${declared.name}: its engine does not set no-new-privileges on containers (NoNewPrivs ${probe.noNewPrivs}): add "no-new-privileges": true to its daemon.json and restart dockerd`);
+    }
+    if (estate.swarm.encryptOverlays && probe.esp !== 'ok') {
+      problems.push(
+        `${declared.name}: its kernel cannot do ESP (IPsec) with AES-GCM (ip xfrm: ${probe.esp}), and swarm.encryptOverlays is on: ` +
+          'an encrypted overlay would drop traffic between nodes without an error. Give the node a kernel with ESP (esp4, rfc4106(gcm(aes))), ' +
+          'or, outside production, set swarm.encryptOverlays: false',
+      );
     }
   }
   return problems;
 }
 
-/** The probe's one line per node: `webide-preflight: <node> NoNewPrivs=<0|1>`. */
-const PROBE = 'echo "webide-preflight: $WEBIDE_NODE NoNewPrivs=$(sed -n "s/^NoNewPrivs:[[:space:]]*//p" /proc/self/status)"';
+/**
+ * The probe's one line per node: `webide-preflight: <node> NoNewPrivs=<0|1> ESP=<ok|what ip said>`.
+ * The security association is the kind the engine adds for an encrypted overlay (ESP, transport
+ * mode, rfc4106(gcm(aes)) with a 64-bit ICV) between two documentation addresses (192.0.2.0/24),
+ * with a fixed key: it never carries a packet and goes with the task's network namespace.
+ */
+const PROBE = [
+  'if out=$(ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x00000100 reqid 1 mode transport',
+  `aead 'rfc4106(gcm(aes))' 0x000102030405060708090a0b0c0d0e0f10111213 64 2>&1); then esp=ok; else esp=$(printf %s "$out" | tr '\\n' ' '); fi;`,
+  'echo "webide-preflight: $WEBIDE_NODE NoNewPrivs=$(sed -n "s/^NoNewPrivs:[[:space:]]*//p" /proc/self/status) ESP=$esp"',
+].join(' ');
+
+/** One probe line (`PROBE`); undefined for any other line of the job's log. */
+export function parseProbeLine(line: string): { node: string; probe: NodeProbe } | undefined {
+  const match = /^webide-preflight: (\S+) NoNewPrivs=(\S*) ESP=(.*)$/.exec(line.trim());
+  return match ? { node: match[1], probe: { noNewPrivs: match[2], esp: match[3].trim() || 'no answer' } } : undefined;
+}
 
 /** Runs the checks through the manager; the problems found (every one). */
 export async function runPreflight(estate: EstateConfig, args: PreflightArgs, docker: Docker, log: (line: string) => void): Promise<string[]> {
@@ -110,11 +153,11 @@ export async function runPreflight(estate: EstateConfig, args: PreflightArgs, do
       return { hostname, status, availability, managerStatus: managerStatus ?? '' };
     });
   const job = `${estate.name}-preflight`;
-  const noNewPrivs = new Map<string, string>();
+  const probes = new Map<string, NodeProbe>();
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   log(`probing every node with ${job} (a one-off global job)`);
   try {
-    must('service', 'create', '-d', '-q', '--name', job, '--mode', 'global-job', '--restart-condition', 'none', '--read-only', '--cap-drop', 'ALL', '--user', '1000:1000',
+    must('service', 'create', '-d', '-q', '--name', job, '--mode', 'global-job', '--restart-condition', 'none', '--read-only', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--user', '0:0',
       '--env', 'WEBIDE_NODE={{.Node.Hostname}}', '--label', `webide.estate=${estate.name}`, '--entrypoint', 'sh', estate.images.codeServer, '-c', PROBE);
     const deadline = Date.now() + args.timeoutSeconds * 1000;
     const ready = nodes.filter((node) => node.status === 'Ready' && node.availability === 'Active').length;
@@ -125,13 +168,13 @@ export async function runPreflight(estate: EstateConfig, args: PreflightArgs, do
       await sleep(1000);
     }
     for (const line of must('service', 'logs', '--raw', job).split('\n')) {
-      const match = /^webide-preflight: (\S+) NoNewPrivs=(\S*)$/.exec(line.trim());
-      if (match) noNewPrivs.set(match[1], match[2]);
+      const found = parseProbeLine(line);
+      if (found) probes.set(found.node, found.probe);
     }
   } finally {
     docker('service', 'rm', job);
   }
-  return preflightProblems(estate, nodes, noNewPrivs);
+  return preflightProblems(estate, nodes, probes);
 }
 
 async function main(): Promise<number> {
@@ -153,7 +196,8 @@ async function main(): Promise<number> {
     const problems = await runPreflight(estate, parsed.args, managerDocker(estate.dockerHost), (line) => process.stdout.write(`${line}\n`));
     for (const problem of problems) process.stderr.write(`swarm:preflight: ${problem}\n`);
     if (problems.length > 0) return 1;
-    process.stdout.write(`swarm:preflight: every node of ${parsed.args.estateFile} is in the swarm, ready, and runs containers with no-new-privileges\n`);
+    const esp = estate.swarm?.encryptOverlays ? ', and its kernel can do ESP for encrypted overlays' : '';
+    process.stdout.write(`swarm:preflight: every node of ${parsed.args.estateFile} is in the swarm, ready, and runs containers with no-new-privileges${esp}\n`);
     return 0;
   } catch (error) {
     process.stderr.write(`swarm:preflight: ${(error as Error).message}\n`);

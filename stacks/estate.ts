@@ -7,6 +7,10 @@ import { assignWorkspaceShards, workspaceShardNames } from '../config/shards';
 import { EdgeStack } from './edge-stack';
 import { IdentityStack } from './identity-stack';
 import { PlatformStack } from './platform-stack';
+import { SwarmAiStack } from './swarm-ai-stack';
+import { SwarmEdgeStack } from './swarm-edge-stack';
+import { SwarmEntryStack } from './swarm-entry-stack';
+import { SwarmWorkspacesStack } from './swarm-workspaces-stack';
 import { WorkspaceShardStack } from './workspace-shard-stack';
 import { WorkspacesStack } from './workspaces-stack';
 
@@ -37,6 +41,14 @@ export interface BuildEstateProps {
  */
 export const STACK_IDS = ['platform', 'identity', 'workspaces', 'edge'] as const;
 
+/**
+ * The Swarm target's stacks in deploy order: ai (the AI services, and the forwarders' overlay the
+ * others look up) → entry (PostgreSQL, Keycloak, nginx) → identity (the one-host identity stack,
+ * unchanged, through the entry) → workspaces (one IDE and forwarder per user) → edge
+ * (oauth2-proxy). Keycloak's bootstrap runs between entry and identity, as after platform on one host.
+ */
+export const SWARM_STACK_IDS = ['ai', 'entry', 'identity', 'workspaces', 'edge'] as const;
+
 /** The id of a workspace shard's stack: `workspaces-ws-01` (its state file: `terraform.workspaces-ws-01.tfstate`). */
 export function workspaceShardStackId(shard: string): string {
   return `workspaces-${shard}`;
@@ -52,6 +64,7 @@ export function isWorkspaceShardStackId(id: string): boolean {
  * workspace shard's stack (`workspaces.shards` > 1), then edge.
  */
 export function estateStackIds(estate: EstateConfig): string[] {
+  if (estate.target === 'swarm') return [...SWARM_STACK_IDS];
   const shards = estate.workspaces.shards > 1 ? workspaceShardNames(estate.workspaces.shards).map(workspaceShardStackId) : [];
   return ['platform', 'identity', 'workspaces', ...shards, 'edge'];
 }
@@ -82,7 +95,7 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
   const { estate, roster } = props;
   if (estate.target !== 'docker') {
     // These stacks run everything on one engine; building them for a swarm would deploy the wrong estate.
-    throw new Error(`target ${estate.target}: the Swarm target is being built and nothing deploys it yet; these stacks are the docker target's (the default: remove target, or set target: docker)`);
+    throw new Error(`target ${estate.target}: these stacks are the docker target's; buildTargetEstate builds the one the estate names`);
   }
   const stateFile = (id: string) => `${props.stateDir}/terraform.${id}.tfstate`;
   const common = (id: string) => ({ estate, roster, stateFile: stateFile(id) });
@@ -108,7 +121,58 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
   });
   edge.addDependency(identity);
 
-  const policy = new EstatePolicyPack({
+  const policy = estatePolicy(estate);
+  const all = [platform, identity, workspaces, ...workspaceShards, edge];
+  for (const stack of all) Aspects.of(stack).add(policy);
+  return { platform, identity, workspaces, workspaceShards, edge, all, policy };
+}
+
+/** The Swarm target's stacks (`SWARM_STACK_IDS`). */
+export interface SwarmEstateStacks {
+  readonly ai: SwarmAiStack;
+  readonly entry: SwarmEntryStack;
+  readonly identity: IdentityStack;
+  readonly workspaces: SwarmWorkspacesStack;
+  readonly edge: SwarmEdgeStack;
+  /** Every stack above, in deploy order. */
+  readonly all: readonly TerraformStack[];
+  readonly policy: EstatePolicyPack;
+}
+
+/**
+ * The estate on a Docker Swarm (`target: swarm`), as `SWARM_STACK_IDS` lists it. Each stack
+ * depends on the ones whose objects it looks up by name: entry and workspaces join the AI stack's
+ * forwarders' overlay, identity reaches Keycloak through the entry, edge joins the entry's
+ * identity overlay and takes the identity stack's client.
+ */
+export function buildSwarmEstate(app: App, props: BuildEstateProps): SwarmEstateStacks {
+  const { estate, roster } = props;
+  if (estate.target !== 'swarm') throw new Error(`target ${estate.target}: these stacks are the swarm target's; buildTargetEstate builds the one the estate names`);
+  const common = (id: string) => ({ estate, roster, stateFile: `${props.stateDir}/terraform.${id}.tfstate` });
+  const ai = new SwarmAiStack(app, 'ai', common('ai'));
+  const entry = new SwarmEntryStack(app, 'entry', common('entry'));
+  entry.addDependency(ai);
+  const identity = new IdentityStack(app, 'identity', common('identity'));
+  identity.addDependency(entry);
+  const workspaces = new SwarmWorkspacesStack(app, 'workspaces', common('workspaces'));
+  workspaces.addDependency(ai);
+  const edge = new SwarmEdgeStack(app, 'edge', { ...common('edge'), oidcClientId: identity.oidcClientId, oidcClientSecret: identity.oidcClientSecret });
+  edge.addDependency(entry);
+  edge.addDependency(identity);
+  const policy = estatePolicy(estate);
+  const all = [ai, entry, identity, workspaces, edge];
+  for (const stack of all) Aspects.of(stack).add(policy);
+  return { ai, entry, identity, workspaces, edge, all, policy };
+}
+
+/** The estate's stacks for the target it names (`docker`: one engine, `swarm`): what synth and the plan report build. */
+export function buildTargetEstate(app: App, props: BuildEstateProps): { readonly all: readonly TerraformStack[]; readonly policy: EstatePolicyPack } {
+  return props.estate.target === 'swarm' ? buildSwarmEstate(app, props) : buildEstate(app, props);
+}
+
+/** The policy pack every stack of the estate gets, with the estate's allowed host paths and waivers. */
+function estatePolicy(estate: EstateConfig): EstatePolicyPack {
+  return new EstatePolicyPack({
     rules: ESTATE_RULES,
     context: {
       profile: estate.profile,
@@ -125,9 +189,6 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
     },
     suppressions: estate.suppressions,
   });
-  const all = [platform, identity, workspaces, ...workspaceShards, edge];
-  for (const stack of all) Aspects.of(stack).add(policy);
-  return { platform, identity, workspaces, workspaceShards, edge, all, policy };
 }
 
 /** A stack per shard, each with the users (and retired users) the rendezvous hash puts in it. */

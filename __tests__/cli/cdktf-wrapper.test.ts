@@ -26,6 +26,8 @@ const filesystemMirror = (mirror: string) => `provider_installation {\n  filesys
 /** The stacks of an estate as cdktf's manifest.json lists them (by name, as cdktf sorts them), with their dependencies. */
 type Stacks = Record<string, string[]>;
 const FOUR: Stacks = { edge: ['identity'], identity: ['platform'], platform: [], workspaces: ['platform'] };
+/** The Swarm target's stacks (stacks/estate.ts, SWARM_STACK_IDS) with the dependencies buildSwarmEstate declares. */
+const SWARM: Stacks = { ai: [], edge: ['entry', 'identity'], entry: ['ai'], identity: ['entry'], workspaces: ['ai'] };
 const SHARDED: Stacks = { ...FOUR, 'workspaces-ws-01': ['platform', 'workspaces'], 'workspaces-ws-02': ['platform', 'workspaces'], 'workspaces-ws-10': ['platform', 'workspaces'] };
 
 /**
@@ -67,7 +69,7 @@ function recorded(args: string[], opts: { stacks?: Stacks; nodeExit?: number; sy
   return { status: result.status, stderr: result.stderr, dir, calls: lines.filter((line) => line !== 'npx cdktf synth --output cdktf.out'), synthesized: lines.includes('npx cdktf synth --output cdktf.out') };
 }
 
-const SYNTHESIZED = '--skip-synth';
+const SYNTHESIZED = '--skip-synth --output cdktf.out';
 const options = `--terraform-parallelism 50 --skip-provider-lock ${SYNTHESIZED} --parallelism 1 --ignore-missing-stack-dependencies`;
 /** The orphan sweep scripts/cdktf.sh runs before each `cdktf deploy` (scripts/orphans.ts). */
 const sweep = (stacks: string) => `node scripts/ts-run.js scripts/orphans.ts --out cdktf.out ${stacks}`;
@@ -190,6 +192,36 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
 
     it('a failed bootstrap stops the deploy before the identity stack', () => {
       expect(recorded(['deploy'], { nodeExit: 1 })).toMatchObject({ status: 1, calls: [sweep('platform'), `npx cdktf deploy platform ${options}`, 'node scripts/ts-run.js scripts/keycloak/bootstrap.ts'] });
+    });
+  });
+
+  describe('on the Swarm target: the preflight first, then ai, entry, the bootstrap, identity, workspaces, edge', () => {
+    const preflight = 'node scripts/ts-run.js scripts/swarm-preflight.ts';
+    it('deploys every stack in that order, each after the orphan sweep of its stacks', () => {
+      expect(recorded(['deploy'], { stacks: SWARM })).toMatchObject({
+        status: 0,
+        calls: [
+          preflight,
+          sweep('ai entry'),
+          `npx cdktf deploy ai entry ${options}`,
+          'node scripts/ts-run.js scripts/keycloak/bootstrap.ts',
+          sweep('identity workspaces edge'),
+          `npx cdktf deploy identity workspaces edge ${options}`,
+        ],
+      });
+      expect(recorded(['diff'], { stacks: SWARM }).stderr).toBe('diff: name one stack: npm run diff -- <stack> (ai entry identity workspaces edge); for all of them at once: npm run plan:report\n');
+    });
+
+    it('runs the preflight for one stack too, and no bootstrap without identity', () => {
+      expect(recorded(['deploy', 'workspaces'], { stacks: SWARM }).calls).toEqual([preflight, sweep('workspaces'), `npx cdktf deploy workspaces ${options}`]);
+    });
+
+    it('a problem the preflight finds stops the deploy before anything changes', () => {
+      expect(recorded(['deploy'], { stacks: SWARM, nodeExit: 1 })).toMatchObject({
+        status: 1,
+        calls: [preflight],
+        stderr: expect.stringContaining('deploy: the swarm preflight found the problems above; nothing was deployed\n'),
+      });
     });
   });
 });

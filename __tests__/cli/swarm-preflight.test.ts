@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { loadEstate } from '../../config/load';
-import { parsePreflightArgs, preflightProblems, SwarmNodeState } from '../../scripts/swarm-preflight';
+import { NodeProbe, parsePreflightArgs, parseProbeLine, preflightProblems, SwarmNodeState } from '../../scripts/swarm-preflight';
 import { assetText, defaultEstate, withoutEgress } from '../helpers/inputs';
 import { SWARM_BLOCK, withDigests } from '../helpers/swarm';
 
@@ -10,7 +10,10 @@ const estate = loadEstate({ file: 'estate.yaml', text: `${withDigests(withoutEgr
 const NAMES = ['mgr-1', 'ide-1', 'ide-2', 'gpu-1', 'gpu-2'];
 const ready = (hostname: string, managerStatus = ''): SwarmNodeState => ({ hostname, status: 'Ready', availability: 'Active', managerStatus });
 const healthy = () => [ready('mgr-1', 'Leader'), ...NAMES.slice(1).map((name) => ready(name))];
-const allSet = () => new Map(NAMES.map((name) => [name, '1']));
+const sound: NodeProbe = { noNewPrivs: '1', esp: 'ok' };
+const allSet = () => new Map(NAMES.map((name) => [name, sound]));
+/** The same estate with unencrypted overlays (allowed outside production). */
+const unencrypted = { ...estate, swarm: { ...estate.swarm!, encryptOverlays: false } };
 
 describe('npm run swarm:preflight: arguments', () => {
   it('takes the estate file and a timeout, with defaults', () => {
@@ -42,7 +45,7 @@ describe('npm run swarm:preflight: what stops a deploy', () => {
         if (node.hostname === 'gpu-1') return { ...node, availability: 'Drain' };
         return node;
       });
-    const flags = new Map([['mgr-1', '0']]);
+    const flags = new Map([['mgr-1', { noNewPrivs: '0', esp: 'ok' }]]);
     expect(preflightProblems(estate, nodes, flags)).toEqual([
       'mgr-1: declared a manager, but it is a worker in the swarm (docker node promote mgr-1)',
       'mgr-1: its engine does not set no-new-privileges on containers (NoNewPrivs 0): add "no-new-privileges": true to its daemon.json and restart dockerd',
@@ -51,6 +54,26 @@ describe('npm run swarm:preflight: what stops a deploy', () => {
       'gpu-1: availability Drain, so its engine could not be checked (docker node update --availability active gpu-1)',
       'gpu-2: not in the swarm (docker node ls on the manager lists mgr-1, ide-1, ide-2, gpu-1)',
     ]);
+  });
+
+  it('with encrypted overlays (the default), names every node whose kernel cannot do ESP, with what ip xfrm said; without them, does not ask', () => {
+    const noEsp = new Map(NAMES.map((name) => [name, name.startsWith('ide-') ? { noNewPrivs: '1', esp: 'Error: Requested type not found.' } : sound]));
+    const message = (node: string) =>
+      `${node}: its kernel cannot do ESP (IPsec) with AES-GCM (ip xfrm: Error: Requested type not found.), and swarm.encryptOverlays is on: ` +
+      'an encrypted overlay would drop traffic between nodes without an error. Give the node a kernel with ESP (esp4, rfc4106(gcm(aes))), or, outside production, set swarm.encryptOverlays: false';
+    expect(estate.swarm!.encryptOverlays).toBe(true);
+    expect(preflightProblems(estate, healthy(), noEsp)).toEqual([message('ide-1'), message('ide-2')]);
+    expect(preflightProblems(unencrypted, healthy(), noEsp)).toEqual([]);
+  });
+
+  it("reads the probe's lines, and nothing else from the job's log", () => {
+    expect(parseProbeLine('webide-preflight: ide-1 NoNewPrivs=1 ESP=ok')).toEqual({ node: 'ide-1', probe: { noNewPrivs: '1', esp: 'ok' } });
+    expect(parseProbeLine('webide-preflight: gpu-1 NoNewPrivs=0 ESP=Error: Requested AEAD algorithm not found. ')).toEqual({
+      node: 'gpu-1',
+      probe: { noNewPrivs: '0', esp: 'Error: Requested AEAD algorithm not found.' },
+    });
+    expect(parseProbeLine('webide-preflight: gpu-1 NoNewPrivs=1 ESP=')).toEqual({ node: 'gpu-1', probe: { noNewPrivs: '1', esp: 'no answer' } });
+    expect(parseProbeLine('sh: 1: ip: not found')).toBeUndefined();
   });
 
   it('refuses an estate on one Docker engine', () => {

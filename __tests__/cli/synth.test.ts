@@ -3,6 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ROOT, runTs } from '../helpers/run';
+import { assetText, withoutEgress } from '../helpers/inputs';
+import { SWARM_BLOCK, withDigests } from '../helpers/swarm';
 
 /** cdktf.json's `app`: the command `cdktf synth` runs. */
 const APP: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdktf.json'), 'utf8')).app;
@@ -29,6 +31,21 @@ describe('cdktf.json\'s app (what `cdktf synth` runs)', () => {
     for (const id of ['platform', 'identity', 'workspaces', 'edge']) {
       expect(fs.existsSync(path.join(result.outdir, 'stacks', id, 'cdk.tf.json'))).toBe(true);
     }
+  });
+
+  it('synthesizes the Swarm target\'s five stacks from an estate with target: swarm', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'estate-'));
+    const estateFile = path.join(dir, 'estate.yaml');
+    fs.writeFileSync(estateFile, `${withDigests(withoutEgress(assetText('estate.yaml')))}\n${SWARM_BLOCK}`);
+    const result = synth({ ESTATE_FILE: estateFile });
+    expect([result.status, result.stderr]).toEqual([0, '']);
+    const manifest = JSON.parse(fs.readFileSync(path.join(result.outdir, 'manifest.json'), 'utf8')) as { stacks: Record<string, { dependencies: string[] }> };
+    expect(Object.keys(manifest.stacks).sort()).toEqual(['ai', 'edge', 'entry', 'identity', 'workspaces']);
+    expect(manifest.stacks.identity.dependencies).toEqual(['entry']);
+    // Every IDE a Swarm service of its own, none a container on one engine.
+    const workspaces = fs.readFileSync(path.join(result.outdir, 'stacks', 'workspaces', 'cdk.tf.json'), 'utf8');
+    expect(workspaces).toContain('"name": "webide-ide-alice"');
+    expect(workspaces).not.toContain('"docker_container"');
   });
 
   it('uses ROSTER_FILE instead of assets/roster.yaml', () => {

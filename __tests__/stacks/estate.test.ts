@@ -1,6 +1,9 @@
-import { App, Testing } from 'cdktf';
+import { App, Aspects, Testing } from 'cdktf';
 import { assignWorkspaceShards } from '../../config/shards';
-import { buildEstate, estateStackIds, isWorkspaceShardStackId, selectStacks, STACK_IDS } from '../../stacks/estate';
+import { buildEstate, buildSwarmEstate, buildTargetEstate, estateStackIds, isWorkspaceShardStackId, selectStacks, STACK_IDS, SWARM_STACK_IDS } from '../../stacks/estate';
+import { loadEstate } from '../../config/load';
+import { assetText, withoutEgress } from '../helpers/inputs';
+import { SWARM_BLOCK, withDigests } from '../helpers/swarm';
 import { defaultEstate, defaultRoster, generatedRosterYaml, rosterFromText } from '../helpers/inputs';
 import { resourcesOf, StackJson } from '../helpers/json';
 import { synthAllStacks, synthEstate } from '../helpers/synth';
@@ -178,11 +181,43 @@ describe('the whole estate', () => {
     expect(platform.nginx.proxy.container.node.path).toBe('platform/nginx/proxy/container');
   });
 
-  it('refuses an estate with target swarm: nothing deploys it yet, and these stacks would put it all on one engine', () => {
+  it("refuses an estate with target swarm: these stacks would put it all on one engine", () => {
     const swarm = { ...estate, target: 'swarm' as const };
     expect(() => buildEstate(Testing.app(), { estate: swarm, roster: defaultRoster(estate), stateDir: '/state' })).toThrow(
-      "target swarm: the Swarm target is being built and nothing deploys it yet; these stacks are the docker target's (the default: remove target, or set target: docker)",
+      "target swarm: these stacks are the docker target's; buildTargetEstate builds the one the estate names",
     );
+    expect(() => buildSwarmEstate(Testing.app(), { estate, roster: defaultRoster(estate), stateDir: '/state' })).toThrow(
+      "target docker: these stacks are the swarm target's; buildTargetEstate builds the one the estate names",
+    );
+  });
+});
+
+describe('the estate on a swarm (target: swarm)', () => {
+  const swarmEstate = loadEstate({ file: 'estate.yaml', text: `${withDigests(withoutEgress(assetText('estate.yaml')))}\n${SWARM_BLOCK}` });
+  const roster = defaultRoster(swarmEstate);
+
+  it('is five stacks in deploy order, each after what it looks up: ai → entry → identity; ai → workspaces; entry and identity → edge', () => {
+    const { ai, entry, identity, workspaces, edge, all } = buildSwarmEstate(Testing.app(), { estate: swarmEstate, roster, stateDir: '/state' });
+    expect(all.map((stack) => stack.node.id)).toEqual([...SWARM_STACK_IDS]);
+    expect(estateStackIds(swarmEstate)).toEqual(['ai', 'entry', 'identity', 'workspaces', 'edge']);
+    expect(ai.dependencies).toEqual([]);
+    expect(entry.dependencies).toEqual([ai]);
+    expect(identity.dependencies).toEqual([entry]);
+    expect(workspaces.dependencies).toEqual([ai]);
+    expect(edge.dependencies).toEqual(expect.arrayContaining([entry, identity]));
+  });
+
+  it('buildTargetEstate builds the stacks of the target the estate names, each with its own state file, under the policy pack', () => {
+    const app = Testing.app();
+    const { all, policy } = buildTargetEstate(app, { estate: swarmEstate, roster, stateDir: '/state' });
+    expect(all.map((stack) => stack.node.id)).toEqual([...SWARM_STACK_IDS]);
+    for (const stack of all) {
+      const json = JSON.parse(Testing.synth(stack)) as { terraform: { backend: { local: { path: string } } } };
+      expect(json.terraform.backend.local.path).toBe(`/state/terraform.${stack.node.id}.tfstate`);
+    }
+    for (const stack of all) expect(Aspects.of(stack).all).toContain(policy);
+    const oneHost = defaultEstate();
+    expect(buildTargetEstate(Testing.app(), { estate: oneHost, roster: defaultRoster(oneHost), stateDir: '/state' }).all.map((stack) => stack.node.id)).toEqual([...STACK_IDS]);
   });
 });
 

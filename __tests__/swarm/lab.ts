@@ -3,6 +3,7 @@
  * tasks of services, shared by the tier's tests.
  */
 import * as path from 'path';
+import { assetText, withoutEgress } from '../helpers/inputs';
 import { mustRun, ROOT, run, sleep } from '../helpers/run';
 
 export const LAB = path.join(ROOT, 'scripts', 'swarm', 'lab.sh');
@@ -47,4 +48,79 @@ export function execIn(service: string, ...args: string[]): { out: string; statu
   const { node, id } = task(service);
   const result = run('docker', ['-H', engine(node), 'exec', id, ...args], { timeout: 20_000 });
   return { out: result.out.trim(), status: result.status };
+}
+
+/** The lab's bridge address (this machine, on the lab's network) and the manager's address there (scripts/swarm/lab.sh). */
+export const LAB_BRIDGE = '10.203.0.1';
+export const MANAGER_ADDRESS = '10.203.0.11';
+
+/** The estate's images in the lab registry, by digest; vLLM and Tabby are the GPU-less AI stand-in. */
+export interface LabImages {
+  readonly ide: string;
+  readonly nginx: string;
+  readonly base: string;
+  readonly litellm: string;
+  readonly aiStandIn: string;
+  readonly postgres: string;
+  readonly keycloak: string;
+  readonly oauth2Proxy: string;
+}
+
+/** Pushes the local images the lab estate runs into the lab registry (scripts/swarm/test.sh builds them). */
+export function pushLabImages(): LabImages {
+  const [ide, nginx, base, litellm, aiStandIn, postgres, keycloak, oauth2Proxy] = pushToLab(
+    'webide-local/ide:4.117.0',
+    'webide-local/nginx:1.22.1',
+    'webide-local/base:bookworm',
+    'webide-local/litellm:1.103.7',
+    'webide-local/ai-standin:1.0.0',
+    'webide-local/postgres:15',
+    'webide-local/keycloak:26.7.0',
+    'webide-local/oauth2-proxy:7.15.3',
+  );
+  return { ide, nginx, base, litellm, aiStandIn, postgres, keycloak, oauth2Proxy };
+}
+
+/**
+ * The sample estate (assets/estate.yaml) on the lab's swarm: the lab's images by digest, TLS files
+ * and model directories under the test's own directories, Keycloak reached (and administered)
+ * from this machine through the manager, the lab's three nodes (swarm-m1 a manager that also runs
+ * IDEs, swarm-w1 an ide node, swarm-w2 the gpu node with two stand-in GPU ids).
+ */
+export function labEstateText(options: { name: string; images: LabImages; tlsDir: string; modelsDir: string; encryptOverlays: boolean }): string {
+  const { images, tlsDir, modelsDir } = options;
+  const text = withoutEgress(assetText('estate.yaml'))
+    .replace(/^name: .*$/m, `name: ${options.name}`)
+    .replace(/^profile: .*$/m, 'profile: local')
+    .replace(/^dockerHost: .*$/m, `dockerHost: ${engine('swarm-m1')}`)
+    .replace(/^( {2}codeServer:) .*$/m, `$1 ${images.ide}`)
+    .replace(/^( {2}nginx:) .*$/m, `$1 ${images.nginx}`)
+    .replace(/^( {2}litellm:) .*$/m, `$1 ${images.litellm}`)
+    .replace(/^( {2}postgres:) .*$/m, `$1 ${images.postgres}`)
+    .replace(/^( {2}keycloak:) registry.*$/m, `$1 ${images.keycloak}`)
+    .replace(/^( {2}oauth2Proxy:) .*$/m, `$1 ${images.oauth2Proxy}`)
+    .replace(/^( {2}certificateFile:) .*$/m, `$1 ${path.join(tlsDir, 'fullchain.pem')}`)
+    .replace(/^( {2}keyFile:) .*$/m, `$1 ${path.join(tlsDir, 'privkey.pem')}`)
+    // The lab's bridge: this machine, where the tests (and Terraform's Keycloak provider) connect from.
+    .replace(/^( {2}adminAllowCidrs:) .*$/m, `$1 [${LAB_BRIDGE}/32]`)
+    .replace(/^( {2}providerUrl:) .*$/m, `$1 https://${MANAGER_ADDRESS}`)
+    // The images section's lines, not the gpus section's lists.
+    .replace(/^( {2}(?:tabby|vllm):) (?!\[).*$/gm, `$1 ${images.aiStandIn}`)
+    .replace(/^( {4}hostPath:) \/srv\/models\/Qwen.*$/m, `$1 ${path.join(modelsDir, 'chat')}`)
+    .replace(/^( {4}hostPath:) \/srv\/models\/tabby$/m, `$1 ${path.join(modelsDir, 'completion')}`)
+    .replace(/^( {2}tabby:) \["0"\]$/m, '$1 ["GPU-0"]')
+    .replace(/^( {2}vllm:) \["1", "2"\]$/m, '$1 ["GPU-1"]')
+    .replace(/^( {2}devices:) .*$/m, '$1 ["GPU-0", "GPU-1"]');
+  const swarm = [
+    'target: swarm',
+    'swarm:',
+    // The lab's kernel has no ESP: encrypted overlays would drop cross-node traffic (lab.swarm.ts shows it, the preflight finds it).
+    `  encryptOverlays: ${options.encryptOverlays}`,
+    `  registry: { host: registry.swarm.test, port: 5000, caFile: ${mustRun('bash', [LAB, 'ca']).trim()} }`,
+    '  nodes:',
+    '    - { name: swarm-m1, role: manager, ideCapacity: 10 }',
+    '    - { name: swarm-w1, role: ide, ideCapacity: 10 }',
+    '    - { name: swarm-w2, role: gpu, gpuIds: ["GPU-0", "GPU-1"] }',
+  ].join('\n');
+  return `${text}\n${swarm}\n`;
 }

@@ -29,15 +29,14 @@ import { TerraformStack } from 'cdktf';
 import { SwarmAiStack } from '../../stacks/swarm-ai-stack';
 import { SwarmEntryStack } from '../../stacks/swarm-entry-stack';
 import { SwarmWorkspacesStack } from '../../stacks/swarm-workspaces-stack';
-import { assetText, withoutEgress } from '../helpers/inputs';
 import { testCertificates, leafSpki } from '../helpers/tls';
 import { launchBrowser, signIn, visit, watchWebSockets, WebSocketSeen } from '../e2e/browser';
 import { Browser } from 'puppeteer-core';
 import { IdentityStack } from '../../stacks/identity-stack';
 import { SwarmEdgeStack } from '../../stacks/swarm-edge-stack';
-import { mustRun, run, sleep } from '../helpers/run';
+import { run, sleep } from '../helpers/run';
 import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
-import { engine, execIn, LAB, manager, NodeName, NODES, on, pushToLab, task, waitRunning } from './lab';
+import { engine, execIn, labEstateText, manager, MANAGER_ADDRESS, NodeName, NODES, on, pushLabImages, task, waitRunning } from './lab';
 
 jest.setTimeout(600_000);
 
@@ -53,9 +52,6 @@ const GET_PL =
   'use IO::Socket::INET; my $c = IO::Socket::INET->new(PeerAddr => $ARGV[0], Timeout => 5) or do { print "failed: $@ $!\\n"; exit 0 }; ' +
   'print $c "GET $ARGV[1] HTTP/1.0\\r\\nHost: ide.test\\r\\n\\r\\n"; local $/; my $r = <$c>; print $r';
 
-/** The lab's bridge address (this machine, on the lab's network) and the manager's address there (scripts/swarm/lab.sh). */
-const LAB_BRIDGE = '10.203.0.1';
-const MANAGER_ADDRESS = '10.203.0.11';
 
 const ROSTER_HEAD = 'groups:\n  - name: developers\nusers:\n';
 const ALICE = '  - { username: alice, email: alice@corp.example, name: Alice Kim, groups: [developers], node: swarm-m1 }\n';
@@ -206,54 +202,12 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
   }
 
   beforeAll(async () => {
-    const [ideImage, nginxImage, base, litellmImage, aiStandIn, postgresImage, keycloakImage, oauth2ProxyImage] = pushToLab(
-      'webide-local/ide:4.117.0',
-      'webide-local/nginx:1.22.1',
-      'webide-local/base:bookworm',
-      'webide-local/litellm:1.103.7',
-      'webide-local/ai-standin:1.0.0',
-      'webide-local/postgres:15',
-      'webide-local/keycloak:26.7.0',
-      'webide-local/oauth2-proxy:7.15.3',
-    );
+    const images = pushLabImages();
     fs.chmodSync(tlsDir, 0o755);
     // The model directories the model servers mount read-only (the stand-in reads nothing there).
     for (const dir of ['chat', 'completion']) fs.mkdirSync(path.join(models, dir), { recursive: true, mode: 0o755 });
-    baseImage = base;
-    const text = withoutEgress(assetText('estate.yaml'))
-      .replace(/^name: .*$/m, `name: ${ESTATE_NAME}`)
-      .replace(/^profile: .*$/m, 'profile: local')
-      .replace(/^dockerHost: .*$/m, `dockerHost: ${engine('swarm-m1')}`)
-      .replace(/^( {2}codeServer:) .*$/m, `$1 ${ideImage}`)
-      .replace(/^( {2}nginx:) .*$/m, `$1 ${nginxImage}`)
-      .replace(/^( {2}litellm:) .*$/m, `$1 ${litellmImage}`)
-      .replace(/^( {2}postgres:) .*$/m, `$1 ${postgresImage}`)
-      .replace(/^( {2}keycloak:) registry.*$/m, `$1 ${keycloakImage}`)
-      .replace(/^( {2}oauth2Proxy:) .*$/m, `$1 ${oauth2ProxyImage}`)
-      .replace(/^( {2}certificateFile:) .*$/m, `$1 ${path.join(tlsDir, 'fullchain.pem')}`)
-      .replace(/^( {2}keyFile:) .*$/m, `$1 ${path.join(tlsDir, 'privkey.pem')}`)
-      // The lab's bridge: this machine, where the tests (and Terraform's Keycloak provider) connect from.
-      .replace(/^( {2}adminAllowCidrs:) .*$/m, `$1 [${LAB_BRIDGE}/32]`)
-      .replace(/^( {2}providerUrl:) .*$/m, `$1 https://${MANAGER_ADDRESS}`)
-      // The images section's lines, not the gpus section's lists.
-      .replace(/^( {2}(?:tabby|vllm):) (?!\[).*$/gm, `$1 ${aiStandIn}`)
-      .replace(/^( {4}hostPath:) \/srv\/models\/Qwen.*$/m, `$1 ${path.join(models, 'chat')}`)
-      .replace(/^( {4}hostPath:) \/srv\/models\/tabby$/m, `$1 ${path.join(models, 'completion')}`)
-      .replace(/^( {2}tabby:) \["0"\]$/m, '$1 ["GPU-0"]')
-      .replace(/^( {2}vllm:) \["1", "2"\]$/m, '$1 ["GPU-1"]')
-      .replace(/^( {2}devices:) .*$/m, '$1 ["GPU-0", "GPU-1"]');
-    const swarm = [
-      'target: swarm',
-      'swarm:',
-      // The lab's kernel has no ESP: encrypted overlays would drop cross-node traffic (lab.swarm.ts shows the check).
-      '  encryptOverlays: false',
-      `  registry: { host: registry.swarm.test, port: 5000, caFile: ${mustRun('bash', [LAB, 'ca']).trim()} }`,
-      '  nodes:',
-      '    - { name: swarm-m1, role: manager, ideCapacity: 10 }',
-      '    - { name: swarm-w1, role: ide, ideCapacity: 10 }',
-      '    - { name: swarm-w2, role: gpu, gpuIds: ["GPU-0", "GPU-1"] }',
-    ].join('\n');
-    estateText = `${text}\n${swarm}\n`;
+    baseImage = images.base;
+    estateText = labEstateText({ name: ESTATE_NAME, images, tlsDir, modelsDir: models, encryptOverlays: false });
     estate = loadEstate({ file: 'estate.yaml (swarm lab)', text: estateText });
     fs.writeFileSync(estateFile, estateText);
     testCertificates(tlsDir, estate.domain, [MANAGER_ADDRESS]);

@@ -16,6 +16,29 @@ export class KeycloakApiError extends Error {
   }
 }
 
+/**
+ * Waits, at most `seconds`, until Keycloak at `url` answers its master realm's discovery document.
+ * On one engine the platform stack's deploy ends with Keycloak healthy; on a swarm the entry
+ * stack's ends when Keycloak's service is created, before Keycloak has started (about a minute).
+ */
+export async function untilKeycloakAnswers(url: string, seconds: number, log: (line: string) => void): Promise<void> {
+  const discovery = `${url.replace(/\/$/, '')}/realms/master/.well-known/openid-configuration`;
+  const deadline = Date.now() + seconds * 1000;
+  let last = '';
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await fetch(discovery, { signal: AbortSignal.timeout(10_000) });
+      if (response.ok) return;
+      last = `${response.status}`;
+    } catch (error) {
+      last = `${(error as Error).message}${(error as { cause?: Error }).cause ? ` (${(error as { cause: Error }).cause.message})` : ''}`;
+    }
+    if (Date.now() > deadline) throw new Error(`Keycloak did not answer ${discovery} within ${seconds}s (last: ${last})`);
+    if (attempt === 0) log(`keycloak:bootstrap: waiting for Keycloak at ${discovery} (${last})`);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+}
+
 export class KeycloakApi {
   private token?: { value: string; fetchedAt: number };
 

@@ -12,6 +12,8 @@
  *   3. deletes the bootstrap admin, unless --keep-bootstrap-admin: from then on every change is
  *      made by a named client or person, and admin events say which.
  * Once the bootstrap admin is gone it checks that the Terraform client can sign in and exits 0.
+ * It first waits, at most 5 minutes, for Keycloak to answer (a swarm's Keycloak is still starting
+ * when the entry stack's deploy ends).
  * Lost access: `kc.sh bootstrap-admin user` on the Keycloak server (see README).
  * Exit 0 done (or nothing to do), 1 failed, 2 bad arguments.
  */
@@ -22,7 +24,10 @@ import { readInputFile } from '../../config/input-file';
 import { ConfigError } from '../../config/source';
 import { EstateNames } from '../../constructs/naming';
 import { KEYCLOAK_ADMIN_USER } from '../../stacks/platform-stack';
-import { KeycloakApi } from './api';
+import { KeycloakApi, untilKeycloakAnswers } from './api';
+
+/** How long the bootstrap waits for Keycloak to answer (it starts in about a minute). */
+const KEYCLOAK_WAIT_SECONDS = 300;
 
 const USAGE = 'usage: npm run keycloak:bootstrap -- [--estate <estate.yaml>] [--keep-bootstrap-admin]';
 
@@ -169,6 +174,7 @@ async function main(): Promise<number> {
     throw error;
   }
   try {
+    await untilKeycloakAnswers(estate.keycloak.providerUrl, KEYCLOAK_WAIT_SECONDS, (line) => console.log(line));
     await bootstrapKeycloak({ estate, adminPassword: process.env.TF_VAR_keycloak_admin_password, clientSecret, keepBootstrapAdmin: args.keep, log: (line) => console.log(line) });
     return 0;
   } catch (error) {

@@ -1,0 +1,150 @@
+/**
+ * `npm run deploy` on the Swarm target, on the lab's real swarm (scripts/swarm/lab.sh): the one
+ * command an infra engineer runs, from an estate file (`target: swarm`) and a roster file, as on
+ * one host. It runs the swarm preflight, then cdktf deploys ai and entry, runs the Keycloak
+ * bootstrap, and deploys identity, workspaces and edge (scripts/cdktf.sh). The images are the
+ * estate's own from the lab registry by digest; vLLM and Tabby are the GPU-less AI stand-in.
+ *
+ * Shown: a deploy with encrypted overlays on nodes whose kernel has no ESP is refused by the
+ * preflight, naming every node, before anything is created; the deploy converges the whole
+ * estate; from outside the swarm, sign-in goes through oauth2-proxy to the realm the identity
+ * stack made (its login page answers), and each user's IDE runs; a refreshing plan of every
+ * stack then finds nothing to change.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { randomBytes, randomUUID } from 'crypto';
+import { loadEstate } from '../../config/load';
+import { SWARM_STACK_IDS } from '../../stacks/estate';
+import { testCertificates } from '../helpers/tls';
+import { run, sleep } from '../helpers/run';
+import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
+import { engine, LabImages, labEstateText, manager, MANAGER_ADDRESS, NODES, pushLabImages, waitRunning } from './lab';
+
+jest.setTimeout(1_500_000);
+
+const ESTATE_NAME = 'swd';
+const ROSTER =
+  'groups:\n  - name: developers\nusers:\n' +
+  '  - { username: alice, email: alice@corp.example, name: Alice Kim, groups: [developers], node: swarm-m1 }\n' +
+  '  - { username: bob, email: bob@corp.example, name: Bob Lee, groups: [developers], node: swarm-w1 }\n';
+
+describe('npm run deploy on the Swarm target: the whole estate from an estate file and a roster, on the real swarm', () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-deploy-'));
+  const tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-deploy-tls-'));
+  const modelsDir = path.join(work, 'models');
+  const synthOut = path.join(work, 'cdktf.out');
+  const stateDir = path.join(work, 'state');
+  const estateFile = path.join(work, 'estate.yaml');
+  const rosterFile = path.join(work, 'roster.yaml');
+  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+  // Random secrets for this run only.
+  const secrets: Record<string, string> = {
+    litellm_master_key: `sk-${hex(16)}`,
+    litellm_gateway_key: `sk-gw-${hex(16)}`,
+    vllm_api_key: `vllm-${hex(16)}`,
+    tabby_api_token: `auth_${hex(16)}`,
+    tabby_jwt_secret: randomUUID(),
+    keycloak_admin_password: `kc-admin-${hex(12)}`,
+    keycloak_db_password: `kc-db-${hex(12)}`,
+    keycloak_terraform_client_secret: hex(20),
+    oauth2_proxy_cookie_secret: hex(16),
+  };
+  const caFile = path.join(tlsDir, 'ca.pem');
+  const env = terraformEnv({
+    ...Object.fromEntries(Object.entries(secrets).map(([name, value]) => [`TF_VAR_${name}`, value])),
+    // Go's TLS (the Keycloak provider) and node's (the bootstrap) trust the test CA.
+    SSL_CERT_FILE: caFile,
+    NODE_EXTRA_CA_CERTS: caFile,
+    ESTATE_FILE: estateFile,
+    ROSTER_FILE: rosterFile,
+    STATE_DIR: stateDir,
+    SYNTH_OUT: synthOut,
+    CI: 'true',
+  });
+  let images: LabImages | undefined;
+  const estateText = (encryptOverlays: boolean) => labEstateText({ name: ESTATE_NAME, images: images!, tlsDir, modelsDir, encryptOverlays });
+  let domain = '';
+
+  const deploy = () => run('npm', ['run', '--silent', 'deploy', '--', '--auto-approve'], { env, timeout: 1_200_000 });
+  const estateServices = () => manager('service', 'ls', '--format', '{{.Name}}', '--filter', `name=${ESTATE_NAME}-`).split('\n').filter(Boolean).sort();
+  /** An HTTPS request from this machine (outside the swarm) to the manager's entry: status and Location. */
+  const fromOutside = (url: string) =>
+    run('curl', ['-s', '--cacert', caFile, '--resolve', `${domain}:443:${MANAGER_ADDRESS}`, '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '--max-time', '10', url]).out.trim();
+
+  beforeAll(() => {
+    images = pushLabImages();
+    fs.chmodSync(tlsDir, 0o755);
+    for (const dir of ['chat', 'completion']) fs.mkdirSync(path.join(modelsDir, dir), { recursive: true, mode: 0o755 });
+    fs.mkdirSync(stateDir);
+    domain = loadEstate({ file: 'estate.yaml', text: estateText(false) }).domain;
+    testCertificates(tlsDir, domain, [MANAGER_ADDRESS]);
+    fs.writeFileSync(rosterFile, ROSTER);
+  }, 900_000);
+
+  afterAll(async () => {
+    // Keycloak's realm goes while Keycloak runs: the stacks backwards.
+    for (const id of [...SWARM_STACK_IDS].reverse()) {
+      const dir = path.join(synthOut, 'stacks', id);
+      if (!fs.existsSync(path.join(dir, '.terraform'))) continue;
+      const destroyed = terraform(dir, ['destroy', '-auto-approve', '-input=false'], env, 600_000);
+      if (destroyed.status !== 0) process.stdout.write(`[swarm deploy] destroy of ${id} failed:\n${destroyed.output.slice(-3000)}\n`);
+    }
+    // The homes and PostgreSQL's data are what terraform never removes: this test's go once their tasks are gone.
+    for (const node of NODES) {
+      for (let i = 0; i < 30; i++) {
+        const left = ['home', 'data'].flatMap((kind) => run('docker', ['-H', engine(node), 'volume', 'ls', '-q', '--filter', `name=^${ESTATE_NAME}-${kind}-`]).out.trim().split('\n').filter(Boolean));
+        if (left.length === 0 || run('docker', ['-H', engine(node), 'volume', 'rm', ...left]).status === 0) break;
+        await sleep(1000);
+      }
+    }
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(tlsDir, { recursive: true, force: true });
+  }, 900_000);
+
+  test("with encrypted overlays on nodes whose kernel has no ESP, the preflight refuses the deploy, naming every node, and nothing is created", () => {
+    fs.writeFileSync(estateFile, estateText(true));
+    const refused = deploy();
+    expect(refused.status).toBe(1);
+    for (const node of NODES) {
+      expect(refused.out).toMatch(new RegExp(`swarm:preflight: ${node}: its kernel cannot do ESP \\(IPsec\\) with AES-GCM \\(ip xfrm: Error: Requested [^)]*not found\\.\\), and swarm.encryptOverlays is on`));
+    }
+    expect(refused.out).toContain('deploy: the swarm preflight found the problems above; nothing was deployed');
+    expect(estateServices()).toEqual([]);
+  });
+
+  test('the deploy converges the estate: sign-in through oauth2-proxy to the realm the identity stack made, each IDE running; then every stack plans empty', async () => {
+    fs.writeFileSync(estateFile, estateText(false));
+    const deployed = deploy();
+    if (deployed.status !== 0) throw new Error(`npm run deploy failed (${deployed.status}):\n${deployed.out.slice(-12000)}`);
+    // The preflight, then the bootstrap between the entry and identity stacks.
+    expect(deployed.out).toContain(`swarm:preflight: every node of ${estateFile} is in the swarm, ready, and runs containers with no-new-privileges`);
+    expect(deployed.out.indexOf('swarm:preflight: every node')).toBeLessThan(deployed.out.indexOf('keycloak:bootstrap'));
+    expect(estateServices()).toEqual(
+      ['ai-gateway', 'fwd-alice', 'fwd-bob', 'ide-alice', 'ide-bob', 'keycloak', 'litellm', 'nginx', 'oauth2-proxy', 'postgres', 'tabby', 'vllm'].map((name) => `${ESTATE_NAME}-${name}`),
+    );
+    await waitRunning(`${ESTATE_NAME}-ide-alice`, 'swarm-m1', 300);
+    await waitRunning(`${ESTATE_NAME}-ide-bob`, 'swarm-w1', 300);
+    await waitRunning(`${ESTATE_NAME}-oauth2-proxy`, undefined, 300);
+    // Not signed in: to sign-in; oauth2-proxy sends the browser to the realm's login with its client.
+    const estate = loadEstate({ file: 'estate.yaml', text: estateText(false) });
+    let start = '';
+    for (let i = 0; i < 60 && !/^302 /.test(start); i++) {
+      start = fromOutside(`https://${domain}/oauth2/start?rd=%2Fu%2Falice%2F`);
+      if (!/^302 /.test(start)) await sleep(2000);
+    }
+    const login = start.split(' ')[1] ?? '';
+    expect(start).toMatch(new RegExp(`^302 https://${domain.replace(/\./g, '\\.')}/realms/${estate.keycloak.realm}/protocol/openid-connect/auth\\?`));
+    expect(new URL(login).searchParams.get('client_id')).toBeTruthy();
+    // The realm and its client exist (the identity stack): Keycloak serves the login page.
+    expect(fromOutside(login)).toMatch(/^200 /);
+    // Deploy converged: a refreshing plan of each stack, as cdktf left it, changes nothing.
+    for (const id of SWARM_STACK_IDS) {
+      const plan = terraform(path.join(synthOut, 'stacks', id), ['plan', '-detailed-exitcode', '-input=false'], env);
+      if (plan.status !== 0) throw new Error(terraformFailure(`a refreshing plan of ${id} after npm run deploy is not empty`, plan));
+    }
+    // Each stack's state where STATE_DIR says.
+    expect(fs.readdirSync(stateDir).filter((file) => file.endsWith('.tfstate')).sort()).toEqual(SWARM_STACK_IDS.map((id) => `terraform.${id}.tfstate`).sort());
+  });
+});
