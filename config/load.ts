@@ -5,6 +5,7 @@ import { RuleIssue } from './raw';
 import { Roster, rosterRules, rosterSchema, rosterShape } from './roster';
 import { ConfigError, ConfigIssue, issuesFromRules, issuesFromZod, parseYaml } from './source';
 import { placementRules } from './placement';
+import { swarmDeployableRules } from './swarm';
 
 export interface InputFile {
   /** Path as the user named it; used in every message. */
@@ -19,16 +20,20 @@ export interface EstateInputs {
 
 /**
  * Validates the estate config and the roster together and reports every issue of
- * both files at once. Pure: the caller reads the files.
+ * both files at once; on the swarm target also what it cannot deploy yet
+ * (`swarmDeployableRules`). Pure: the caller reads the files.
  */
 export function loadInputs(estateFile: InputFile, rosterFile: InputFile): EstateInputs {
   const issues: ConfigIssue[] = [];
   const estate = collect(issues, () => loadEstate(estateFile));
   // Without a valid estate the caps are unknown: still report every shape error of the roster.
   const roster = collect(issues, () => (estate ? loadRoster(rosterFile, estate) : validate(rosterFile, rosterShape, () => [])));
-  // Where the IDEs land needs both files valid: every overfull ide node, at its ideCapacity.
-  if (estate?.swarm && estate.target === 'swarm' && roster) {
-    issues.push(...issuesFromRules(parseYaml(estateFile.text, estateFile.file), placementRules(estate.swarm, (roster as Roster).users)));
+  if (estate?.swarm && estate.target === 'swarm') {
+    const source = parseYaml(estateFile.text, estateFile.file);
+    // What the swarm target cannot deploy yet: valid config, refused for synthesis.
+    issues.push(...issuesFromRules(source, swarmDeployableRules(source.data)).sort((a, b) => a.line - b.line || a.col - b.col));
+    // Where the IDEs land needs both files valid: every overfull ide node, at its ideCapacity.
+    if (roster) issues.push(...issuesFromRules(source, placementRules(estate.swarm, (roster as Roster).users)));
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return { estate: estate!, roster: roster as Roster };

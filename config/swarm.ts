@@ -215,3 +215,36 @@ export function swarmRules(raw: unknown): RuleIssue[] {
   }
   return issues;
 }
+
+/**
+ * What the swarm target's stacks do not deploy yet, refused at synthesis (loadInputs) rather than
+ * left out without a word: the production profile (it needs the audit trail, monitoring and
+ * backups, which only the docker target runs), and the egress proxy, backups and audit forwarding
+ * where they are configured. loadEstate still accepts such a file: it is a valid description of
+ * the estate, which this version cannot deploy on a swarm. Read raw from the estate document, as
+ * `swarmRules`; empty for another target.
+ */
+export function swarmDeployableRules(raw: unknown): RuleIssue[] {
+  const doc = record(raw);
+  if (doc.target !== 'swarm') return [];
+  const issues: RuleIssue[] = [];
+  if (doc.profile === 'production') {
+    issues.push({
+      path: ['profile'],
+      message:
+        "the swarm target has no audit trail yet (each service's records stay in its own log on its node: not collected, kept or forwarded), no monitoring and no backups, " +
+        'which the production profile needs: deploy production on target: docker; profile: local runs the swarm target without them',
+    });
+  }
+  if (doc.egress !== undefined) {
+    issues.push({ path: ['egress'], message: 'the swarm target does not run the egress proxy yet, so no IDE would reach these services: remove egress, or use target: docker' });
+  }
+  const operations = record(doc.operations);
+  if (operations.backup !== undefined) {
+    issues.push({ path: ['operations', 'backup'], message: "the swarm target does not run backups yet: nothing would back up the homes or Keycloak's database. Remove backup (and back up the nodes' volumes another way), or use target: docker" });
+  }
+  if (record(operations.audit).forward !== undefined) {
+    issues.push({ path: ['operations', 'audit', 'forward'], message: 'the swarm target has no audit sink yet, so nothing would be forwarded: remove forward, or use target: docker' });
+  }
+  return issues;
+}

@@ -121,16 +121,18 @@ export function preflightProblems(estate: EstateConfig, nodes: readonly SwarmNod
 }
 
 /**
- * The probe's one line per node: `webide-preflight: <node> NoNewPrivs=<0|1> ESP=<ok|what ip said>`.
- * The security association is the kind the engine adds for an encrypted overlay (ESP, transport
- * mode, rfc4106(gcm(aes)) with a 64-bit ICV) between two documentation addresses (192.0.2.0/24),
- * with a fixed key: it never carries a packet and goes with the task's network namespace.
+ * Prints `ok` when the kernel takes, in the current network namespace, the kind of security
+ * association the engine adds for an encrypted overlay (ESP in transport mode with
+ * rfc4106(gcm(aes))); otherwise what `ip xfrm` said, on one line. Needs `ip` and NET_ADMIN there.
+ * Between two documentation addresses (192.0.2.0/24) with a fixed key: it never carries a
+ * packet and goes with the namespace.
  */
-const PROBE = [
-  'if out=$(ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x00000100 reqid 1 mode transport',
-  `aead 'rfc4106(gcm(aes))' 0x000102030405060708090a0b0c0d0e0f10111213 64 2>&1); then esp=ok; else esp=$(printf %s "$out" | tr '\\n' ' '); fi;`,
-  'echo "webide-preflight: $WEBIDE_NODE NoNewPrivs=$(sed -n "s/^NoNewPrivs:[[:space:]]*//p" /proc/self/status) ESP=$esp"',
-].join(' ');
+export const ESP_PROBE =
+  "if out=$(ip xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0x00000100 reqid 1 mode transport aead 'rfc4106(gcm(aes))' " +
+  `0x000102030405060708090a0b0c0d0e0f10111213 64 2>&1); then echo ok; else printf '%s\\n' "$out" | tr '\\n' ' '; echo; fi`;
+
+/** The probe's one line per node: `webide-preflight: <node> NoNewPrivs=<0|1> ESP=<ok|what ip said>`. */
+export const PROBE = `esp=$(${ESP_PROBE}); echo "webide-preflight: $WEBIDE_NODE NoNewPrivs=$(sed -n "s/^NoNewPrivs:[[:space:]]*//p" /proc/self/status) ESP=$esp"`;
 
 /** One probe line (`PROBE`); undefined for any other line of the job's log. */
 export function parseProbeLine(line: string): { node: string; probe: NodeProbe } | undefined {

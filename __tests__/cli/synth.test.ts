@@ -3,8 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ROOT, runTs } from '../helpers/run';
-import { assetText, withoutEgress } from '../helpers/inputs';
-import { SWARM_BLOCK, withDigests } from '../helpers/swarm';
+import { assetText } from '../helpers/inputs';
+import { deployableSwarmEstateText, SWARM_BLOCK, withDigests } from '../helpers/swarm';
 
 /** cdktf.json's `app`: the command `cdktf synth` runs. */
 const APP: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdktf.json'), 'utf8')).app;
@@ -36,7 +36,7 @@ describe('cdktf.json\'s app (what `cdktf synth` runs)', () => {
   it('synthesizes the Swarm target\'s five stacks from an estate with target: swarm', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'estate-'));
     const estateFile = path.join(dir, 'estate.yaml');
-    fs.writeFileSync(estateFile, `${withDigests(withoutEgress(assetText('estate.yaml')))}\n${SWARM_BLOCK}`);
+    fs.writeFileSync(estateFile, deployableSwarmEstateText());
     const result = synth({ ESTATE_FILE: estateFile });
     expect([result.status, result.stderr]).toEqual([0, '']);
     const manifest = JSON.parse(fs.readFileSync(path.join(result.outdir, 'manifest.json'), 'utf8')) as { stacks: Record<string, { dependencies: string[] }> };
@@ -46,6 +46,23 @@ describe('cdktf.json\'s app (what `cdktf synth` runs)', () => {
     const workspaces = fs.readFileSync(path.join(result.outdir, 'stacks', 'workspaces', 'cdk.tf.json'), 'utf8');
     expect(workspaces).toContain('"name": "webide-ide-alice"');
     expect(workspaces).not.toContain('"docker_container"');
+  });
+
+  it('refuses, with file, line and field, what the swarm target does not deploy yet: production (no audit trail, monitoring or backups), egress, backups, audit forwarding', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'estate-'));
+    const estateFile = path.join(dir, 'estate.yaml');
+    const text = `${withDigests(assetText('estate.yaml'))}\n${SWARM_BLOCK}`.replace(/^ {4}# forward: (.*)$/m, '    forward: $1');
+    fs.writeFileSync(estateFile, text);
+    const result = synth({ ESTATE_FILE: estateFile });
+    const lineOf = (pattern: RegExp) => text.split('\n').findIndex((line) => pattern.test(line)) + 1;
+    expect(result.status).toBe(1);
+    expect(result.stderr.split('\n').filter((line) => line.startsWith(estateFile))).toEqual([
+      `${estateFile}:${lineOf(/^profile: /)}:1: profile: the swarm target has no audit trail yet (each service's records stay in its own log on its node: not collected, kept or forwarded), no monitoring and no backups, which the production profile needs: deploy production on target: docker; profile: local runs the swarm target without them`,
+      `${estateFile}:${lineOf(/^egress:/)}:1: egress: the swarm target does not run the egress proxy yet, so no IDE would reach these services: remove egress, or use target: docker`,
+      `${estateFile}:${lineOf(/^ {4}forward: /)}:5: operations.audit.forward: the swarm target has no audit sink yet, so nothing would be forwarded: remove forward, or use target: docker`,
+      `${estateFile}:${lineOf(/^ {2}backup:$/)}:3: operations.backup: the swarm target does not run backups yet: nothing would back up the homes or Keycloak's database. Remove backup (and back up the nodes' volumes another way), or use target: docker`,
+    ]);
+    expect(fs.existsSync(path.join(result.outdir, 'manifest.json'))).toBe(false);
   });
 
   it('uses ROSTER_FILE instead of assets/roster.yaml', () => {

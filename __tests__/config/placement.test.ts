@@ -4,7 +4,7 @@ import { rendezvousScore } from '../../config/rendezvous';
 import { UserState } from '../../config/roster';
 import { ConfigError, formatIssue } from '../../config/source';
 import { IdeNode } from '../../config/swarm';
-import { assetText } from '../helpers/inputs';
+import { assetText, withoutBackup, withoutEgress } from '../helpers/inputs';
 import { shuffled, usernames } from '../helpers/names';
 
 const users = (names: readonly string[]): PlacedUser[] => names.map((username) => ({ username }));
@@ -135,7 +135,8 @@ describe('placeIdes: weighted rendezvous hashing of users onto ide nodes', () =>
 });
 
 describe('ide node capacity, checked with the roster', () => {
-  const ESTATE = assetText('estate.yaml').replace('profile: production', 'profile: local');
+  // As the swarm target can deploy it (loadInputs refuses the rest: swarmDeployableRules).
+  const ESTATE = withoutBackup(withoutEgress(assetText('estate.yaml'))).replace('profile: production', 'profile: local');
   /** The sample estate (local profile) on a swarm whose ide nodes hold `capacities` IDEs. */
   const estate = (capacities: Record<string, number>) =>
     `${ESTATE}\ntarget: swarm\nswarm:\n  registry: { host: mirror.bank.internal, caFile: /etc/webide/registry-ca.pem }\n  nodes:\n    - { name: mgr-1, role: manager }\n` +

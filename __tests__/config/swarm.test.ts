@@ -1,11 +1,14 @@
 import { loadEstate, loadInputs } from '../../config/load';
 import { ConfigError, formatIssue } from '../../config/source';
 import { ideNodesOf } from '../../config/swarm';
-import { assetText, estateErrors, estateWithBlock } from '../helpers/inputs';
+import { assetText, estateErrors, estateWithBlock, withoutBackup, withoutEgress } from '../helpers/inputs';
 import { SWARM_BLOCK as SWARM, withDigests } from '../helpers/swarm';
 
 const SAMPLE = assetText('estate.yaml');
 const ESTATE = withDigests(SAMPLE);
+
+/** The sample as the swarm target can deploy it (loadInputs refuses the rest: swarmDeployableRules), with the swarm block. */
+const DEPLOYABLE_SWARM = estateWithBlock(withDigests(withoutBackup(withoutEgress(SAMPLE))).replace('profile: production', 'profile: local'), SWARM, []);
 
 /** The digest-pinned sample estate with the swarm block above, edited by each [search, replacement] (each must be there). */
 function withSwarm(...edits: [string, string][]): string {
@@ -187,17 +190,17 @@ describe("a roster user's node (the swarm target only)", () => {
   };
 
   it('pins the user to an ide node; users without one have no node', () => {
-    const { roster: users } = loadInputs({ file: 'estate.yaml', text: withSwarm() }, roster('ide-2'));
+    const { roster: users } = loadInputs({ file: 'estate.yaml', text: DEPLOYABLE_SWARM }, roster('ide-2'));
     expect(users.users.map((u) => [u.username, u.node])).toEqual([['alice', 'ide-2'], ['bob', undefined]]);
     expect('node' in users.users[1]).toBe(false);
   });
 
   it.each([
     ['with the docker target', SAMPLE, 'ide-1', "only the swarm target places IDEs on nodes (this estate's target is docker): remove node"],
-    ['naming a gpu node', withSwarm(), 'gpu-1', "'gpu-1' is a gpu node: pin the user to an ide node (ide-1, ide-2)"],
-    ['naming a manager', withSwarm(), 'mgr-1', "'mgr-1' is a manager node without an ideCapacity: pin the user to an ide node (ide-1, ide-2)"],
-    ['naming no node of the swarm', withSwarm(), 'ide-9', "no swarm node is named 'ide-9': pin the user to an ide node (ide-1, ide-2)"],
-    ['that is not a DNS label', withSwarm(), 'Ide_1', "must be the node's hostname, a lowercase DNS label (a-z, 0-9 and -, not starting or ending with -, at most 63)"],
+    ['naming a gpu node', DEPLOYABLE_SWARM, 'gpu-1', "'gpu-1' is a gpu node: pin the user to an ide node (ide-1, ide-2)"],
+    ['naming a manager', DEPLOYABLE_SWARM, 'mgr-1', "'mgr-1' is a manager node without an ideCapacity: pin the user to an ide node (ide-1, ide-2)"],
+    ['naming no node of the swarm', DEPLOYABLE_SWARM, 'ide-9', "no swarm node is named 'ide-9': pin the user to an ide node (ide-1, ide-2)"],
+    ['that is not a DNS label', DEPLOYABLE_SWARM, 'Ide_1', "must be the node's hostname, a lowercase DNS label (a-z, 0-9 and -, not starting or ending with -, at most 63)"],
   ])('fails %s, naming the file, line, column and field', (_label, estate, node, message) => {
     expect(errors(estate, node)).toEqual([`roster.yaml:7:5: users.alice.node: ${message}`]);
   });

@@ -44,6 +44,16 @@ export function withoutEgress(text: string): string {
   return [...lines.slice(0, start), ...lines.slice(end)].join('\n');
 }
 
+/** Drops the `backup:` block under `operations:` (its lines, up to the next key at its level) from an estate file. */
+export function withoutBackup(text: string): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => l === '  backup:');
+  if (start < 0) return text;
+  let end = start + 1;
+  while (end < lines.length && lines[end].startsWith('    ')) end++;
+  return [...lines.slice(0, start), ...lines.slice(end)].join('\n');
+}
+
 /** Every issue `loadEstate` reports for an estate file named estate.yaml, formatted (`file:line:col: path: message`); none for a valid one. */
 export function estateErrors(text: string): string[] {
   try {

@@ -2,7 +2,17 @@
  * Swarm estates for tests: the sample estate pinned by digest (as the production profile needs
  * with target swarm) and a swarm block in block style (each field has a line).
  */
+import { assetText, withoutBackup, withoutEgress } from './inputs';
+
 const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+/**
+ * The sample estate as the swarm target can deploy it today (config/swarm.ts,
+ * swarmDeployableRules): the local profile, no egress, no backups; images by digest; SWARM_BLOCK.
+ */
+export function deployableSwarmEstateText(): string {
+  return `${withDigests(withoutBackup(withoutEgress(assetText('estate.yaml')))).replace(/^profile: .*$/m, 'profile: local')}\n${SWARM_BLOCK}`;
+}
 
 /** The sample estate with every image pinned by digest, as the production profile needs with target swarm. */
 export function withDigests(text: string): string {

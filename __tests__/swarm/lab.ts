@@ -3,7 +3,7 @@
  * tasks of services, shared by the tier's tests.
  */
 import * as path from 'path';
-import { assetText, withoutEgress } from '../helpers/inputs';
+import { assetText, withoutBackup, withoutEgress } from '../helpers/inputs';
 import { mustRun, ROOT, run, sleep } from '../helpers/run';
 
 export const LAB = path.join(ROOT, 'scripts', 'swarm', 'lab.sh');
@@ -82,14 +82,15 @@ export function pushLabImages(): LabImages {
 }
 
 /**
- * The sample estate (assets/estate.yaml) on the lab's swarm: the lab's images by digest, TLS files
+ * The sample estate (assets/estate.yaml) on the lab's swarm, without what the swarm target does not
+ * deploy yet (egress, backups; the local profile): the lab's images by digest, TLS files
  * and model directories under the test's own directories, Keycloak reached (and administered)
  * from this machine through the manager, the lab's three nodes (swarm-m1 a manager that also runs
  * IDEs, swarm-w1 an ide node, swarm-w2 the gpu node with two stand-in GPU ids).
  */
 export function labEstateText(options: { name: string; images: LabImages; tlsDir: string; modelsDir: string; encryptOverlays: boolean }): string {
   const { images, tlsDir, modelsDir } = options;
-  const text = withoutEgress(assetText('estate.yaml'))
+  const text = withoutBackup(withoutEgress(assetText('estate.yaml')))
     .replace(/^name: .*$/m, `name: ${options.name}`)
     .replace(/^profile: .*$/m, 'profile: local')
     .replace(/^dockerHost: .*$/m, `dockerHost: ${engine('swarm-m1')}`)
