@@ -185,8 +185,9 @@ export const estateSchema = z
     profile: z.enum(['production', 'local']),
     /**
      * Where the estate runs: `docker`, one Docker engine (`dockerHost`), or `swarm`, the nodes of a
-     * Docker Swarm (the `swarm` section). The Swarm target is being built: its config is validated,
-     * nothing deploys it yet.
+     * Docker Swarm (the `swarm` section), deployed by the same `npm run deploy`. The Swarm target
+     * has no audit trail, monitoring, backups or egress proxy yet: synthesis refuses it in the
+     * production profile and with those sections (config/swarm.ts, swarmDeployableRules).
      * @default docker
      */
     target: z.enum(DEPLOY_TARGETS).default('docker'),

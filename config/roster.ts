@@ -43,7 +43,7 @@ const userShape = z.strictObject({
    */
   node: swarmNodeName
     .optional()
-    .describe('Swarm target only (being built; nothing deploys it yet): the ide node this IDE and its home are pinned to. Default: placed by hashing the username.'),
+    .describe('Swarm target only: the ide node this IDE and its home are pinned to. Default: placed by hashing the username.'),
 });
 
 /** The roster's shape alone, independent of any estate (the source of roster.schema.json). */

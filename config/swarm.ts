@@ -5,8 +5,8 @@ import { asList as list, asRecord as record, RuleIssue } from './raw';
 
 /**
  * Where the estate runs: `docker`, one Docker engine (the estate the stacks build today), or
- * `swarm`, a Docker Swarm of several nodes (being built: the config is validated, nothing
- * deploys it yet).
+ * `swarm`, a Docker Swarm of several nodes (stacks/estate.ts, buildSwarmEstate; what it does not
+ * deploy yet is refused by `swarmDeployableRules`).
  */
 export const DEPLOY_TARGETS = ['docker', 'swarm'] as const;
 export type DeployTarget = (typeof DEPLOY_TARGETS)[number];
@@ -56,8 +56,7 @@ const swarmRegistry = z.strictObject({
 
 /**
  * The estate's `swarm` section: the nodes of a Docker Swarm and how they are reached. Required
- * with `target: swarm`, refused without it. The Swarm target is being built: nothing deploys
- * this yet.
+ * with `target: swarm`, refused without it.
  *
  * ```yaml
  * target: swarm

@@ -35,8 +35,7 @@ const GATEWAY_PIDS_LIMIT = 512;
  * by name). Every secret is a Swarm secret, a file; none is in an environment variable of a
  * service spec. Deployed before the workspaces (SwarmWorkspacesStack), which joins its network.
  *
- * Part of the Swarm target being built (issue 16): the entry point, Keycloak and PostgreSQL on a
- * swarm are not built yet, so buildEstate does not use this stack; the Swarm test tier deploys it.
+ * The first of the Swarm target's stacks (stacks/estate.ts, buildSwarmEstate).
  */
 export class SwarmAiStack extends TerraformStack {
   public readonly forwardersNetwork: Network;

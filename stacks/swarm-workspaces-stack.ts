@@ -21,8 +21,7 @@ import { renderWorkspaceFiles } from './user-workspaces';
  * changes only the edited users' resources: nothing shared is per user.
  * Each home is a volume on its user's node; HomePlacementGuard keeps users on their node.
  *
- * Part of the Swarm target being built (issue 16): the platform services on a swarm are not
- * built yet, so buildEstate does not use this stack; the Swarm test tier deploys it on the lab.
+ * One of the Swarm target's stacks (stacks/estate.ts, buildSwarmEstate), after the AI stack.
  */
 export class SwarmWorkspacesStack extends TerraformStack {
   public readonly forwardersNetwork: DataDockerNetwork;

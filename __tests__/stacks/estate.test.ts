@@ -1,4 +1,4 @@
-import { App, Aspects, Testing } from 'cdktf';
+import { App, Aspects, TerraformStack, Testing } from 'cdktf';
 import { assignWorkspaceShards } from '../../config/shards';
 import { buildEstate, buildSwarmEstate, buildTargetEstate, estateStackIds, isWorkspaceShardStackId, selectStacks, STACK_IDS, SWARM_STACK_IDS } from '../../stacks/estate';
 import { loadEstate } from '../../config/load';
@@ -205,6 +205,22 @@ describe('the estate on a swarm (target: swarm)', () => {
     expect(identity.dependencies).toEqual([entry]);
     expect(workspaces.dependencies).toEqual([ai]);
     expect(edge.dependencies).toEqual(expect.arrayContaining([entry, identity]));
+  });
+
+  it('keeps what outlives a stack under the same names as on one host: each home, Keycloak\'s database volume, and the identity stack itself (what moving an estate to a swarm relies on)', () => {
+    const oneHost = loadEstate({ file: 'estate.yaml', text: withoutEgress(assetText('estate.yaml')) });
+    const docker = buildEstate(Testing.app(), { estate: oneHost, roster: defaultRoster(oneHost), stateDir: '/state' });
+    const swarm = buildSwarmEstate(Testing.app(), { estate: swarmEstate, roster, stateDir: '/state' });
+    const json = (stack: TerraformStack) => Testing.synth(stack);
+    /** The sources of the volume mounts in a stack's JSON (containers' and services'). */
+    const volumes = (stack: TerraformStack) => [...json(stack).matchAll(/"source": "([^"$]+)",\s*"target": "([^"]+)",\s*"type": "volume"|"type": "volume",\s*"source": "([^"$]+)"/g)].map((m) => m[1] ?? m[3]);
+    for (const user of roster.users.filter((u) => u.state !== 'archived')) {
+      expect(volumes(docker.workspaces)).toContain(`webide-home-${user.username}`);
+      expect(volumes(swarm.workspaces)).toContain(`webide-home-${user.username}`);
+    }
+    expect(volumes(docker.platform)).toContain('webide-data-postgres');
+    expect(volumes(swarm.entry)).toContain('webide-data-postgres');
+    expect(json(swarm.identity)).toBe(json(docker.identity));
   });
 
   it('buildTargetEstate builds the stacks of the target the estate names, each with its own state file, under the policy pack', () => {
