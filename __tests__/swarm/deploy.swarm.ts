@@ -14,13 +14,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { randomBytes, randomUUID } from 'crypto';
 import { loadEstate } from '../../config/load';
 import { SWARM_STACK_IDS } from '../../stacks/estate';
 import { testCertificates } from '../helpers/tls';
 import { run, sleep } from '../helpers/run';
 import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
-import { engine, LabImages, labEstateText, manager, MANAGER_ADDRESS, NODES, pushLabImages, waitRunning } from './lab';
+import { LabImages, labEstateText, labSecrets, manager, MANAGER_ADDRESS, NODES, pushLabImages, removeEstateVolumes, waitRunning } from './lab';
 
 jest.setTimeout(1_500_000);
 
@@ -38,19 +37,8 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
   const stateDir = path.join(work, 'state');
   const estateFile = path.join(work, 'estate.yaml');
   const rosterFile = path.join(work, 'roster.yaml');
-  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
-  // Random secrets for this run only.
-  const secrets: Record<string, string> = {
-    litellm_master_key: `sk-${hex(16)}`,
-    litellm_gateway_key: `sk-gw-${hex(16)}`,
-    vllm_api_key: `vllm-${hex(16)}`,
-    tabby_api_token: `auth_${hex(16)}`,
-    tabby_jwt_secret: randomUUID(),
-    keycloak_admin_password: `kc-admin-${hex(12)}`,
-    keycloak_db_password: `kc-db-${hex(12)}`,
-    keycloak_terraform_client_secret: hex(20),
-    oauth2_proxy_cookie_secret: hex(16),
-  };
+  // Random secrets for this run only; the test checks that none shows in a spec or the synthesis.
+  const secrets = labSecrets();
   const caFile = path.join(tlsDir, 'ca.pem');
   const env = terraformEnv({
     ...Object.fromEntries(Object.entries(secrets).map(([name, value]) => [`TF_VAR_${name}`, value])),
@@ -92,13 +80,7 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
       if (destroyed.status !== 0) process.stdout.write(`[swarm deploy] destroy of ${id} failed:\n${destroyed.output.slice(-3000)}\n`);
     }
     // The homes and PostgreSQL's data are what terraform never removes: this test's go once their tasks are gone.
-    for (const node of NODES) {
-      for (let i = 0; i < 30; i++) {
-        const left = ['home', 'data'].flatMap((kind) => run('docker', ['-H', engine(node), 'volume', 'ls', '-q', '--filter', `name=^${ESTATE_NAME}-${kind}-`]).out.trim().split('\n').filter(Boolean));
-        if (left.length === 0 || run('docker', ['-H', engine(node), 'volume', 'rm', ...left]).status === 0) break;
-        await sleep(1000);
-      }
-    }
+    await removeEstateVolumes(ESTATE_NAME);
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(tlsDir, { recursive: true, force: true });
   }, 900_000);
@@ -144,6 +126,10 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
       const plan = terraform(path.join(synthOut, 'stacks', id), ['plan', '-detailed-exitcode', '-input=false'], env);
       if (plan.status !== 0) throw new Error(terraformFailure(`a refreshing plan of ${id} after npm run deploy is not empty`, plan));
     }
+    // No secret in any service's spec or in the synthesized JSON.
+    const specs = manager('service', 'inspect', ...estateServices());
+    const synthesized = SWARM_STACK_IDS.map((id) => fs.readFileSync(path.join(synthOut, 'stacks', id, 'cdk.tf.json'), 'utf8')).join('\n');
+    expect(Object.entries(secrets).filter(([, value]) => specs.includes(value) || synthesized.includes(value)).map(([name]) => name)).toEqual([]);
     // Each stack's state where STATE_DIR says.
     expect(fs.readdirSync(stateDir).filter((file) => file.endsWith('.tfstate')).sort()).toEqual(SWARM_STACK_IDS.map((id) => `terraform.${id}.tfstate`).sort());
   });

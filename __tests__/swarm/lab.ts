@@ -2,6 +2,7 @@
  * The Swarm tier's handles on the lab (scripts/swarm/lab.sh): its nodes' engines and the running
  * tasks of services, shared by the tier's tests.
  */
+import { randomBytes, randomUUID } from 'crypto';
 import * as path from 'path';
 import { assetText, withoutBackup, withoutEgress } from '../helpers/inputs';
 import { mustRun, ROOT, run, sleep } from '../helpers/run';
@@ -124,4 +125,31 @@ export function labEstateText(options: { name: string; images: LabImages; tlsDir
     '    - { name: swarm-w2, role: gpu, gpuIds: ["GPU-0", "GPU-1"] }',
   ].join('\n');
   return `${text}\n${swarm}\n`;
+}
+
+/** Random values for every secret variable (TF_VAR_<name>) a lab estate needs, for one run only. */
+export function labSecrets(): Record<string, string> {
+  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+  return {
+    litellm_master_key: `sk-${hex(16)}`,
+    litellm_gateway_key: `sk-gw-${hex(16)}`,
+    vllm_api_key: `vllm-${hex(16)}`,
+    tabby_api_token: `auth_${hex(16)}`,
+    tabby_jwt_secret: randomUUID(),
+    keycloak_admin_password: `kc-admin-${hex(12)}`,
+    keycloak_db_password: `kc-db-${hex(12)}`,
+    keycloak_terraform_client_secret: hex(20),
+    oauth2_proxy_cookie_secret: hex(16),
+  };
+}
+
+/** Removes an estate's homes and data volumes from every node (what terraform never removes), once their tasks are gone (bounded). */
+export async function removeEstateVolumes(estateName: string): Promise<void> {
+  for (const node of NODES) {
+    for (let i = 0; i < 30; i++) {
+      const left = ['home', 'data'].flatMap((kind) => run('docker', ['-H', engine(node), 'volume', 'ls', '-q', '--filter', `name=^${estateName}-${kind}-`]).out.trim().split('\n').filter(Boolean));
+      if (left.length === 0 || run('docker', ['-H', engine(node), 'volume', 'rm', ...left]).status === 0) break;
+      await sleep(1000);
+    }
+  }
 }

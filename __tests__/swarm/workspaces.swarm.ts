@@ -24,7 +24,6 @@ import { EstateConfig } from '../../config/estate';
 import { loadEstate, loadRoster } from '../../config/load';
 import { placeIdes } from '../../config/placement';
 import { ideNodesOf } from '../../config/swarm';
-import { randomBytes, randomUUID } from 'crypto';
 import { TerraformStack } from 'cdktf';
 import { SwarmAiStack } from '../../stacks/swarm-ai-stack';
 import { SwarmEntryStack } from '../../stacks/swarm-entry-stack';
@@ -36,7 +35,7 @@ import { IdentityStack } from '../../stacks/identity-stack';
 import { SwarmEdgeStack } from '../../stacks/swarm-edge-stack';
 import { run, sleep } from '../helpers/run';
 import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
-import { engine, execIn, labEstateText, manager, MANAGER_ADDRESS, NodeName, NODES, on, pushLabImages, task, waitRunning } from './lab';
+import { engine, execIn, labEstateText, labSecrets, manager, MANAGER_ADDRESS, NodeName, on, pushLabImages, removeEstateVolumes, task, waitRunning } from './lab';
 
 jest.setTimeout(600_000);
 
@@ -61,19 +60,8 @@ const carol = (state: string) => `  - { username: carol, email: carol@corp.examp
 describe('the Swarm target: users’ IDEs from a roster on the real swarm', () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swarm-workspaces-'));
   const stackDir = path.join(work, 'workspaces');
-  const hex = (bytes: number) => randomBytes(bytes).toString('hex');
-  // Random secrets for this run only; the test checks that none shows in a service spec.
-  const secrets: Record<string, string> = {
-    litellm_master_key: `sk-${hex(16)}`,
-    litellm_gateway_key: `sk-gw-${hex(16)}`,
-    vllm_api_key: `vllm-${hex(16)}`,
-    tabby_api_token: `auth_${hex(16)}`,
-    tabby_jwt_secret: randomUUID(),
-    keycloak_admin_password: `kc-admin-${hex(12)}`,
-    keycloak_db_password: `kc-db-${hex(12)}`,
-    keycloak_terraform_client_secret: hex(20),
-    oauth2_proxy_cookie_secret: hex(16),
-  };
+  // Random secrets for this run only; the tests check that none shows in a service spec.
+  const secrets = labSecrets();
   // The entry's TLS: a throwaway CA and a certificate for the domain and the manager's address
   // (Terraform's Keycloak provider and the scripts connect by address), at the same path on every
   // node (the lab's nodes share this file system).
@@ -231,13 +219,7 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
       if (destroyed.status !== 0) process.stdout.write(`[swarm] destroy of ${path.basename(dir)} failed:\n${destroyed.output.slice(-3000)}\n`);
     }
     // The homes and PostgreSQL's data are the things terraform never removes: this test's go once their tasks are gone.
-    for (const node of NODES) {
-      for (let i = 0; i < 30; i++) {
-        const left = ['home', 'data'].flatMap((kind) => run('docker', ['-H', engine(node), 'volume', 'ls', '-q', '--filter', `name=^${ESTATE_NAME}-${kind}-`]).out.trim().split('\n').filter(Boolean));
-        if (left.length === 0 || run('docker', ['-H', engine(node), 'volume', 'rm', ...left]).status === 0) break;
-        await sleep(1000);
-      }
-    }
+    await removeEstateVolumes(ESTATE_NAME);
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(tlsDir, { recursive: true, force: true });
   }, 300_000);
