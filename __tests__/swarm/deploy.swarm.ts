@@ -8,8 +8,9 @@
  * Shown: a deploy with encrypted overlays on nodes whose kernel has no ESP is refused by the
  * preflight, naming every node, before anything is created; the deploy converges the whole
  * estate; from outside the swarm, sign-in goes through oauth2-proxy to the realm the identity
- * stack made (its login page answers), and each user's IDE runs; a refreshing plan of every
- * stack then finds nothing to change.
+ * stack made (its login page answers), and each user's IDE runs; no secret in a service spec or
+ * the synthesis; a refreshing plan of every stack then finds nothing to change; the
+ * change-approval report (npm run plan:report) of a roster edit names only the new user.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -17,7 +18,7 @@ import * as path from 'path';
 import { loadEstate } from '../../config/load';
 import { SWARM_STACK_IDS } from '../../stacks/estate';
 import { testCertificates } from '../helpers/tls';
-import { run, sleep } from '../helpers/run';
+import { ROOT, run, sleep } from '../helpers/run';
 import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
 import { LabImages, labEstateText, labSecrets, manager, MANAGER_ADDRESS, NODES, pushLabImages, removeEstateVolumes, waitRunning } from './lab';
 
@@ -132,5 +133,25 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     expect(Object.entries(secrets).filter(([, value]) => specs.includes(value) || synthesized.includes(value)).map(([name]) => name)).toEqual([]);
     // Each stack's state where STATE_DIR says.
     expect(fs.readdirSync(stateDir).filter((file) => file.endsWith('.tfstate')).sort()).toEqual(SWARM_STACK_IDS.map((id) => `terraform.${id}.tfstate`).sort());
+  });
+
+  test("the change-approval report of a roster edit on the deployed swarm (carol added): identity and workspaces change, for carol alone; ai, entry and edge do not", () => {
+    fs.writeFileSync(rosterFile, `${ROSTER}  - { username: carol, email: carol@corp.example, name: Carol Park, groups: [developers] }\n`);
+    const reportDir = path.join(work, 'report');
+    fs.mkdirSync(reportDir);
+    const result = run(process.execPath, [path.join(ROOT, 'scripts', 'ts-run.js'), path.join(ROOT, 'scripts', 'plan-report.ts')], {
+      cwd: reportDir,
+      env: { ...env, CDKTF_OUTDIR: path.join(reportDir, 'cdktf.out') },
+      timeout: 600_000,
+    });
+    expect([result.status === 2 || result.status === 3, result.out]).toEqual([true, expect.stringContaining('wrote plan-report.md and plan-report.json: changes')]);
+    type Row = { stack: string; counts: Record<string, number> };
+    const report = JSON.parse(fs.readFileSync(path.join(reportDir, 'plan-report.json'), 'utf8')) as { summary: Row[]; unplanned: unknown[]; people: { username: string; change: string }[]; risks: { address: string }[] };
+    expect(report.unplanned).toEqual([]);
+    expect(report.summary.map((row) => row.stack)).toEqual([...SWARM_STACK_IDS]);
+    expect(report.summary.filter((row) => Object.values(row.counts).some((n) => n > 0)).map((row) => row.stack)).toEqual(['identity', 'workspaces']);
+    for (const row of report.summary) expect([row.stack, row.counts.delete, row.counts.replace]).toEqual([row.stack, 0, 0]);
+    expect(report.people.map((person) => [person.username, person.change])).toEqual([['carol', 'added']]);
+    expect(report.risks.filter((risk) => !risk.address.includes('carol'))).toEqual([]);
   });
 });
