@@ -151,7 +151,8 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     expect(report.summary.map((row) => row.stack)).toEqual([...SWARM_STACK_IDS]);
     expect(report.summary.filter((row) => Object.values(row.counts).some((n) => n > 0)).map((row) => row.stack)).toEqual(['identity', 'workspaces']);
     for (const row of report.summary) expect([row.stack, row.counts.delete, row.counts.replace]).toEqual([row.stack, 0, 0]);
-    expect(report.people.map((person) => [person.username, person.change])).toEqual([['carol', 'added']]);
+    // Carol added, and into her group: nobody else.
+    expect(report.people.map((person) => [person.username, person.change])).toEqual([['carol', 'added'], ['carol', 'groups']]);
     expect(report.risks.filter((risk) => !risk.address.includes('carol'))).toEqual([]);
   });
 });
