@@ -7,6 +7,8 @@ import { Realm, RealmConfig } from '../../.gen/providers/keycloak/realm';
 import { RealmEvents } from '../../.gen/providers/keycloak/realm-events';
 import { User } from '../../.gen/providers/keycloak/user';
 import { HardenedContainer, HardenedContainerProps } from '../../constructs/hardened-container';
+import { Service, ServiceConfig } from '../../.gen/providers/docker/service';
+import { hardenedSwarmService, HardenedSwarmServiceProps } from '../../constructs/swarm-files';
 import { EstatePolicyPack, suppressionCovers } from '../../policy/pack';
 import { Compliance, PolicyContext, PolicyRule } from '../../policy/rule';
 import { ESTATE_RULES } from '../../policy/rules';
@@ -69,6 +71,26 @@ function pidsStepAltered(scope: TerraformStack, alter: 'other-limit' | 'removed'
     new NullResource(wrapper, 'pids-limit', { triggers: { container_id: container.id, pids_limit: '999999' } });
   }
   return container;
+}
+
+/** A Swarm service as the swarm target's stacks make them (hardenedSwarmService), with its pids step. */
+function swarmService(scope: TerraformStack, props: Partial<HardenedSwarmServiceProps> = {}): Service {
+  return hardenedSwarmService(scope, `svc-${Math.random().toString(36).slice(2)}`, {
+    name: 'svc',
+    labels: [{ label: 'webide.component', value: 'svc' }],
+    container: { image: 'registry.corp.example/x:1@sha256:' + 'a'.repeat(64), user: '1000:1000' },
+    networks: [{ id: '${docker_network.internal.id}' }],
+    constraints: ['node.role==manager'],
+    resources: { memoryBytes: 256 << 20, nanoCpus: 1e9 },
+    pidsLimit: 128,
+    dockerHost: 'unix:///var/run/docker.sock',
+    ...props,
+  }).service;
+}
+
+/** A Swarm service written by hand, without the hardening. */
+function rawService(scope: TerraformStack, containerSpec: Partial<ServiceConfig['taskSpec']['containerSpec']> = {}, config: Partial<ServiceConfig> = {}): Service {
+  return new Service(scope, `raw-svc-${Math.random().toString(36).slice(2)}`, { name: 'raw', taskSpec: { containerSpec: { image: 'x', ...containerSpec } }, ...config });
 }
 
 function raw(scope: TerraformStack, config: Partial<ContainerConfig>): Container {
@@ -157,6 +179,16 @@ const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformSta
     (s) => hardened(s, { ports: [{ internal: 4000, external: 4000 }] })],
   [workspacesInternalOnly, (s) => hardened(s, { labels: { 'webide.component': 'workspace' } }),
     (s) => hardened(s, { labels: { 'webide.component': 'workspace' }, networks: [{ name: 'bridge' }] })],
+  // The same rules on the swarm target's services (their tasks are containers).
+  [containerLimits, (s) => swarmService(s), (s) => rawService(s, {}, { taskSpec: { containerSpec: { image: 'x' }, resources: { limits: { memoryBytes: 256 << 20 } } } })],
+  [capabilitiesDropped, (s) => swarmService(s), (s) => rawService(s, { capDrop: ['ALL'], capAdd: ['NET_ADMIN'] })],
+  [noHostMounts, (s) => swarmService(s, { container: { image: 'x', user: '1000:1000', mounts: [{ type: 'bind', source: '/etc/webide/tls/fullchain.pem', target: '/tls.pem', readOnly: true }] } }),
+    (s) => swarmService(s, { container: { image: 'x', user: '1000:1000', mounts: [{ type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock' }] } })],
+  [nonRoot, (s) => swarmService(s), (s) => swarmService(s, { container: { image: 'x', user: '0:0' } })],
+  [readOnlyRoot, (s) => swarmService(s), (s) => rawService(s, { user: '1000:1000' })],
+  [pidsLimited, (s) => swarmService(s), (s) => rawService(s, { user: '1000:1000', readOnly: true })],
+  [onlyNginxPublishes, (s) => swarmService(s, { labels: [{ label: 'webide.component', value: 'nginx' }], hostPorts: [{ published: 443, target: 8443 }] }),
+    (s) => swarmService(s, { hostPorts: [{ published: 4000, target: 4000 }] })],
   [imagesPinned, (s) => new Image(s, 'pinned', { name: `registry.corp.example/x:1@sha256:${'b'.repeat(64)}` }), (s) => new Image(s, 'tag-only', { name: 'registry.corp.example/x:1' })],
   [realmHardened, (s) => realm(s), (s) => realm(s, { securityDefenses: undefined })],
   [realmEventsOn, (s) => new RealmEvents(s, 'ev', { realmId: 'r', eventsEnabled: true, adminEventsEnabled: true, adminEventsDetailsEnabled: true, eventsExpiration: 86400 }),

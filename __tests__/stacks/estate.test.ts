@@ -2,6 +2,7 @@ import { App, Aspects, TerraformStack, Testing } from 'cdktf';
 import { assignWorkspaceShards } from '../../config/shards';
 import { buildEstate, buildSwarmEstate, buildTargetEstate, estateStackIds, isWorkspaceShardStackId, selectStacks, STACK_IDS, SWARM_STACK_IDS } from '../../stacks/estate';
 import { loadEstate } from '../../config/load';
+import { formatFinding } from '../../policy/pack';
 import { assetText, withoutEgress } from '../helpers/inputs';
 import { SWARM_BLOCK, withDigests } from '../helpers/swarm';
 import { defaultEstate, defaultRoster, generatedRosterYaml, rosterFromText } from '../helpers/inputs';
@@ -232,6 +233,8 @@ describe('the estate on a swarm (target: swarm)', () => {
       expect(json.terraform.backend.local.path).toBe(`/state/terraform.${stack.node.id}.tfstate`);
     }
     for (const stack of all) expect(Aspects.of(stack).all).toContain(policy);
+    // Every service complies: limits, capabilities, user, read-only root, pids, mounts, ports (the rules read services too).
+    expect(policy.check(app).map(formatFinding)).toEqual([]);
     const oneHost = defaultEstate();
     expect(buildTargetEstate(Testing.app(), { estate: oneHost, roster: defaultRoster(oneHost), stateDir: '/state' }).all.map((stack) => stack.node.id)).toEqual([...STACK_IDS]);
   });
