@@ -179,6 +179,15 @@ export function swarmRules(raw: unknown): RuleIssue[] {
   const roles = new Set(nodes.map((node) => record(node).role));
   if (nodes.length > 0) {
     if (!roles.has('manager')) issues.push({ path: ['swarm', 'nodes'], message: "needs at least one node with role: manager (the swarm's control plane)" });
+    // Raft needs more than half of the managers up: an even count adds a node to lose and no tolerance.
+    const managers = nodes.filter((node) => record(node).role === 'manager').length;
+    if (managers > 0 && managers % 2 === 0) {
+      const tolerated = (managers - 2) / 2;
+      issues.push({
+        path: ['swarm', 'nodes'],
+        message: `has ${managers} managers: the swarm runs only while more than half of them are up, so ${managers} survive the loss of ${tolerated === 0 ? 'none' : tolerated}, as ${managers - 1} would. Use an odd number (1, 3 or 5)`,
+      });
+    }
     const runIdes = nodes.some((node) => record(node).role === 'ide' || (record(node).role === 'manager' && record(node).ideCapacity !== undefined));
     if (!runIdes) issues.push({ path: ['swarm', 'nodes'], message: "needs at least one node that runs the users' IDEs: role: ide, or a manager with an ideCapacity" });
   }

@@ -116,6 +116,17 @@ describe('the deployment target', () => {
       expect(estateErrors(text)).toEqual([`estate.yaml:${line}:3: workspaces.shards: the swarm target does not split its workspaces into shards yet (its workspaces are one stack): remove shards, or use target: docker`]);
     });
 
+    it('on an even number of managers (no more losses survived than with one fewer)', () => {
+      const two = withSwarm(['      role: ide\n      ideCapacity: 40\n', '      role: manager\n      ideCapacity: 40\n']);
+      expect(estateErrors(two)).toEqual([`${at(two, 'nodes:', 'nodes')}: swarm.nodes: has 2 managers: the swarm runs only while more than half of them are up, so 2 survive the loss of none, as 1 would. Use an odd number (1, 3 or 5)`]);
+      const four = withSwarm(
+        ['      role: ide\n      ideCapacity: 40\n', '      role: manager\n      ideCapacity: 40\n'],
+        ['      role: ide\n      ideCapacity: 20\n', '      role: manager\n      ideCapacity: 20\n'],
+        ['      role: gpu\n      gpuIds: ["0"]\n', '      role: manager\n    - name: gpu-1b\n      role: gpu\n      gpuIds: ["0"]\n'],
+      );
+      expect(estateErrors(four)).toEqual([`${at(four, 'nodes:', 'nodes')}: swarm.nodes: has 4 managers: the swarm runs only while more than half of them are up, so 4 survive the loss of 1, as 3 would. Use an odd number (1, 3 or 5)`]);
+    });
+
     it('on a swarm without an ide node', () => {
       const text = withSwarm(['      role: ide\n      ideCapacity: 40\n', '      role: manager\n'], ['      role: ide\n      ideCapacity: 20\n', '      role: manager\n']);
       expect(estateErrors(text)).toEqual([`${at(text, 'nodes:', 'nodes')}: swarm.nodes: needs at least one node that runs the users' IDEs: role: ide, or a manager with an ideCapacity`]);
