@@ -38,7 +38,7 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { defaultEstate, generatedRosterYaml, rosterFromText, withoutEgress } from '../__tests__/helpers/inputs';
+import { defaultEstate, generatedRosterYaml, rosterFromText, withoutBackup, withoutEgress } from '../__tests__/helpers/inputs';
 import { loadEstate } from '../config/load';
 import { providerPin } from '../config/provider-pins';
 import { MAX_WORKSPACE_SHARDS } from '../config/shards';
@@ -184,7 +184,7 @@ const estate = defaultEstate();
  * plan the same objects, so the parts the peer does not write are left out of both.
  */
 const planEstateFile = path.join(tmp, 'estate-plan.yaml');
-fs.writeFileSync(planEstateFile, withoutOperationsBackup(withoutEgress(fs.readFileSync(estateFile, 'utf8'))));
+fs.writeFileSync(planEstateFile, withoutBackup(withoutEgress(fs.readFileSync(estateFile, 'utf8'))));
 const planEstate = loadEstate({ file: planEstateFile, text: fs.readFileSync(planEstateFile, 'utf8') });
 /** The same estate with the workspaces in BENCH_SHARDS shards. */
 const shardedPlanEstateFile = path.join(tmp, 'estate-plan-sharded.yaml');
@@ -196,15 +196,6 @@ function withWorkspaceShards(text: string, shards: number): string {
   const at = lines.findIndex((line) => line === 'workspaces:');
   if (at < 0) throw new Error('the estate file has no top-level workspaces: section');
   return [...lines.slice(0, at + 1), `  shards: ${shards}`, ...lines.slice(at + 1)].join('\n');
-}
-/** Drops `operations.backup` (the indented block under `  backup:`) from an estate file. */
-function withoutOperationsBackup(text: string): string {
-  const lines = text.split('\n');
-  const start = lines.findIndex((line) => line === '  backup:');
-  if (start < 0) return text;
-  let end = start + 1;
-  while (end < lines.length && lines[end].startsWith('    ')) end++;
-  return [...lines.slice(0, start), ...lines.slice(end)].join('\n');
 }
 function rosterFile(name: string, text: string): string {
   rosterFromText(text, estate); // throws on an invalid roster: the benchmark only measures valid ones
