@@ -28,6 +28,12 @@ export function imageDigest(ref: string): string | undefined {
   return IMAGE_PATTERN.exec(ref)?.groups?.digest;
 }
 
+/** The parts of an image reference (`name[:tag][@digest]`); undefined when it is not one. */
+export function imageParts(ref: string): { name: string; tag?: string; digest?: string } | undefined {
+  const groups = IMAGE_PATTERN.exec(ref)?.groups;
+  return groups && { name: groups.name, tag: groups.tag, digest: groups.digest };
+}
+
 /** The estate's own service names: users may not take them (they are also host names on the networks). */
 export const RESERVED_NAMES = ['nginx', 'keycloak', 'postgres', 'litellm', 'tabby', 'vllm', 'oauth2-proxy', 'admin', 'root'] as const;
 

@@ -14,6 +14,8 @@
 #   bash scripts/swarm/lab.sh push <image>...  copies local images (the host engine's) into the
 #                                        registry and prints, per image, its reference by digest
 #   bash scripts/swarm/lab.sh ca         the path of the lab CA's certificate
+#   bash scripts/swarm/lab.sh run <command>...  runs a command where the lab's names resolve (the
+#                                        registry's, for npm run images:pin): as the bank's DNS would
 #
 # The registry: registry.swarm.test:5000 at 10.203.0.2, in its own network namespace.
 
@@ -173,6 +175,15 @@ cmd_push() {
     echo "${REGISTRY}/webide/${repo}@$(cat "$certs/digest")"
   done
   rm -rf "$certs"
+}
+
+# A private mount namespace with the lab's hosts file: the command sees registry.swarm.test, the
+# rest of the machine does not.
+cmd_run() {
+  need_root
+  [ $# -gt 0 ] || fail "usage: $0 run <command>..."
+  [ -s "${STATE}/hosts" ] || fail "the lab is not started: run '$0 start' first"
+  exec unshare --mount --propagation private bash -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' run "${STATE}/hosts" "$@"
 }
 
 # Every engine sets no-new-privileges on its containers, as the estate requires of a swarm's engines
@@ -372,7 +383,8 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   push) shift; cmd_push "$@" ;;
+  run) shift; cmd_run "$@" ;;
   ca) echo "$CA_DIR/ca.pem" ;;
   host) [ -n "${2:-}" ] && [ -n "${ROLE[${2}]:-}" ] || fail "usage: $0 host <${NODES[*]}>"; host_of "$2" ;;
-  *) echo "usage: $0 start|stop|status|host <node>|push <image>...|ca" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|host <node>|push <image>...|run <command>...|ca" >&2; exit 2 ;;
 esac
