@@ -3,7 +3,10 @@
  * tasks of services, shared by the tier's tests.
  */
 import { randomBytes, randomUUID } from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { parse } from 'yaml';
 import { assetText, withoutBackup, withoutEgress } from '../helpers/inputs';
 import { mustRun, ROOT, run, sleep } from '../helpers/run';
 
@@ -53,6 +56,8 @@ export function execIn(service: string, ...args: string[]): { out: string; statu
 
 /** The lab's bridge address (this machine, on the lab's network) and the manager's address there (scripts/swarm/lab.sh). */
 export const LAB_BRIDGE = '10.203.0.1';
+/** The lab registry's name and address (scripts/swarm/lab.sh); only lab.sh run resolves the name. */
+export const LAB_REGISTRY = { host: 'registry.swarm.test', port: 5000, address: '10.203.0.2' } as const;
 export const MANAGER_ADDRESS = '10.203.0.11';
 
 /** The estate's images in the lab registry, by digest; vLLM and Tabby are the GPU-less AI stand-in. */
@@ -67,19 +72,57 @@ export interface LabImages {
   readonly oauth2Proxy: string;
 }
 
-/** Pushes the local images the lab estate runs into the lab registry (scripts/swarm/test.sh builds them). */
+/** The local images the lab estate runs (scripts/swarm/test.sh builds them), by tag. */
+export const LOCAL_LAB_IMAGES: LabImages = {
+  ide: 'webide-local/ide:4.117.0',
+  nginx: 'webide-local/nginx:1.22.1',
+  base: 'webide-local/base:bookworm',
+  litellm: 'webide-local/litellm:1.103.7',
+  aiStandIn: 'webide-local/ai-standin:1.0.0',
+  postgres: 'webide-local/postgres:15',
+  keycloak: 'webide-local/keycloak:26.7.0',
+  oauth2Proxy: 'webide-local/oauth2-proxy:7.15.3',
+};
+/** The estate's image keys a lab estate sets to the lab's images (labEstateText); the others keep the sample's. */
+export const LAB_IMAGE_KEYS = ['nginx', 'keycloak', 'postgres', 'oauth2Proxy', 'litellm', 'tabby', 'vllm', 'codeServer'] as const;
+
+/** Runs `npm run images:pin` on an estate file where the lab's names resolve (lab.sh run), from the host engine; its status and output. */
+export function pinImages(estateFile: string, ...args: string[]): { status: number | null; out: string } {
+  return run('bash', [LAB, 'run', 'npm', 'run', '--silent', 'images:pin', '--', '--estate', estateFile, ...args], { cwd: ROOT, timeout: 900_000 });
+}
+
+/** The `images` section of an estate file. */
+export function estateImages(estateFile: string): Record<string, string> {
+  return (parse(fs.readFileSync(estateFile, 'utf8')) as { images: Record<string, string> }).images;
+}
+
+/**
+ * The lab's images in the lab registry, by digest, pinned the way an estate's are: `npm run images:pin`
+ * on a lab estate naming the local images by tag. The probes' base image is no image of the estate:
+ * it goes in with lab.sh push.
+ */
 export function pushLabImages(): LabImages {
-  const [ide, nginx, base, litellm, aiStandIn, postgres, keycloak, oauth2Proxy] = pushToLab(
-    'webide-local/ide:4.117.0',
-    'webide-local/nginx:1.22.1',
-    'webide-local/base:bookworm',
-    'webide-local/litellm:1.103.7',
-    'webide-local/ai-standin:1.0.0',
-    'webide-local/postgres:15',
-    'webide-local/keycloak:26.7.0',
-    'webide-local/oauth2-proxy:7.15.3',
-  );
-  return { ide, nginx, base, litellm, aiStandIn, postgres, keycloak, oauth2Proxy };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-lab-images-'));
+  try {
+    const file = path.join(dir, 'estate.yaml');
+    fs.writeFileSync(file, labEstateText({ name: 'webide-pin', images: LOCAL_LAB_IMAGES, tlsDir: dir, modelsDir: dir, encryptOverlays: false }));
+    const pinned = pinImages(file, '--only', LAB_IMAGE_KEYS.join(','));
+    if (pinned.status !== 0) throw new Error(`npm run images:pin failed (${pinned.status}):\n${pinned.out}`);
+    const images = estateImages(file);
+    const [base] = pushToLab(LOCAL_LAB_IMAGES.base);
+    return {
+      ide: images.codeServer,
+      nginx: images.nginx,
+      base,
+      litellm: images.litellm,
+      aiStandIn: images.tabby,
+      postgres: images.postgres,
+      keycloak: images.keycloak,
+      oauth2Proxy: images.oauth2Proxy,
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -118,7 +161,7 @@ export function labEstateText(options: { name: string; images: LabImages; tlsDir
     'swarm:',
     // The lab's kernel has no ESP: encrypted overlays would drop cross-node traffic (lab.swarm.ts shows it, the preflight finds it).
     `  encryptOverlays: ${options.encryptOverlays}`,
-    `  registry: { host: registry.swarm.test, port: 5000, caFile: ${mustRun('bash', [LAB, 'ca']).trim()} }`,
+    `  registry: { host: ${LAB_REGISTRY.host}, port: ${LAB_REGISTRY.port}, caFile: ${mustRun('bash', [LAB, 'ca']).trim()} }`,
     '  nodes:',
     '    - { name: swarm-m1, role: manager, ideCapacity: 10 }',
     '    - { name: swarm-w1, role: ide, ideCapacity: 10 }',
