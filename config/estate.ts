@@ -295,8 +295,9 @@ export const estateSchema = z
       /**
        * How many stacks the users' IDEs are split into, so that the plan of a roster edit reads
        * only the edited users' shard. With more than 1, the `workspaces` stack keeps the
-       * roster-wide parts (backup agent, home-volume guard) and each shard `ws-01` … `ws-NN` is a
-       * stack of its own, `workspaces-ws-01` …, holding its users' IDEs, networks and links. Users
+       * roster-wide parts (backup agent, home-volume guard; on a swarm the home-placement guard)
+       * and each shard `ws-01` … `ws-NN` is a stack of its own, `workspaces-ws-01` …, holding its
+       * users' IDEs, networks and links (on a swarm: overlays, IDE and forwarder services). Users
        * are put in shards by the rendezvous hash of their username (config/shards.ts): adding or
        * removing a user moves no one else. Raise it when plans get slow, at a few hundred users
        * (the docker provider waits 2 s on every network it reads: a refreshing plan of 500 users
@@ -305,7 +306,7 @@ export const estateSchema = z
        * (the session drops; open editors reload). Homes are untouched: home volumes are never
        * Terraform resources (constructs/workspace.ts). From 1 it applies in one deploy; from a
        * count above 1, `npm run shards:destroy` with the old count first (README, Sharding the
-       * workspaces). Refused with `target: swarm`, whose workspaces are one stack for now.
+       * workspaces), on either target.
        * @default 1 (one `workspaces` stack holds every user)
        */
       shards: z.number().int().min(1).max(MAX_WORKSPACE_SHARDS).default(1),

@@ -209,12 +209,6 @@ export function swarmRules(raw: unknown): RuleIssue[] {
     }
   }
 
-  // The swarm's workspaces are one stack for now (stacks/swarm-workspaces-stack.ts); a count here would be ignored silently.
-  const shards = record(doc.workspaces).shards;
-  if (typeof shards === 'number' && shards > 1) {
-    issues.push({ path: ['workspaces', 'shards'], message: 'the swarm target does not split its workspaces into shards yet (its workspaces are one stack): remove shards, or use target: docker' });
-  }
-
   if (swarm.encryptOverlays === false && doc.profile === 'production') {
     issues.push({
       path: ['swarm', 'encryptOverlays'],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run diff -- <stack> [cdktf options]      plan one stack (platform, identity, workspaces, workspaces-ws-NN, edge;
-#                                              on a swarm: ai, entry, identity, workspaces, edge)
+#                                              on a swarm: ai, entry, identity, workspaces, workspaces-ws-NN, edge)
 # npm run deploy -- [<stack>…] [cdktf options] deploy the named stacks ('workspaces*' names the workspaces
 #                                              stack and its shard stacks), or all of them, in deploy order
 # npm run shards:destroy -- [cdktf options]    destroy every workspace shard stack (workspaces-ws-NN): what

@@ -12,7 +12,10 @@
  * already exists"). Found by the e2e tier's interrupted-deploy test.
  *
  * An object is removed only when all of these hold: the stack declares a container or network of
- * exactly that name; no resource in the stack's state has its id; and it carries every label the
+ * exactly that name; no resource in the state of any stack of the synthesis has its id (an object
+ * another stack records is that stack's: splitting the workspaces into shards moves a user's
+ * network to a shard stack, and the workspaces stack's apply, earlier in the deploy order, removes
+ * it first); and it carries every label the
  * declaration gives it (so it was made from this declaration, not by someone else). A same-named
  * object without those labels, or an unrecorded network that a container is attached to, is
  * refused with the reason and nothing is removed. Volumes are never touched: Docker creates an
@@ -139,16 +142,35 @@ function readJson<T>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
 
-/** Sweeps one synthesized stack directory; returns the lines to print and whether anything was refused. */
-export function sweepStack(stackDir: string, dryRun: boolean): { lines: string[]; refused: boolean } {
+/** The state a synthesized stack directory's local backend names, when it exists. */
+function stackState(stackDir: string): StateJson | undefined {
+  const statePath = readJson<StackJson>(path.join(stackDir, 'cdk.tf.json')).terraform?.backend?.local?.path;
+  return statePath && fs.existsSync(statePath) ? readJson<StateJson>(statePath) : undefined;
+}
+
+/** The ids of the containers and networks that the states of every stack in a synthesis (`<outDir>/stacks/*`) record. */
+export function synthesisRecordedIds(outDir: string): Set<string> {
+  const stacksDir = path.join(outDir, 'stacks');
+  const ids = new Set<string>();
+  for (const id of fs.existsSync(stacksDir) ? fs.readdirSync(stacksDir).sort() : []) {
+    if (!fs.existsSync(path.join(stacksDir, id, 'cdk.tf.json'))) continue;
+    for (const recorded of recordedIds(stackState(path.join(stacksDir, id)))) ids.add(recorded);
+  }
+  return ids;
+}
+
+/**
+ * Sweeps one synthesized stack directory; returns the lines to print and whether anything was
+ * refused. `recordedElsewhere`: ids other stacks' states record (synthesisRecordedIds), never orphans.
+ */
+export function sweepStack(stackDir: string, dryRun: boolean, recordedElsewhere: ReadonlySet<string> = new Set()): { lines: string[]; refused: boolean } {
   const stack = readJson<StackJson>(path.join(stackDir, 'cdk.tf.json'));
   const id = path.basename(stackDir);
-  const statePath = stack.terraform?.backend?.local?.path;
   const dockerHost = stack.provider?.docker?.[0]?.host;
   if (!dockerHost) return { lines: [], refused: false }; // a stack without Docker objects
   const declared = declaredObjects(stack);
-  const state = statePath && fs.existsSync(statePath) ? readJson<StateJson>(statePath) : undefined;
-  const verdict = findOrphans(declared, recordedIds(state), presentObjects(dockerHost, declared));
+  const recorded = new Set([...recordedIds(stackState(stackDir)), ...recordedElsewhere]);
+  const verdict = findOrphans(declared, recorded, presentObjects(dockerHost, declared));
   const lines: string[] = [];
   for (const { object, reason } of verdict.refused) lines.push(`orphans: ${id}: refused: ${object.kind} ${object.name} (${object.id.slice(0, 12)}) is not in the state: ${reason}`);
   if (verdict.refused.length > 0) return { lines, refused: true };
@@ -179,13 +201,14 @@ function main(argv: string[]): number {
     return 2;
   }
   let refused = false;
+  const recordedElsewhere = synthesisRecordedIds(outDir);
   for (const stack of stacks) {
     const dir = path.join(outDir, 'stacks', stack);
     if (!fs.existsSync(path.join(dir, 'cdk.tf.json'))) {
       process.stderr.write(`orphans: ${dir}/cdk.tf.json is missing: synthesize first (npx cdktf synth)\n`);
       return 2;
     }
-    const result = sweepStack(dir, dryRun);
+    const result = sweepStack(dir, dryRun, recordedElsewhere);
     for (const line of result.lines) (result.refused ? process.stderr : process.stdout).write(`${line}\n`);
     refused ||= result.refused;
   }

@@ -10,7 +10,7 @@ import { PlatformStack } from './platform-stack';
 import { SwarmAiStack } from './swarm-ai-stack';
 import { SwarmEdgeStack } from './swarm-edge-stack';
 import { SwarmEntryStack } from './swarm-entry-stack';
-import { SwarmWorkspacesStack } from './swarm-workspaces-stack';
+import { SwarmWorkspaceShardStack, SwarmWorkspacesStack } from './swarm-workspaces-stack';
 import { WorkspaceShardStack } from './workspace-shard-stack';
 import { WorkspacesStack } from './workspaces-stack';
 
@@ -46,6 +46,7 @@ export const STACK_IDS = ['platform', 'identity', 'workspaces', 'edge'] as const
  * others look up) → entry (PostgreSQL, Keycloak, nginx) → identity (the one-host identity stack,
  * unchanged, through the entry) → workspaces (one IDE and forwarder per user) → edge
  * (oauth2-proxy). Keycloak's bootstrap runs between entry and identity, as after platform on one host.
+ * With `workspaces.shards` above 1 the shard stacks come after `workspaces`, as on one host.
  */
 export const SWARM_STACK_IDS = ['ai', 'entry', 'identity', 'workspaces', 'edge'] as const;
 
@@ -61,11 +62,12 @@ export function isWorkspaceShardStackId(id: string): boolean {
 
 /**
  * The ids of the estate's stacks in deploy order: platform, identity, workspaces, then each
- * workspace shard's stack (`workspaces.shards` > 1), then edge.
+ * workspace shard's stack (`workspaces.shards` > 1), then edge; on a swarm ai and entry in place of
+ * platform (`SWARM_STACK_IDS`, with the shard stacks after workspaces).
  */
 export function estateStackIds(estate: EstateConfig): string[] {
-  if (estate.target === 'swarm') return [...SWARM_STACK_IDS];
   const shards = estate.workspaces.shards > 1 ? workspaceShardNames(estate.workspaces.shards).map(workspaceShardStackId) : [];
+  if (estate.target === 'swarm') return ['ai', 'entry', 'identity', 'workspaces', ...shards, 'edge'];
   return ['platform', 'identity', 'workspaces', ...shards, 'edge'];
 }
 
@@ -133,6 +135,8 @@ export interface SwarmEstateStacks {
   readonly entry: SwarmEntryStack;
   readonly identity: IdentityStack;
   readonly workspaces: SwarmWorkspacesStack;
+  /** One stack per workspace shard (`workspaces.shards` > 1), in shard order; none with one shard. */
+  readonly workspaceShards: readonly SwarmWorkspaceShardStack[];
   readonly edge: SwarmEdgeStack;
   /** Every stack above, in deploy order. */
   readonly all: readonly TerraformStack[];
@@ -143,7 +147,9 @@ export interface SwarmEstateStacks {
  * The estate on a Docker Swarm (`target: swarm`), as `SWARM_STACK_IDS` lists it. Each stack
  * depends on the ones whose objects it looks up by name: entry and workspaces join the AI stack's
  * forwarders' overlay, identity reaches Keycloak through the entry, edge joins the entry's
- * identity overlay and takes the identity stack's client.
+ * identity overlay and takes the identity stack's client. With `workspaces.shards` above 1 the
+ * IDEs are split over one stack per shard (each user in one by the hash of their name, as on one
+ * host), deployed after `workspaces`, which keeps the placement guard over every user.
  */
 export function buildSwarmEstate(app: App, props: BuildEstateProps): SwarmEstateStacks {
   const { estate, roster } = props;
@@ -156,13 +162,20 @@ export function buildSwarmEstate(app: App, props: BuildEstateProps): SwarmEstate
   identity.addDependency(entry);
   const workspaces = new SwarmWorkspacesStack(app, 'workspaces', common('workspaces'));
   workspaces.addDependency(ai);
+  const workspaceShards = estate.workspaces.shards > 1 ? swarmShardStacks(app, props, workspaces.placement) : [];
+  for (const shard of workspaceShards) {
+    shard.addDependency(ai);
+    // After the roster-wide stack: its placement guard stops a deploy that would move a home, and
+    // on a split (1 → N) its apply removes the IDE services before the shards create them again.
+    shard.addDependency(workspaces);
+  }
   const edge = new SwarmEdgeStack(app, 'edge', { ...common('edge'), oidcClientId: identity.oidcClientId, oidcClientSecret: identity.oidcClientSecret });
   edge.addDependency(entry);
   edge.addDependency(identity);
   const policy = estatePolicy(estate);
-  const all = [ai, entry, identity, workspaces, edge];
+  const all = [ai, entry, identity, workspaces, ...workspaceShards, edge];
   for (const stack of all) Aspects.of(stack).add(policy);
-  return { ai, entry, identity, workspaces, edge, all, policy };
+  return { ai, entry, identity, workspaces, workspaceShards, edge, all, policy };
 }
 
 /** The estate's stacks for the target it names (`docker`: one engine, `swarm`): what synth and the plan report build. */
@@ -188,6 +201,22 @@ function estatePolicy(estate: EstateConfig): EstatePolicyPack {
       ],
     },
     suppressions: estate.suppressions,
+  });
+}
+
+/** A swarm stack per shard, each with the users the rendezvous hash puts in it, on the nodes `placement` gives them. */
+function swarmShardStacks(app: App, props: BuildEstateProps, placement: ReadonlyMap<string, string>): SwarmWorkspaceShardStack[] {
+  const { estate, roster } = props;
+  const shardOf = assignWorkspaceShards(roster.users.map((user) => user.username), estate.workspaces.shards);
+  return workspaceShardNames(estate.workspaces.shards).map((shard) => {
+    const id = workspaceShardStackId(shard);
+    return new SwarmWorkspaceShardStack(app, id, {
+      estate,
+      stateFile: `${props.stateDir}/terraform.${id}.tfstate`,
+      shard,
+      users: roster.users.filter((user) => shardOf.get(user.username) === shard),
+      placement,
+    });
   });
 }
 

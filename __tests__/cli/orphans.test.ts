@@ -1,4 +1,7 @@
-import { declaredObjects, findOrphans, PresentObject, recordedIds } from '../../scripts/orphans';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { declaredObjects, findOrphans, PresentObject, recordedIds, synthesisRecordedIds } from '../../scripts/orphans';
 
 /** A synthesized stack as cdktf writes it: one IDE container and its network, labelled. */
 const STACK = {
@@ -50,6 +53,29 @@ describe('scripts/orphans.ts: what an interrupted apply left unrecorded', () => 
       'someone-elses: it lacks the labels docker_container.users_erin_ide_container_1 gives (webide.estate), so this estate did not make it: remove or rename it by hand',
       'n-busy: 2 container(s) are attached to it: detach them (docker network disconnect) first',
     ]);
+  });
+
+  it("reads the ids every stack's state of a synthesis records: an object another stack holds (a user's network moving into a shard stack) is that stack's, not an orphan", () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'orphans-unit-'));
+    try {
+      const stack = (id: string, state?: object) => {
+        fs.mkdirSync(path.join(work, 'out', 'stacks', id), { recursive: true });
+        const statePath = path.join(work, `terraform.${id}.tfstate`);
+        fs.writeFileSync(path.join(work, 'out', 'stacks', id, 'cdk.tf.json'), JSON.stringify({ terraform: { backend: { local: { path: statePath } } } }));
+        if (state) fs.writeFileSync(statePath, JSON.stringify(state));
+      };
+      stack('workspaces', { resources: [{ type: 'docker_network', instances: [{ attributes: { id: 'n-alice' } }] }, { type: 'docker_service', instances: [{ attributes: { id: 's-alice' } }] }] });
+      stack('workspaces-ws-02', { resources: [{ type: 'docker_container', instances: [{ attributes: { id: 'c-bob' } }] }] });
+      stack('workspaces-ws-01'); // never applied: no state file yet
+      fs.mkdirSync(path.join(work, 'out', 'stacks', 'not-a-stack'));
+      const recorded = synthesisRecordedIds(path.join(work, 'out'));
+      expect([...recorded].sort()).toEqual(['c-bob', 'n-alice']);
+      // In the shard stack that declares the same network, it is not an orphan.
+      expect(findOrphans(declared, recorded, [present({ kind: 'network', name: 'est-ws-erin', id: 'n-alice', labels: { 'webide.user': 'erin' }, attached: 1 })])).toEqual({ orphans: [], refused: [] });
+      expect(synthesisRecordedIds(path.join(work, 'missing')).size).toBe(0);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('ignores objects the stack does not declare', () => {

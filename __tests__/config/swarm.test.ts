@@ -57,6 +57,13 @@ describe('the deployment target', () => {
     expect(estateErrors(text)).toEqual([]);
   });
 
+  it('accepts workspaces.shards with target swarm (its IDEs then go in shard stacks, as on one host)', () => {
+    const text = withSwarm().replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 4\n');
+    expect(text).toContain('  shards: 4\n');
+    expect(estateErrors(text)).toEqual([]);
+    expect(loadEstate({ file: 'estate.yaml', text }).workspaces.shards).toBe(4);
+  });
+
   it('in the local profile: unencrypted overlays and tagged images are accepted (the GPU-less test tier)', () => {
     const text = `${SAMPLE.replace('profile: production', 'profile: local')}\n${SWARM.replace('encryptOverlays: true', 'encryptOverlays: false')}`;
     expect(loadEstate({ file: 'estate.yaml', text }).swarm!.encryptOverlays).toBe(false);
@@ -107,13 +114,6 @@ describe('the deployment target', () => {
         `${at(text, 'role: leader', 'role')}: swarm.nodes.mgr-1.role: Invalid option: expected one of "manager"|"ide"|"gpu"`,
         `${at(text, 'nodes:', 'nodes')}: swarm.nodes: needs at least one node with role: manager (the swarm's control plane)`,
       ].sort(byLine));
-    });
-
-    it('on workspaces.shards with target swarm (its workspaces are one stack for now), at the shards line', () => {
-      const text = withSwarm().replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 4\n');
-      expect(text).toContain('  shards: 4\n');
-      const line = text.split('\n').findIndex((l) => l === '  shards: 4') + 1;
-      expect(estateErrors(text)).toEqual([`estate.yaml:${line}:3: workspaces.shards: the swarm target does not split its workspaces into shards yet (its workspaces are one stack): remove shards, or use target: docker`]);
     });
 
     it('on an even number of managers (no more losses survived than with one fewer)', () => {

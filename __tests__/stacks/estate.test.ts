@@ -240,6 +240,81 @@ describe('the estate on a swarm (target: swarm)', () => {
   });
 });
 
+describe('the estate on a swarm with its workspaces in shards (target: swarm, workspaces.shards: 3)', () => {
+  const text = `${withDigests(withoutEgress(assetText('estate.yaml')))}\n${SWARM_BLOCK}`;
+  const estate = loadEstate({ file: 'estate.yaml', text: text.replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 3\n') });
+  const unsharded = loadEstate({ file: 'estate.yaml', text });
+  const SHARD_STACKS = ['workspaces-ws-01', 'workspaces-ws-02', 'workspaces-ws-03'];
+  const rosterOf = (count: number) => rosterFromText(generatedRosterYaml(count), estate);
+  const roster = rosterOf(30);
+  const shardOf = assignWorkspaceShards(roster.users.map((u) => u.username), 3);
+  const build = (r = roster, e = estate) => buildSwarmEstate(Testing.app(), { estate: e, roster: r, stateDir: '/state' });
+  const jsonOf = (stack: TerraformStack) => JSON.parse(Testing.synth(stack)) as StackJson;
+  /** The usernames whose services a stack declares. */
+  const servedUsers = (json: StackJson) =>
+    [...resourcesOf(json).keys()].flatMap((key) => /^docker_service\.users_(.+)_ide_[0-9A-F]{8}$/.exec(key)?.[1] ?? []).sort();
+
+  it('has a stack per shard after workspaces, each depending on ai (the forwarders’ overlay) and workspaces', () => {
+    const { ai, workspaces, workspaceShards, all } = build();
+    expect(estateStackIds(estate)).toEqual(['ai', 'entry', 'identity', 'workspaces', ...SHARD_STACKS, 'edge']);
+    expect(all.map((stack) => stack.node.id)).toEqual(estateStackIds(estate));
+    expect(workspaceShards.map((stack) => [stack.node.id, stack.shard])).toEqual(SHARD_STACKS.map((id) => [id, id.slice('workspaces-'.length)]));
+    for (const shard of workspaceShards) {
+      expect(shard.dependencies).toEqual([ai, workspaces]);
+      expect((jsonOf(shard) as unknown as { terraform: { backend: unknown } }).terraform.backend).toEqual({ local: { path: `/state/terraform.${shard.node.id}.tfstate` } });
+    }
+  });
+
+  it("puts each user's IDE in exactly one stack, their shard's, on the node the whole roster's placement gives; the workspaces stack keeps only the placement guard over everyone", () => {
+    const { workspaces, workspaceShards } = build();
+    const workspacesJson = jsonOf(workspaces);
+    expect(servedUsers(workspacesJson)).toEqual([]);
+    expect([...resourcesOf(workspacesJson).keys()].map((key) => key.split('.')[0])).toEqual(['null_resource']);
+    expect((workspacesJson.output as Record<string, { value: unknown }>).home_nodes.value).toEqual(Object.fromEntries(workspaces.placement));
+    const active = roster.users.filter((u) => u.state !== 'archived').map((u) => u.username).sort();
+    const seen: string[] = [];
+    for (const shard of workspaceShards) {
+      const users = servedUsers(jsonOf(shard));
+      expect(users.length).toBeGreaterThan(0);
+      for (const username of users) expect(shardOf.get(username)).toBe(shard.shard);
+      for (const [key, body] of resourcesOf(jsonOf(shard))) {
+        const username = /^docker_service\.users_(.+)_ide_[0-9A-F]{8}$/.exec(key)?.[1];
+        if (username) expect((body as { task_spec: { placement: { constraints: string[] } } }).task_spec.placement.constraints).toEqual([`node.hostname==${workspaces.placement.get(username)}`]);
+      }
+      seen.push(...users);
+    }
+    expect(seen.sort()).toEqual(active);
+    // The same placement as the unsharded swarm estate: a split moves nobody's home.
+    expect(workspaces.placement).toEqual(build(roster, unsharded).workspaces.placement);
+  });
+
+  it('gives each shard its own managed-file configs (Swarm config names are unique across the swarm)', () => {
+    const configNames = (stack: TerraformStack) =>
+      [...resourcesOf(jsonOf(stack))].filter(([key]) => key.startsWith('docker_config.managed-')).map(([, body]) => (body as { name: string }).name);
+    const byShard = build().workspaceShards.map(configNames);
+    for (const names of byShard) expect(names.length).toBeGreaterThan(0);
+    const all = byShard.flat();
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it("a one-user roster edit changes only that user's shard stack and the workspaces stack's record of nodes", () => {
+    const before = build(rosterOf(30));
+    const after = build(rosterOf(31));
+    const added = 'user-0031';
+    const shard = `workspaces-${assignWorkspaceShards([added], 3).get(added)}`;
+    const changed = after.all.filter((stack, i) => Testing.synth(stack) !== Testing.synth(before.all[i])).map((stack) => stack.node.id);
+    expect(changed).toEqual(['identity', 'workspaces', shard]);
+    const shardJson = (stacks: typeof before) => jsonOf(stacks.workspaceShards.find((s) => s.node.id === shard)!);
+    expect(servedUsers(shardJson(after))).toEqual([...servedUsers(shardJson(before)), added].sort());
+  });
+
+  it('passes the policy pack', () => {
+    const app = Testing.app();
+    const { policy } = buildSwarmEstate(app, { estate, roster, stateDir: '/state' });
+    expect(policy.check(app).map(formatFinding)).toEqual([]);
+  });
+});
+
 describe('the estate with its workspaces in shards (workspaces.shards: 3)', () => {
   const estate = defaultEstate((text) => text.replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 3\n'));
   const RETIRED = 'retired:\n  - { username: ret-one, reason: "CHG-1: left the bank, home archived" }\n  - { username: ret-two, reason: "CHG-2: left the bank, home archived" }\n';

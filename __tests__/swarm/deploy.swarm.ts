@@ -9,18 +9,20 @@
  * preflight, naming every node, before anything is created; the deploy converges the whole
  * estate; from outside the swarm, sign-in goes through oauth2-proxy to the realm the identity
  * stack made (its login page answers), and each user's IDE runs; no secret in a service spec or
- * the synthesis; a refreshing plan of every stack then finds nothing to change; the
- * change-approval report (npm run plan:report) of a roster edit names only the new user.
+ * the synthesis; a refreshing plan of every stack then finds nothing to change; splitting the
+ * workspaces into shard stacks (workspaces.shards: 2) is one more deploy that brings every IDE back
+ * on its node with its home; the change-approval report (npm run plan:report) of a roster edit
+ * names only the new user and plans changes in the new user's shard alone.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadEstate } from '../../config/load';
-import { SWARM_STACK_IDS } from '../../stacks/estate';
+import { estateStackIds, SWARM_STACK_IDS } from '../../stacks/estate';
 import { testCertificates } from '../helpers/tls';
 import { ROOT, run, sleep } from '../helpers/run';
 import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
-import { LabImages, labEstateText, labSecrets, manager, MANAGER_ADDRESS, NODES, pushLabImages, removeEstateVolumes, waitRunning } from './lab';
+import { execIn, LabImages, labEstateText, labSecrets, manager, MANAGER_ADDRESS, NODES, pushLabImages, removeEstateVolumes, task, waitRunning } from './lab';
 
 jest.setTimeout(1_500_000);
 
@@ -54,6 +56,9 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
   });
   let images: LabImages | undefined;
   const estateText = (encryptOverlays: boolean) => labEstateText({ name: ESTATE_NAME, images: images!, tlsDir, modelsDir, encryptOverlays });
+  /** The lab estate with its workspaces in two shard stacks (alice and bob hash into ws-02, carol into ws-01). */
+  const shardedText = () => estateText(false).replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 2\n');
+  const shardedStackIds = () => estateStackIds(loadEstate({ file: 'estate.yaml', text: shardedText() }));
   let domain = '';
 
   const deploy = () => run('npm', ['run', '--silent', 'deploy', '--', '--auto-approve'], { env, timeout: 1_200_000 });
@@ -74,7 +79,7 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
 
   afterAll(async () => {
     // Keycloak's realm goes while Keycloak runs: the stacks backwards.
-    for (const id of [...SWARM_STACK_IDS].reverse()) {
+    for (const id of (images ? shardedStackIds() : [...SWARM_STACK_IDS]).reverse()) {
       const dir = path.join(synthOut, 'stacks', id);
       if (!fs.existsSync(path.join(dir, '.terraform'))) continue;
       const destroyed = terraform(dir, ['destroy', '-auto-approve', '-input=false'], env, 600_000);
@@ -133,9 +138,45 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     expect(Object.entries(secrets).filter(([, value]) => specs.includes(value) || synthesized.includes(value)).map(([name]) => name)).toEqual([]);
     // Each stack's state where STATE_DIR says.
     expect(fs.readdirSync(stateDir).filter((file) => file.endsWith('.tfstate')).sort()).toEqual(SWARM_STACK_IDS.map((id) => `terraform.${id}.tfstate`).sort());
+    // A file in alice's home, for the split below to keep.
+    expect(execIn(`${ESTATE_NAME}-ide-alice`, 'sh', '-c', 'echo kept-across-the-split > /home/coder/split-proof.txt && cat /home/coder/split-proof.txt')).toEqual({ out: 'kept-across-the-split', status: 0 });
   });
 
-  test("the change-approval report of a roster edit on the deployed swarm (carol added): identity and workspaces change, for carol alone; ai, entry and edge do not", () => {
+  test('splitting the workspaces into shard stacks (workspaces.shards: 2) is one npm run deploy: each IDE comes back from its shard stack on its node, with its home; then every stack plans empty', async () => {
+    const before = { alice: task(`${ESTATE_NAME}-ide-alice`).id, bob: task(`${ESTATE_NAME}-ide-bob`).id };
+    fs.writeFileSync(estateFile, shardedText());
+    const deployed = deploy();
+    if (deployed.status !== 0) throw new Error(`npm run deploy of the split failed (${deployed.status}):\n${deployed.out.slice(-12000)}`);
+    const stacks = shardedStackIds();
+    expect(stacks).toEqual(['ai', 'entry', 'identity', 'workspaces', 'workspaces-ws-01', 'workspaces-ws-02', 'edge']);
+    // The IDE services now belong to ws-02's state, and the workspaces stack holds only its placement guard.
+    const stateResources = (id: string) =>
+      (JSON.parse(fs.readFileSync(path.join(stateDir, `terraform.${id}.tfstate`), 'utf8')) as { resources: { type: string; name: string }[] }).resources.map((r) => `${r.type}.${r.name}`);
+    expect(stateResources('workspaces').filter((r) => r.startsWith('docker_'))).toEqual([]);
+    expect(stateResources('workspaces-ws-02').filter((r) => r.startsWith('docker_service.')).sort()).toEqual([
+      expect.stringMatching(/^docker_service\.users_alice_forwarder_/),
+      expect.stringMatching(/^docker_service\.users_alice_ide_/),
+      expect.stringMatching(/^docker_service\.users_bob_forwarder_/),
+      expect.stringMatching(/^docker_service\.users_bob_ide_/),
+    ]);
+    expect(stateResources('workspaces-ws-01').filter((r) => r.startsWith('docker_service.'))).toEqual([]);
+    // New tasks, on the same nodes as before, and alice's file is still in her home.
+    for (const [user, node] of [['alice', 'swarm-m1'], ['bob', 'swarm-w1']] as const) {
+      let now = await waitRunning(`${ESTATE_NAME}-ide-${user}`, node, 300);
+      for (let i = 0; i < 120 && now.id === before[user]; i++) {
+        await sleep(1000);
+        now = await waitRunning(`${ESTATE_NAME}-ide-${user}`, node, 300);
+      }
+      expect(now.id).not.toBe(before[user]);
+    }
+    expect(execIn(`${ESTATE_NAME}-ide-alice`, 'cat', '/home/coder/split-proof.txt')).toEqual({ out: 'kept-across-the-split', status: 0 });
+    for (const id of stacks) {
+      const plan = terraform(path.join(synthOut, 'stacks', id), ['plan', '-detailed-exitcode', '-input=false'], env);
+      if (plan.status !== 0) throw new Error(terraformFailure(`a refreshing plan of ${id} after the split is not empty`, plan));
+    }
+  });
+
+  test("the change-approval report of a roster edit on the sharded swarm (carol added): identity and carol's shard change, for carol alone; every other stack, alice's and bob's shard included, does not", () => {
     fs.writeFileSync(rosterFile, `${ROSTER}  - { username: carol, email: carol@corp.example, name: Carol Park, groups: [developers] }\n`);
     const reportDir = path.join(work, 'report');
     fs.mkdirSync(reportDir);
@@ -148,8 +189,8 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     type Row = { stack: string; counts: Record<string, number> };
     const report = JSON.parse(fs.readFileSync(path.join(reportDir, 'plan-report.json'), 'utf8')) as { summary: Row[]; unplanned: unknown[]; people: { username: string; change: string }[]; risks: { address: string }[] };
     expect(report.unplanned).toEqual([]);
-    expect(report.summary.map((row) => row.stack)).toEqual([...SWARM_STACK_IDS]);
-    expect(report.summary.filter((row) => Object.values(row.counts).some((n) => n > 0)).map((row) => row.stack)).toEqual(['identity', 'workspaces']);
+    expect(report.summary.map((row) => row.stack)).toEqual(shardedStackIds());
+    expect(report.summary.filter((row) => Object.values(row.counts).some((n) => n > 0)).map((row) => row.stack)).toEqual(['identity', 'workspaces-ws-01']);
     for (const row of report.summary) expect([row.stack, row.counts.delete, row.counts.replace]).toEqual([row.stack, 0, 0]);
     // Carol added, and into her group: nobody else.
     expect(report.people.map((person) => [person.username, person.change])).toEqual([['carol', 'added'], ['carol', 'groups']]);
