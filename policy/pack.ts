@@ -26,7 +26,7 @@ export function suppressionCovers(resource: string, path: string): boolean {
 
 export interface EstatePolicyPackProps {
   readonly rules: readonly PolicyRule[];
-  readonly context: Omit<PolicyContext, 'internalNetworkNames'>;
+  readonly context: Omit<PolicyContext, 'internalNetworks'>;
   readonly suppressions: readonly Suppression[];
 }
 
@@ -58,7 +58,7 @@ export class EstatePolicyPack implements IAspect {
   public readonly applied: AppliedSuppression[] = [];
   /** Violations found so far (see `check`). */
   public readonly findings: PolicyFinding[] = [];
-  private readonly internalNetworks = new WeakMap<TerraformStack, Set<string>>();
+  private readonly internalNetworksByStack = new WeakMap<TerraformStack, Set<string>>();
   /** Each resource is judged once, whether `check` or synthesis gets to it first. */
   private readonly visited = new WeakSet<IConstruct>();
 
@@ -77,7 +77,7 @@ export class EstatePolicyPack implements IAspect {
   visit(node: IConstruct): void {
     if (!TerraformResource.isTerraformResource(node) || this.visited.has(node)) return;
     this.visited.add(node);
-    const context: PolicyContext = { ...this.props.context, internalNetworkNames: this.internalNetworkNames(TerraformStack.of(node)) };
+    const context: PolicyContext = { ...this.props.context, internalNetworks: this.internalNetworks(TerraformStack.of(node)) };
     const verdicts = withResolvedTerraformShared(() => this.props.rules.map((rule) => [rule, rule.check(node, context)] as const));
     for (const [rule, verdict] of verdicts) {
       if (verdict !== Compliance.NON_COMPLIANT) continue;
@@ -93,19 +93,22 @@ export class EstatePolicyPack implements IAspect {
     }
   }
 
-  /** Names of the stack's internal networks, as tokens resolve them in container attributes. */
-  private internalNetworkNames(stack: TerraformStack): Set<string> {
-    let names = this.internalNetworks.get(stack);
-    if (!names) {
-      names = new Set<string>();
+  /** The stack's internal networks by name and by id, as tokens resolve them in container and service attributes. */
+  private internalNetworks(stack: TerraformStack): Set<string> {
+    let references = this.internalNetworksByStack.get(stack);
+    if (!references) {
+      references = new Set<string>();
       for (const child of stack.node.findAll()) {
         if (TerraformResource.isTerraformResource(child) && child.terraformResourceType === 'docker_network') {
           const body = Object.values(resolvedTerraform(child).resource.docker_network)[0] as Record<string, unknown>;
-          if (body.internal === true) names.add(`\${${child.terraformResourceType}.${stack.getLogicalId(child)}.name}`);
+          if (body.internal !== true) continue;
+          const address = `${child.terraformResourceType}.${stack.getLogicalId(child)}`;
+          references.add(`\${${address}.name}`);
+          references.add(`\${${address}.id}`);
         }
       }
-      this.internalNetworks.set(stack, names);
+      this.internalNetworksByStack.set(stack, references);
     }
-    return names;
+    return references;
   }
 }

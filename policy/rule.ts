@@ -14,8 +14,12 @@ export interface PolicyContext {
   readonly profile: 'production' | 'local';
   /** Host paths that may be bind-mounted (TLS files, model directories). */
   readonly hostPathAllowList: readonly string[];
-  /** Names of the Docker networks declared `internal: true`, resolved. */
-  readonly internalNetworkNames: ReadonlySet<string>;
+  /**
+   * The Docker networks declared `internal: true`, as a container or service refers to them once
+   * resolved: by name (`${docker_network.x.name}`, how a container joins one) and by id
+   * (`${docker_network.x.id}`, how a Swarm service's task does).
+   */
+  readonly internalNetworks: ReadonlySet<string>;
 }
 
 /** One pure check, in the cdk-nag shape: `(node, context) → compliance`, with the fix to print. */

@@ -39,7 +39,7 @@ import { NginxConfigInput, renderNginxConf, renderNginxSecretsTemplate } from '.
 const context: PolicyContext = {
   profile: 'production',
   hostPathAllowList: ['/etc/webide/tls/fullchain.pem'],
-  internalNetworkNames: new Set(['${docker_network.internal.name}', '${docker_network.identity.name}', '${docker_network.ai.name}']),
+  internalNetworks: new Set(['${docker_network.internal.name}', '${docker_network.internal.id}', '${docker_network.identity.name}', '${docker_network.ai.name}']),
 };
 
 function stack(): TerraformStack {
@@ -189,6 +189,8 @@ const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformSta
   [pidsLimited, (s) => swarmService(s), (s) => rawService(s, { user: '1000:1000', readOnly: true })],
   [onlyNginxPublishes, (s) => swarmService(s, { labels: [{ label: 'webide.component', value: 'nginx' }], hostPorts: [{ published: 443, target: 8443 }] }),
     (s) => swarmService(s, { hostPorts: [{ published: 4000, target: 4000 }] })],
+  [workspacesInternalOnly, (s) => swarmService(s, { labels: [{ label: 'webide.component', value: 'workspace' }] }),
+    (s) => swarmService(s, { labels: [{ label: 'webide.component', value: 'workspace' }], networks: [{ id: '${docker_network.internal.id}' }, { id: '${data.docker_network.forwarders-network.id}' }] })],
   [imagesPinned, (s) => new Image(s, 'pinned', { name: `registry.corp.example/x:1@sha256:${'b'.repeat(64)}` }), (s) => new Image(s, 'tag-only', { name: 'registry.corp.example/x:1' })],
   [realmHardened, (s) => realm(s), (s) => realm(s, { securityDefenses: undefined })],
   [realmEventsOn, (s) => new RealmEvents(s, 'ev', { realmId: 'r', eventsEnabled: true, adminEventsEnabled: true, adminEventsDetailsEnabled: true, eventsExpiration: 86400 }),
@@ -391,6 +393,18 @@ describe('the policy pack', () => {
     raw(s, { privileged: true, memory: 256, cpuQuota: 1, cpuPeriod: 1, capabilities: { drop: ['ALL'] }, securityOpts: ['no-new-privileges:true'] }).node;
     Aspects.of(s).add(new EstatePolicyPack({ rules: [noPrivileged], context: { profile: 'local', hostPathAllowList: [] }, suppressions: [] }));
     expect(() => app.synth()).toThrow(/\[platform\/raw-\w+\] \[WEBIDE-C2\] No container runs privileged\. Fix: Remove privileged: true/);
+  });
+
+  it("reads a stack's internal networks by name and by id: an IDE service on its internal overlay passes WEBIDE-N2, one also on a network with a route out does not", () => {
+    const s = stack();
+    const internal = new Network(s, 'ws-alice', { name: 'ws-alice', driver: 'overlay', internal: true });
+    const routed = new Network(s, 'routed', { name: 'routed', driver: 'overlay' });
+    const ide = (networks: { id: string }[]) => swarmService(s, { labels: [{ label: 'webide.component', value: 'workspace' }], networks });
+    const kept = ide([{ id: internal.id }]);
+    const leaking = ide([{ id: internal.id }, { id: routed.id }]);
+    const pack = new EstatePolicyPack({ rules: [workspacesInternalOnly], context: { profile: 'production', hostPathAllowList: [] }, suppressions: [] });
+    expect(pack.check(s).map((finding) => [finding.rule, finding.path])).toEqual([['WEBIDE-N2', leaking.node.path]]);
+    expect(kept.node.path).not.toBe(leaking.node.path);
   });
 
   it('turns a suppressed violation into a warning that carries the reason, and records it', () => {

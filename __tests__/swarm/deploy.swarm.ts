@@ -187,10 +187,18 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     });
     expect([result.status === 2 || result.status === 3, result.out]).toEqual([true, expect.stringContaining('wrote plan-report.md and plan-report.json: changes')]);
     type Row = { stack: string; counts: Record<string, number> };
-    const report = JSON.parse(fs.readFileSync(path.join(reportDir, 'plan-report.json'), 'utf8')) as { summary: Row[]; unplanned: unknown[]; people: { username: string; change: string }[]; risks: { address: string }[] };
+    const report = JSON.parse(fs.readFileSync(path.join(reportDir, 'plan-report.json'), 'utf8')) as {
+      summary: Row[];
+      workspaces?: { users: { username: string; stack: string }[] };
+      unplanned: unknown[];
+      people: { username: string; change: string }[];
+      risks: { address: string }[];
+    };
     expect(report.unplanned).toEqual([]);
     expect(report.summary.map((row) => row.stack)).toEqual(shardedStackIds());
     expect(report.summary.filter((row) => Object.values(row.counts).some((n) => n > 0)).map((row) => row.stack)).toEqual(['identity', 'workspaces-ws-01']);
+    // The workspaces part of the report (the roster-wide stack and its shards read together): carol's workspace, in her shard.
+    expect(report.workspaces?.users.map((user) => [user.username, user.stack])).toEqual([['carol', 'workspaces-ws-01']]);
     for (const row of report.summary) expect([row.stack, row.counts.delete, row.counts.replace]).toEqual([row.stack, 0, 0]);
     // Carol added, and into her group: nobody else.
     expect(report.people.map((person) => [person.username, person.change])).toEqual([['carol', 'added'], ['carol', 'groups']]);

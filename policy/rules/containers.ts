@@ -97,13 +97,19 @@ export const onlyNginxPublishes: PolicyRule = {
 
 export const workspacesInternalOnly: PolicyRule = {
   id: 'WEBIDE-N2',
-  summary: 'IDE containers join internal networks only (no route out, no other services).',
+  summary: "IDE containers (and IDE Swarm services' tasks) join internal networks only (no route out, no other services).",
   fix: "Attach the IDE only to the user's own workspace network (internal: true).",
   check: (node, context) => {
     const c = attributesOf(node, CONTAINER);
-    if (!c || labelMap(c)['webide.component'] !== 'workspace') return Compliance.NOT_APPLICABLE;
-    const networks: { name: string }[] = c.networks_advanced ?? [];
-    return networks.length > 0 && networks.every((n) => context.internalNetworkNames.has(n.name)) ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
+    if (c) {
+      if (labelMap(c)['webide.component'] !== 'workspace') return Compliance.NOT_APPLICABLE;
+      const networks: { name: string }[] = c.networks_advanced ?? [];
+      return verdict(networks.length > 0 && networks.every((n) => context.internalNetworks.has(n.name)));
+    }
+    const s = attributesOf(node, SERVICE);
+    if (!s || labelMap(s)['webide.component'] !== 'workspace') return Compliance.NOT_APPLICABLE;
+    const networks: { id: string }[] = s.task_spec?.networks_advanced ?? [];
+    return verdict(networks.length > 0 && networks.every((n) => context.internalNetworks.has(n.id)));
   },
 };
 

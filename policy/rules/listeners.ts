@@ -46,7 +46,7 @@ export function listenerViolations(nginxConf: string, edgeAddress: string | unde
 /** nginx's fixed addresses, and the one on its network with a route out (not internal). */
 export function fixedAddressesOf(networks: readonly { name: string; ipv4_address?: string }[], context: PolicyContext): { edge?: string; all: string[] } {
   const fixed = networks.filter((n) => !!n.ipv4_address);
-  const edge = fixed.filter((n) => !context.internalNetworkNames.has(n.name));
+  const edge = fixed.filter((n) => !context.internalNetworks.has(n.name));
   return { edge: edge.length === 1 ? edge[0].ipv4_address : undefined, all: fixed.map((n) => n.ipv4_address!) };
 }
 
