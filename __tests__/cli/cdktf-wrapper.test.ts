@@ -216,6 +216,23 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
       expect(recorded(['deploy', 'workspaces'], { stacks: SWARM }).calls).toEqual([preflight, sweep('workspaces'), `npx cdktf deploy workspaces ${options}`]);
     });
 
+    it("with workspaces.shards: the shard stacks after workspaces, before edge; 'workspaces*' names the workspaces part", () => {
+      const sharded: Stacks = { ...SWARM, 'workspaces-ws-01': ['ai', 'workspaces'], 'workspaces-ws-02': ['ai', 'workspaces'] };
+      expect(recorded(['deploy'], { stacks: sharded }).calls).toEqual([
+        preflight,
+        sweep('ai entry'),
+        `npx cdktf deploy ai entry ${options}`,
+        'node scripts/ts-run.js scripts/keycloak/bootstrap.ts',
+        sweep('identity workspaces workspaces-ws-01 workspaces-ws-02 edge'),
+        `npx cdktf deploy identity workspaces workspaces-ws-01 workspaces-ws-02 edge ${options}`,
+      ]);
+      expect(recorded(['deploy', 'workspaces*'], { stacks: sharded }).calls).toEqual([
+        preflight,
+        sweep('workspaces workspaces-ws-01 workspaces-ws-02'),
+        `npx cdktf deploy workspaces workspaces-ws-01 workspaces-ws-02 ${options}`,
+      ]);
+    });
+
     it('a problem the preflight finds stops the deploy before anything changes', () => {
       expect(recorded(['deploy'], { stacks: SWARM, nodeExit: 1 })).toMatchObject({
         status: 1,
