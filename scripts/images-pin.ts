@@ -19,12 +19,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { parseArgs } from 'util';
 import { estateSchema } from '../config/estate';
 import { ImageKey, pinnedReference, PinStep, planImagePins, withPinnedImages } from '../config/image-pins';
 import { readInputFile } from '../config/input-file';
 import { loadEstate } from '../config/load';
 import { ConfigError, ConfigIssue, formatIssue, knownKeysAt, parseYaml } from '../config/source';
+import { readCommandLine } from './lib/command-line';
 
 const USAGE = 'usage: npm run images:pin -- [--estate <estate.yaml>] [--only <key>,<key>…] [--ca-file <ca.pem>] [--engine <docker host>] [--dry-run]';
 /** Longest one image's copy into the registry may take. */
@@ -43,32 +43,10 @@ export interface ImagePinArgs {
 
 /** Parses the command line; every problem at once. */
 export function parseImagePinArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { args: ImagePinArgs } | { errors: string[] } {
-  const valued = ['estate', 'only', 'ca-file', 'engine'];
-  const { tokens } = parseArgs({
-    args: [...argv],
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-    options: { ...Object.fromEntries(valued.map((name) => [name, { type: 'string' as const }])), 'dry-run': { type: 'boolean' } },
-  });
-  const errors: string[] = [];
-  const values: Record<string, string> = {};
-  let dryRun = false;
-  for (const token of tokens) {
-    if (token.kind === 'positional') errors.push(`unexpected argument ${token.value}`);
-    if (token.kind !== 'option') continue;
-    if (token.name === 'dry-run' && token.value === undefined) dryRun = true;
-    else if (!valued.includes(token.name)) errors.push(`unknown option ${token.rawName}`);
-    else if (token.value === undefined || token.value === '' || token.value.startsWith('--')) {
-      errors.push(`${token.rawName} needs a value`);
-      // The option took the next flag as its value: that flag's own problems are still reported.
-      if (token.value?.startsWith('--')) {
-        const next = parseImagePinArgs([token.value], env);
-        if ('errors' in next) errors.push(...next.errors);
-      }
-    }
-    else values[token.name] = token.value;
-  }
+  const line = readCommandLine(argv, { valued: ['estate', 'only', 'ca-file', 'engine'], flags: ['dry-run'] });
+  const errors = [...line.errors];
+  const { values } = line;
+  const dryRun = line.flags.has('dry-run');
   const known = knownKeysAt(estateSchema, ['images']);
   const only = values.only?.split(',').map((key) => key.trim());
   for (const key of only ?? []) {

@@ -25,6 +25,7 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { readCommandLine } from './lib/command-line';
 
 export type OrphanKind = 'container' | 'network';
 const RESOURCE_TYPE: Readonly<Record<OrphanKind, string>> = { container: 'docker_container', network: 'docker_network' };
@@ -185,18 +186,13 @@ export function sweepStack(stackDir: string, dryRun: boolean, recordedElsewhere:
 }
 
 function main(argv: string[]): number {
-  let outDir = 'cdktf.out';
-  let dryRun = false;
-  const stacks: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--dry-run') dryRun = true;
-    else if (argv[i] === '--out' && argv[i + 1]) outDir = argv[++i];
-    else if (argv[i].startsWith('-')) {
-      process.stderr.write(`orphans: unknown option ${argv[i]}\nusage: orphans.ts [--dry-run] [--out <cdktf.out>] <stack>…\n`);
-      return 2;
-    } else stacks.push(argv[i]);
-  }
-  if (stacks.length === 0) {
+  const line = readCommandLine(argv, { valued: ['out'], flags: ['dry-run'], positionals: true });
+  const outDir = line.values.out ?? 'cdktf.out';
+  const dryRun = line.flags.has('dry-run');
+  const stacks = line.positionals;
+  const errors = [...line.errors, ...(stacks.length === 0 ? ['name the stacks to sweep'] : [])];
+  if (errors.length > 0) {
+    for (const error of errors) process.stderr.write(`orphans: ${error}\n`);
     process.stderr.write('usage: orphans.ts [--dry-run] [--out <cdktf.out>] <stack>…\n');
     return 2;
   }

@@ -26,6 +26,7 @@ import { ideNodesOf, swarmNodeName } from '../config/swarm';
 import { EstateNames } from '../constructs/naming';
 import { HOME_DIR } from '../constructs/workspace';
 import { Docker, managerDocker } from './swarm-docker';
+import { readCommandLine } from './lib/command-line';
 
 const USAGE = 'usage: npm run swarm:move-home -- <username> <to-node> [--from <node>] [--yes] [--estate <estate.yaml>] [--roster <roster.yaml>] [--timeout <seconds>]';
 
@@ -43,43 +44,29 @@ export interface MoveHomeArgs {
 
 /** Parses the command line; every problem at once. */
 export function parseMoveHomeArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { args: MoveHomeArgs } | { errors: string[] } {
-  const errors: string[] = [];
-  const positional: string[] = [];
-  const options: Record<string, string | undefined> = {};
-  let yes = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--yes') yes = true;
-    else if (['--from', '--estate', '--roster', '--timeout'].includes(arg)) {
-      const value = argv[i + 1];
-      if (value === undefined || value.startsWith('--') || value === '') {
-        errors.push(`${arg} needs a value`);
-        continue;
-      }
-      options[arg] = value;
-      i++;
-    } else if (arg.startsWith('-')) errors.push(`unknown option ${arg}`);
-    else positional.push(arg);
-  }
-  const [username, to, ...extra] = positional;
+  const line = readCommandLine(argv, { valued: ['from', 'estate', 'roster', 'timeout'], flags: ['yes'], positionals: true });
+  const errors = [...line.errors];
+  const options = line.values;
+  const yes = line.flags.has('yes');
+  const [username, to, ...extra] = line.positionals;
   if (username === undefined) errors.push('name the user whose home moves');
   else if (!USERNAME_PATTERN.test(username)) errors.push(`${JSON.stringify(username)}: not a username (a lowercase DNS label)`);
   if (to === undefined) errors.push('name the node the home moves to');
-  for (const [what, node] of [['<to-node>', to], ['--from', options['--from']]] as const) {
+  for (const [what, node] of [['<to-node>', to], ['--from', options.from]] as const) {
     if (node !== undefined && !swarmNodeName.safeParse(node).success) errors.push(`${what} ${JSON.stringify(node)}: not a node name (a lowercase DNS label)`);
   }
   if (extra.length > 0) errors.push(`unexpected argument ${extra[0]}`);
-  const timeoutSeconds = options['--timeout'] === undefined ? 3600 : Number(options['--timeout']);
-  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 10 || timeoutSeconds > 86_400) errors.push(`--timeout ${options['--timeout']}: whole seconds, 10 to 86400`);
+  const timeoutSeconds = options.timeout === undefined ? 3600 : Number(options.timeout);
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 10 || timeoutSeconds > 86_400) errors.push(`--timeout ${options.timeout}: whole seconds, 10 to 86400`);
   if (errors.length > 0) return { errors };
   return {
     args: {
       username: username!,
       to: to!,
-      from: options['--from'],
+      from: options.from,
       yes,
-      estateFile: options['--estate'] ?? env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'estate.yaml')),
-      rosterFile: options['--roster'] ?? env.ROSTER_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'roster.yaml')),
+      estateFile: options.estate ?? env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'estate.yaml')),
+      rosterFile: options.roster ?? env.ROSTER_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'roster.yaml')),
       timeoutSeconds,
     },
   };

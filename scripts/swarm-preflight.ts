@@ -29,6 +29,7 @@ import { readInputFile } from '../config/input-file';
 import { loadEstate } from '../config/load';
 import { ConfigError, formatIssue } from '../config/source';
 import { Docker, managerDocker } from './swarm-docker';
+import { readCommandLine } from './lib/command-line';
 
 const USAGE = 'usage: npm run swarm:preflight -- [--estate <estate.yaml>] [--timeout <seconds>]';
 
@@ -40,24 +41,12 @@ export interface PreflightArgs {
 
 /** Parses the command line; every problem at once. */
 export function parsePreflightArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { args: PreflightArgs } | { errors: string[] } {
-  const errors: string[] = [];
-  const options: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--estate' || arg === '--timeout') {
-      const value = argv[i + 1];
-      if (value === undefined || value === '' || value.startsWith('--')) {
-        errors.push(`${arg} needs a value`);
-        continue;
-      }
-      options[arg] = value;
-      i++;
-    } else errors.push(arg.startsWith('-') ? `unknown option ${arg}` : `unexpected argument ${arg}`);
-  }
-  const timeoutSeconds = options['--timeout'] === undefined ? 300 : Number(options['--timeout']);
-  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 10 || timeoutSeconds > 3600) errors.push(`--timeout ${options['--timeout']}: whole seconds, 10 to 3600`);
+  const { values, errors: lineErrors } = readCommandLine(argv, { valued: ['estate', 'timeout'] });
+  const errors = [...lineErrors];
+  const timeoutSeconds = values.timeout === undefined ? 300 : Number(values.timeout);
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 10 || timeoutSeconds > 3600) errors.push(`--timeout ${values.timeout}: whole seconds, 10 to 3600`);
   if (errors.length > 0) return { errors };
-  return { args: { estateFile: options['--estate'] ?? env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'estate.yaml')), timeoutSeconds } };
+  return { args: { estateFile: values.estate ?? env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'estate.yaml')), timeoutSeconds } };
 }
 
 /** A node as `docker node ls` shows it. */
