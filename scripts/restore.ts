@@ -37,6 +37,7 @@ import {
   restoreContainerFlags,
 } from '../constructs/backup';
 import { EstateNames } from '../constructs/naming';
+import { readCommandLine } from './lib/command-line';
 
 const USAGE = 'usage: npm run restore -- <home <username>|keycloak> [--snapshot <id>|latest] [--yes] [--estate <estate.yaml>] [--roster <roster.yaml>] [--image <image>]';
 const HELP = `${USAGE}
@@ -86,48 +87,19 @@ export const SECRET_SOURCES: Readonly<Record<BackupSecretEnv, string>> = {
  * argument. Secrets must be in `env` only when the restore is to run (--yes).
  */
 export function parseRestoreArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): { args: RestoreArgs } | { help: true } | { errors: string[] } {
-  const errors: string[] = [];
-  const positional: string[] = [];
-  let snapshot = 'latest';
-  let yes = false;
-  let estateFile = env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'estate.yaml'));
-  let rosterFile = env.ROSTER_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'roster.yaml'));
-  let image: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = (): string | undefined => {
-      if (inline !== undefined) return inline;
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) return undefined;
-      i++;
-      return next;
-    };
-    if (flag === '-h' || flag === '--help') return { help: true };
-    if (flag === '--yes') {
-      if (inline !== undefined) errors.push('--yes takes no value');
-      yes = true;
-    } else if (flag === '--snapshot' || flag === '--estate' || flag === '--roster' || flag === '--image') {
-      const given = value();
-      if (given === undefined || given === '') {
-        errors.push(`${flag} needs a value`);
-        continue;
-      }
-      if (flag === '--snapshot') {
-        if (SNAPSHOT_PATTERN.test(given)) snapshot = given;
-        else errors.push(`--snapshot ${JSON.stringify(given)}: must be latest or a snapshot id (8 to 64 hex digits, as restic snapshots shows them)`);
-      } else if (flag === '--estate') estateFile = given;
-      else if (flag === '--roster') rosterFile = given;
-      else image = given;
-    } else if (arg.startsWith('-')) {
-      errors.push(`unknown option ${flag}`);
-    } else {
-      positional.push(arg);
-    }
-  }
+  const line = readCommandLine(argv, { valued: ['snapshot', 'estate', 'roster', 'image'], flags: ['yes', 'help'], short: { h: 'help' }, positionals: true });
+  if (line.flags.has('help')) return { help: true };
+  const errors = [...line.errors];
+  const { values } = line;
+  const yes = line.flags.has('yes');
+  const estateFile = values.estate ?? env.ESTATE_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'estate.yaml'));
+  const rosterFile = values.roster ?? env.ROSTER_FILE ?? path.relative(process.cwd(), path.join(__dirname, '..', 'assets', 'roster.yaml'));
+  const image = values.image;
+  const snapshot = values.snapshot ?? 'latest';
+  if (!SNAPSHOT_PATTERN.test(snapshot)) errors.push(`--snapshot ${JSON.stringify(snapshot)}: must be latest or a snapshot id (8 to 64 hex digits, as restic snapshots shows them)`);
 
   let target: RestoreTarget | undefined;
-  const [kind, ...rest] = positional;
+  const [kind, ...rest] = line.positionals;
   if (kind === undefined) {
     errors.push('name what to restore: home <username> or keycloak');
   } else if (kind === 'home') {

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { loadInputs } from '../config/load';
 import { ConfigError } from '../config/source';
 import { readInputFile } from '../config/input-file';
+import { readCommandLine } from './lib/command-line';
 
 const USAGE = 'usage: npm run roster:check -- <roster.yaml> [--estate <estate.yaml>]';
 const HELP = `${USAGE}
@@ -19,32 +20,23 @@ file:line:col: field: message, all at once. Exit 0 valid, 1 invalid, 2 bad argum
   -h, --help               this text
 `;
 
-function parseArgs(argv: string[]): { roster: string; estate: string } | { help: true } | string {
-  let roster: string | undefined;
-  let estate = path.join(__dirname, '..', 'assets', 'estate.yaml');
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') {
-      return { help: true };
-    } else if (arg === '--estate') {
-      const value = argv[++i];
-      if (!value) return '--estate needs a file';
-      estate = value;
-    } else if (arg.startsWith('-')) {
-      return `unknown option ${arg}`;
-    } else if (roster === undefined) {
-      roster = arg;
-    } else {
-      return `unexpected argument ${arg}`;
-    }
-  }
-  return roster ? { roster, estate } : 'a roster file is required';
+/** The command line; every problem at once. */
+function parseRosterCheckArgs(argv: string[]): { roster: string; estate: string } | { help: true } | { errors: string[] } {
+  const line = readCommandLine(argv, { valued: ['estate'], flags: ['help'], short: { h: 'help' }, positionals: true });
+  if (line.flags.has('help')) return { help: true };
+  const errors = [...line.errors];
+  const [roster, ...extra] = line.positionals;
+  if (roster === undefined) errors.push('a roster file is required');
+  if (extra.length > 0) errors.push(`unexpected argument ${extra[0]}`);
+  if (errors.length > 0 || roster === undefined) return { errors };
+  return { roster, estate: line.values.estate ?? path.join(__dirname, '..', 'assets', 'estate.yaml') };
 }
 
 function main(): number {
-  const args = parseArgs(process.argv.slice(2));
-  if (typeof args === 'string') {
-    process.stderr.write(`roster:check: ${args}\n${USAGE}\n`);
+  const args = parseRosterCheckArgs(process.argv.slice(2));
+  if ('errors' in args) {
+    for (const error of args.errors) process.stderr.write(`roster:check: ${error}\n`);
+    process.stderr.write(`${USAGE}\n`);
     return 2;
   }
   if ('help' in args) {

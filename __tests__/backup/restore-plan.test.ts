@@ -114,9 +114,9 @@ describe('restore arguments', () => {
   it('reports every bad flag and argument at once, each naming it', () => {
     expect(parseRestoreArgs(['home', 'Alice', 'extra', '--snapshot', 'last-week', '--force', '--estate'], env)).toEqual({
       errors: [
-        '--snapshot "last-week": must be latest or a snapshot id (8 to 64 hex digits, as restic snapshots shows them)',
         'unknown option --force',
         '--estate needs a value',
+        '--snapshot "last-week": must be latest or a snapshot id (8 to 64 hex digits, as restic snapshots shows them)',
         'home "Alice": not a username (a lowercase DNS label)',
         'unexpected argument extra',
       ],
@@ -124,6 +124,8 @@ describe('restore arguments', () => {
     expect(parseRestoreArgs([], env)).toEqual({ errors: ['name what to restore: home <username> or keycloak'] });
     expect(parseRestoreArgs(['volume', 'x'], env)).toEqual({ errors: ['unknown target "volume": restore home <username> or keycloak'] });
     expect(parseRestoreArgs(['home', '--snapshot'], env)).toEqual({ errors: ['--snapshot needs a value', 'home needs a username'] });
+    expect(parseRestoreArgs(['home', 'alice', '-h'], env)).toEqual({ help: true });
+    expect(parseRestoreArgs(['--yes=1', 'keycloak'], env)).toEqual({ errors: ['--yes takes no value'] });
   });
 
   it('needs the secrets (as Terraform gets them) only to run: --yes', () => {
@@ -202,8 +204,8 @@ describe('npm run restore (the CLI)', () => {
     const result = run(['home', 'alice', '--snapshot', 'yesterday', '--forse', '--yes']);
     expect(result.status).toBe(2);
     expect(result.stderr.trim().split('\n')).toEqual([
-      'restore: --snapshot "yesterday": must be latest or a snapshot id (8 to 64 hex digits, as restic snapshots shows them)',
       'restore: unknown option --forse',
+      'restore: --snapshot "yesterday": must be latest or a snapshot id (8 to 64 hex digits, as restic snapshots shows them)',
       'restore: TF_VAR_backup_repository_password must be set (the same value Terraform gets)',
       expect.stringMatching(/^usage: npm run restore -- <home <username>\|keycloak>/),
     ]);

@@ -25,6 +25,7 @@ import { ConfigError } from '../../config/source';
 import { EstateNames } from '../../constructs/naming';
 import { KEYCLOAK_ADMIN_USER } from '../../stacks/platform-stack';
 import { KeycloakApi, untilKeycloakAnswers } from './api';
+import { readCommandLine } from '../lib/command-line';
 
 /** How long the bootstrap waits for Keycloak to answer (it starts in about a minute). */
 const KEYCLOAK_WAIT_SECONDS = 300;
@@ -135,27 +136,17 @@ async function hardenMaster(admin: KeycloakApi, estate: EstateConfig): Promise<v
   });
 }
 
-function parseArgs(argv: string[]): { estate: string; keep: boolean } | string {
-  let estate = process.env.ESTATE_FILE ?? path.join(__dirname, '..', '..', 'assets', 'estate.yaml');
-  let keep = false;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--estate') {
-      const value = argv[++i];
-      if (!value) return '--estate needs a file';
-      estate = value;
-    } else if (argv[i] === '--keep-bootstrap-admin') {
-      keep = true;
-    } else {
-      return `unknown argument ${argv[i]}`;
-    }
-  }
-  return { estate, keep };
+/** The command line; every problem at once. */
+function parseBootstrapArgs(argv: string[]): { estate: string; keep: boolean } | { errors: readonly string[] } {
+  const line = readCommandLine(argv, { valued: ['estate'], flags: ['keep-bootstrap-admin'] });
+  if (line.errors.length > 0) return { errors: line.errors };
+  return { estate: line.values.estate ?? process.env.ESTATE_FILE ?? path.join(__dirname, '..', '..', 'assets', 'estate.yaml'), keep: line.flags.has('keep-bootstrap-admin') };
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
-  if (typeof args === 'string') {
-    console.error(`keycloak:bootstrap: ${args}\n${USAGE}`);
+  const args = parseBootstrapArgs(process.argv.slice(2));
+  if ('errors' in args) {
+    console.error(`${args.errors.map((error) => `keycloak:bootstrap: ${error}`).join('\n')}\n${USAGE}`);
     return 2;
   }
   const clientSecret = process.env.TF_VAR_keycloak_terraform_client_secret ?? '';

@@ -18,6 +18,7 @@ import { ConfigError } from '../../config/source';
 import { USERNAME_PATTERN } from '../../config/roster';
 import { EstateNames } from '../../constructs/naming';
 import { KeycloakApi } from './api';
+import { readCommandLine } from '../lib/command-line';
 
 const USAGE = 'usage: npm run user:first-password -- <username> [--estate <estate.yaml>] [--reset]';
 
@@ -53,23 +54,17 @@ export async function issueFirstPassword(estate: EstateConfig, username: string,
 }
 
 async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  let estateFile = process.env.ESTATE_FILE ?? path.join(__dirname, '..', '..', 'assets', 'estate.yaml');
-  let username: string | undefined;
-  let reset = false;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--estate' && argv[i + 1]) estateFile = argv[++i];
-    else if (argv[i] === '--reset') reset = true;
-    else if (!argv[i].startsWith('-') && username === undefined) username = argv[i];
-    else {
-      console.error(`user:first-password: unexpected argument ${argv[i]}\n${USAGE}`);
-      return 2;
-    }
-  }
-  if (!username || !USERNAME_PATTERN.test(username)) {
-    console.error(`user:first-password: name one roster username\n${USAGE}`);
+  const line = readCommandLine(process.argv.slice(2), { valued: ['estate'], flags: ['reset'], positionals: true });
+  const errors = [...line.errors];
+  const [username, ...extra] = line.positionals;
+  if (username === undefined || !USERNAME_PATTERN.test(username)) errors.push('name one roster username');
+  if (extra.length > 0) errors.push(`unexpected argument ${extra[0]}`);
+  if (errors.length > 0 || username === undefined) {
+    console.error(`${errors.map((error) => `user:first-password: ${error}`).join('\n')}\n${USAGE}`);
     return 2;
   }
+  const estateFile = line.values.estate ?? process.env.ESTATE_FILE ?? path.join(__dirname, '..', '..', 'assets', 'estate.yaml');
+  const reset = line.flags.has('reset');
   const clientSecret = process.env.TF_VAR_keycloak_terraform_client_secret;
   if (!clientSecret) {
     console.error('user:first-password: TF_VAR_keycloak_terraform_client_secret must be set');

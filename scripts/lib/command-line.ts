@@ -19,6 +19,8 @@ export interface CommandLineSpec {
   readonly flags?: readonly string[];
   /** Whether the script takes arguments besides its options. */
   readonly positionals?: boolean;
+  /** One-letter spellings of options (`{ h: 'help' }`: `-h` is `--help`). */
+  readonly short?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -35,8 +37,8 @@ export function readCommandLine(argv: readonly string[], spec: CommandLineSpec):
     allowPositionals: true,
     tokens: true,
     options: {
-      ...Object.fromEntries(spec.valued.map((name) => [name, { type: 'string' as const }])),
-      ...Object.fromEntries(flagNames.map((name) => [name, { type: 'boolean' as const }])),
+      ...Object.fromEntries(spec.valued.map((name) => [name, { type: 'string' as const, ...shortOf(spec, name) }])),
+      ...Object.fromEntries(flagNames.map((name) => [name, { type: 'boolean' as const, ...shortOf(spec, name) }])),
     },
   });
   const values: Record<string, string> = {};
@@ -70,4 +72,10 @@ export function readCommandLine(argv: readonly string[], spec: CommandLineSpec):
     }
   }
   return { values, flags, positionals, errors };
+}
+
+/** The `short` property util.parseArgs takes for option `name`, where the spec gives it one. */
+function shortOf(spec: CommandLineSpec, name: string): { short?: string } {
+  const letter = Object.entries(spec.short ?? {}).find(([, long]) => long === name)?.[0];
+  return letter === undefined ? {} : { short: letter };
 }
