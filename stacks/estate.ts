@@ -110,7 +110,7 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
   };
   const workspaces = new WorkspacesStack(app, 'workspaces', { ...common('workspaces'), ...services });
   workspaces.addDependency(platform);
-  const workspaceShards = estate.workspaces.shards > 1 ? shardStacks(app, props, services, stateFile) : [];
+  const workspaceShards = estate.workspaces.shards > 1 ? shardStacks(app, props, services) : [];
   for (const shard of workspaceShards) {
     shard.addDependency(platform);
     // After the roster-wide stack: its home-volume guard stops a deploy that drops a user who has a home.
@@ -204,40 +204,40 @@ function estatePolicy(estate: EstateConfig): EstatePolicyPack {
   });
 }
 
-/** A swarm stack per shard, each with the users the rendezvous hash puts in it, on the nodes `placement` gives them. */
-function swarmShardStacks(app: App, props: BuildEstateProps, placement: ReadonlyMap<string, string>): SwarmWorkspaceShardStack[] {
-  const { estate, roster } = props;
-  const shardOf = assignWorkspaceShards(roster.users.map((user) => user.username), estate.workspaces.shards);
-  return workspaceShardNames(estate.workspaces.shards).map((shard) => {
+/**
+ * Each workspace shard of the estate (`workspaces.shards`) with its stack id, its state file, and
+ * whether the rendezvous hash (config/shards.ts) puts a username in it; both targets build their
+ * shard stacks from it.
+ */
+function workspaceShardPlan(props: BuildEstateProps, usernames: readonly string[]): { shard: string; id: string; stateFile: string; holds: (username: string) => boolean }[] {
+  const count = props.estate.workspaces.shards;
+  const shardOf = assignWorkspaceShards(usernames, count);
+  return workspaceShardNames(count).map((shard) => {
     const id = workspaceShardStackId(shard);
-    return new SwarmWorkspaceShardStack(app, id, {
-      estate,
-      stateFile: `${props.stateDir}/terraform.${id}.tfstate`,
-      shard,
-      users: roster.users.filter((user) => shardOf.get(user.username) === shard),
-      placement,
-    });
+    return { shard, id, stateFile: `${props.stateDir}/terraform.${id}.tfstate`, holds: (username: string) => shardOf.get(username) === shard };
   });
 }
 
-/** A stack per shard, each with the users (and retired users) the rendezvous hash puts in it. */
-function shardStacks(
-  app: App,
-  props: BuildEstateProps,
-  services: { nginxContainerId: string; egressProxyContainerId?: string },
-  stateFile: (id: string) => string,
-): WorkspaceShardStack[] {
+/** A swarm stack per shard, each with the users the rendezvous hash puts in it, on the nodes `placement` gives them. */
+function swarmShardStacks(app: App, props: BuildEstateProps, placement: ReadonlyMap<string, string>): SwarmWorkspaceShardStack[] {
   const { estate, roster } = props;
-  const shardOf = assignWorkspaceShards([...roster.users.map((user) => user.username), ...roster.retired], estate.workspaces.shards);
-  return workspaceShardNames(estate.workspaces.shards).map((shard) => {
-    const id = workspaceShardStackId(shard);
-    return new WorkspaceShardStack(app, id, {
-      estate,
-      stateFile: stateFile(id),
-      shard,
-      users: roster.users.filter((user) => shardOf.get(user.username) === shard),
-      retiredUsernames: roster.retired.filter((username) => shardOf.get(username) === shard),
-      ...services,
-    });
-  });
+  return workspaceShardPlan(props, roster.users.map((user) => user.username)).map(
+    ({ shard, id, stateFile, holds }) => new SwarmWorkspaceShardStack(app, id, { estate, stateFile, shard, users: roster.users.filter((user) => holds(user.username)), placement }),
+  );
+}
+
+/** A stack per shard, each with the users (and retired users) the rendezvous hash puts in it. */
+function shardStacks(app: App, props: BuildEstateProps, services: { nginxContainerId: string; egressProxyContainerId?: string }): WorkspaceShardStack[] {
+  const { estate, roster } = props;
+  return workspaceShardPlan(props, [...roster.users.map((user) => user.username), ...roster.retired]).map(
+    ({ shard, id, stateFile, holds }) =>
+      new WorkspaceShardStack(app, id, {
+        estate,
+        stateFile,
+        shard,
+        users: roster.users.filter((user) => holds(user.username)),
+        retiredUsernames: roster.retired.filter(holds),
+        ...services,
+      }),
+  );
 }
