@@ -253,6 +253,12 @@ export const estateSchema = z
       monitoring: imageReference,
       /** Squid: the egress proxy to the bank's declared services (images/egress-proxy). Required with `egress`. */
       egressProxy: imageReference.optional(),
+      /**
+       * Debian's docker-registry (images/registry): the registry the estate runs on a swarm
+       * (swarm.registry.serve), and required there. Its node runs it from its own engine's images
+       * (a registry cannot pull itself), so `npm run images:pin` leaves it as it is.
+       */
+      registry: imageReference.optional(),
     }),
     gpus: z.strictObject({
       /** Every GPU on the host that this estate may use. */
@@ -462,6 +468,9 @@ export function estateRules(raw: unknown): RuleIssue[] {
   }
   if (doc.egress !== undefined && record(doc.images).egressProxy === undefined && typeof doc.images === 'object' && doc.images !== null) {
     issues.push({ path: ['images'], message: "missing required key 'egressProxy' (the Squid image of the egress proxy; egress is set)" });
+  }
+  if (record(doc.images).registry !== undefined && (doc.target !== 'swarm' || record(record(doc.swarm).registry).serve === undefined)) {
+    issues.push({ path: ['images', 'registry'], message: 'only a swarm estate that runs its own registry (swarm.registry.serve) takes images.registry: remove it, or add serve' });
   }
   if (doc.httpPort !== undefined && doc.httpPort === doc.httpsPort) {
     issues.push({ path: ['httpPort'], message: 'must differ from httpsPort' });

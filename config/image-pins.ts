@@ -5,6 +5,9 @@ import { SwarmConfig } from './swarm';
 /** A key of the estate's `images` section (`nginx`, `codeServer`, …). */
 export type ImageKey = keyof EstateConfig['images'];
 
+/** The image of the registry the estate runs (swarm.registry.serve): never pulled from a registry, never pinned into one. */
+const RUNS_ITS_OWN_IMAGE: ImageKey = 'registry';
+
 /** The repository prefix of the estate's registry under which `npm run images:pin` stores images. */
 const REGISTRY_PREFIX = 'webide';
 
@@ -32,17 +35,20 @@ export function registryRepository(name: string, address: string): string {
 }
 
 /**
- * What to do with each image named by `keys` (every image of the section, in file order, when
- * undefined): an image already by digest in the estate's registry is verified; one by tag is pushed
+ * What to do with each image named by `keys` (every image of the section but the registry's own,
+ * in file order, when undefined): an image already by digest in the estate's registry is verified; one by tag is pushed
  * from the local engine under the same tag; one by digest elsewhere cannot be read from an engine
  * by that digest, and is refused. Pure.
  */
 export function planImagePins(images: EstateConfig['images'], registry: SwarmConfig['registry'], keys?: readonly ImageKey[]): PinStep[] {
   const address = registryAddress(registry);
-  const chosen = keys ?? (Object.keys(images) as ImageKey[]);
+  const chosen = keys ?? (Object.keys(images) as ImageKey[]).filter((key) => key !== RUNS_ITS_OWN_IMAGE);
   const steps = chosen.flatMap((key): PinStep[] => {
     const current = images[key];
     if (current === undefined) return [];
+    if (key === RUNS_ITS_OWN_IMAGE) {
+      return [{ kind: 'refuse', key, current, message: "is the registry's own image: its node runs it from that engine's images (a registry cannot pull itself), so it stays as it is" }];
+    }
     const parts = imageParts(current);
     if (!parts) throw new Error(`images.${key}: ${JSON.stringify(current)} is not an image reference (validate the estate first)`);
     if (parts.digest && parts.name.startsWith(`${address}/`)) {

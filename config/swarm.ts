@@ -45,13 +45,32 @@ const swarmNode = z.strictObject({
 });
 export type SwarmNode = z.output<typeof swarmNode>;
 
+const hostFile = z.string().startsWith('/', 'must be an absolute path on the Docker hosts');
+
+/**
+ * The estate runs the registry itself (stacks/swarm-registry-stack.ts): Debian's docker-registry
+ * (images.registry, images/registry) as a hardened container on the engine `dockerHost` reaches (a
+ * manager), serving TLS only on `port` of that node. `host` must name that node in the bank's DNS.
+ */
+const servedRegistry = z.strictObject({
+  /** PEM certificate chain of the registry, naming `host`, signed by the CA of `caFile`; at this path on the registry's node. */
+  certificateFile: hostFile,
+  /** Its private key, readable by the image's user (uid 1010); at this path on the registry's node. */
+  keyFile: hostFile,
+});
+
 /** The registry the nodes pull the estate's images from (each node pulls on its own). */
 const swarmRegistry = z.strictObject({
   /** The registry's DNS name, such as mirror.bank.internal; its TLS certificate must name it. */
   host: z.string().refine(isDnsHost, 'must be a DNS name such as mirror.bank.internal (its certificate must name it)'),
   port: z.number().int().min(1).max(65535).default(5000),
   /** PEM CA certificate that signs the registry's certificate, at this path on every node. */
-  caFile: z.string().startsWith('/', 'must be an absolute path on the Docker hosts'),
+  caFile: hostFile,
+  /**
+   * Set when the estate runs this registry itself (the `registry` stack, deployed first); absent
+   * when the bank runs it. Needs `images.registry`.
+   */
+  serve: servedRegistry.optional(),
 });
 
 /**
@@ -209,6 +228,10 @@ export function swarmRules(raw: unknown): RuleIssue[] {
     }
   }
 
+  const registry = record(swarm.registry);
+  if (registry.serve !== undefined && typeof doc.images === 'object' && doc.images !== null && record(doc.images).registry === undefined) {
+    issues.push({ path: ['images'], message: "missing required key 'registry' (the docker-registry image the estate runs; swarm.registry.serve is set)" });
+  }
   if (swarm.encryptOverlays === false && doc.profile === 'production') {
     issues.push({
       path: ['swarm', 'encryptOverlays'],

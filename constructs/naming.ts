@@ -20,6 +20,8 @@ export const SERVICES = [
   'egress-proxy',
   /** On a swarm: the AI gateway, a service of its own (stacks/swarm-ai-stack.ts); on one host nginx is both. */
   'ai-gateway',
+  /** On a swarm that runs its own registry: Debian's docker-registry (stacks/swarm-registry-stack.ts). */
+  'registry',
 ] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
@@ -35,7 +37,7 @@ export class EstateNames {
   }
 
   /** `forwarders`: on a swarm, the entry point's and AI gateway's network with every user forwarder. */
-  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit' | 'monitoring' | 'egress' | 'forwarders'): string {
+  network(purpose: 'edge' | 'identity' | 'database' | 'ai' | 'audit' | 'monitoring' | 'egress' | 'forwarders' | 'registry'): string {
     return `${this.prefix}-net-${purpose}`;
   }
 
@@ -88,7 +90,7 @@ export class EstateNames {
     return `${this.managedFiles('workspace')}-${shard}`;
   }
 
-  dataVolume(service: 'postgres' | 'tabby' | 'backup' | 'audit' | 'audit-queue' | 'prometheus' | 'alertmanager'): string {
+  dataVolume(service: 'postgres' | 'tabby' | 'backup' | 'audit' | 'audit-queue' | 'prometheus' | 'alertmanager' | 'registry'): string {
     return `${this.prefix}-data-${service}`;
   }
 

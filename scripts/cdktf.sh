@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run diff -- <stack> [cdktf options]      plan one stack (platform, identity, workspaces, workspaces-ws-NN, edge;
-#                                              on a swarm: ai, entry, identity, workspaces, workspaces-ws-NN, edge)
+#                                              on a swarm: [registry,] ai, entry, identity, workspaces, workspaces-ws-NN, edge)
 # npm run deploy -- [<stack>…] [cdktf options] deploy the named stacks ('workspaces*' names the workspaces
 #                                              stack and its shard stacks), or all of them, in deploy order
 # npm run shards:destroy -- [cdktf options]    destroy every workspace shard stack (workspaces-ws-NN): what
@@ -15,7 +15,8 @@
 # stacks it depends on; among stacks free to go, platform, ai, entry, identity, workspaces, the shard
 # stacks, then the rest (edge); one stack at a time (cdktf's --parallelism 1 unless given), stopping at
 # the first failure. On the Swarm target (its stacks include entry) `npm run swarm:preflight` runs
-# first, and a problem it finds stops the deploy before anything changes.
+# first, and a problem it finds stops the deploy before anything changes; only the registry the
+# estate runs itself (the `registry` stack) is deployed before it, since the probe pulls from it.
 # Secrets come from TF_VAR_* as usual; cdktf asks before it deploys or destroys.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,8 +58,8 @@ const fs = require("fs");
 const path = require("path");
 const outdir = process.argv[1];
 const stacks = Object.values(JSON.parse(fs.readFileSync(path.join(outdir, "manifest.json"), "utf8")).stacks);
-// platform, identity, workspaces, edge on one engine; ai, entry, identity, workspaces, edge on a swarm.
-const families = ["platform", "ai", "entry", "identity", "workspaces", "edge"];
+// platform, identity, workspaces, edge on one engine; [registry,] ai, entry, identity, workspaces, edge on a swarm.
+const families = ["registry", "platform", "ai", "entry", "identity", "workspaces", "edge"];
 const family = (name) => { const i = families.findIndex((f) => name === f || name.startsWith(`${f}-`)); return i < 0 ? families.length : i; };
 const before = (a, b) => family(a) - family(b) || (a < b ? -1 : a > b ? 1 : 0);
 const done = new Set();
@@ -183,8 +184,16 @@ for stack in "${STACKS[@]}"; do
   for s in "${stacks[@]}"; do [ "$s" = "$stack" ] && ordered+=("$stack"); done
 done
 options+=(--ignore-missing-stack-dependencies)
+# The registry the estate runs itself (swarm.registry.serve) goes first and alone, before the
+# preflight: the preflight's probe pulls the estate's IDE image from it, and the images are pinned
+# into it (npm run images:pin) after it runs.
+if [ "${ordered[0]:-}" = registry ]; then
+  deploy registry
+  ordered=("${ordered[@]:1}")
+  [ ${#ordered[@]} -gt 0 ] || exit 0
+fi
 # The Swarm target (its stacks: ai, entry, …): the swarm must hold the estate as declared, and each
-# engine set what a Swarm service cannot, before anything is deployed (scripts/swarm-preflight.ts).
+# engine set what a Swarm service cannot, before anything else is deployed (scripts/swarm-preflight.ts).
 if [[ " ${STACKS[*]} " == *" entry "* ]]; then
   if ! node scripts/ts-run.js scripts/swarm-preflight.ts; then
     echo "deploy: the swarm preflight found the problems above; nothing was deployed" >&2

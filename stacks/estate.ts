@@ -10,6 +10,7 @@ import { PlatformStack } from './platform-stack';
 import { SwarmAiStack } from './swarm-ai-stack';
 import { SwarmEdgeStack } from './swarm-edge-stack';
 import { SwarmEntryStack } from './swarm-entry-stack';
+import { SwarmRegistryStack } from './swarm-registry-stack';
 import { SwarmWorkspaceShardStack, SwarmWorkspacesStack } from './swarm-workspaces-stack';
 import { WorkspaceShardStack } from './workspace-shard-stack';
 import { WorkspacesStack } from './workspaces-stack';
@@ -46,7 +47,8 @@ export const STACK_IDS = ['platform', 'identity', 'workspaces', 'edge'] as const
  * others look up) → entry (PostgreSQL, Keycloak, nginx) → identity (the one-host identity stack,
  * unchanged, through the entry) → workspaces (one IDE and forwarder per user) → edge
  * (oauth2-proxy). Keycloak's bootstrap runs between entry and identity, as after platform on one host.
- * With `workspaces.shards` above 1 the shard stacks come after `workspaces`, as on one host.
+ * With `workspaces.shards` above 1 the shard stacks come after `workspaces`, as on one host; with
+ * `swarm.registry.serve` the `registry` stack comes first (`estateStackIds` lists them all).
  */
 export const SWARM_STACK_IDS = ['ai', 'entry', 'identity', 'workspaces', 'edge'] as const;
 
@@ -63,11 +65,12 @@ export function isWorkspaceShardStackId(id: string): boolean {
 /**
  * The ids of the estate's stacks in deploy order: platform, identity, workspaces, then each
  * workspace shard's stack (`workspaces.shards` > 1), then edge; on a swarm ai and entry in place of
- * platform (`SWARM_STACK_IDS`, with the shard stacks after workspaces).
+ * platform (`SWARM_STACK_IDS`, with the shard stacks after workspaces, and `registry` first when
+ * the estate runs its registry).
  */
 export function estateStackIds(estate: EstateConfig): string[] {
   const shards = estate.workspaces.shards > 1 ? workspaceShardNames(estate.workspaces.shards).map(workspaceShardStackId) : [];
-  if (estate.target === 'swarm') return ['ai', 'entry', 'identity', 'workspaces', ...shards, 'edge'];
+  if (estate.target === 'swarm') return [...(estate.swarm?.registry.serve ? ['registry'] : []), 'ai', 'entry', 'identity', 'workspaces', ...shards, 'edge'];
   return ['platform', 'identity', 'workspaces', ...shards, 'edge'];
 }
 
@@ -131,6 +134,8 @@ export function buildEstate(app: App, props: BuildEstateProps): EstateStacks {
 
 /** The Swarm target's stacks (`SWARM_STACK_IDS`). */
 export interface SwarmEstateStacks {
+  /** The registry the estate runs itself (`swarm.registry.serve`); absent when the bank runs it. */
+  readonly registry?: SwarmRegistryStack;
   readonly ai: SwarmAiStack;
   readonly entry: SwarmEntryStack;
   readonly identity: IdentityStack;
@@ -155,7 +160,10 @@ export function buildSwarmEstate(app: App, props: BuildEstateProps): SwarmEstate
   const { estate, roster } = props;
   if (estate.target !== 'swarm') throw new Error(`target ${estate.target}: these stacks are the swarm target's; buildTargetEstate builds the one the estate names`);
   const common = (id: string) => ({ estate, roster, stateFile: `${props.stateDir}/terraform.${id}.tfstate` });
+  // First: every other stack's services pull their images from it.
+  const registry = estate.swarm?.registry.serve ? new SwarmRegistryStack(app, 'registry', common('registry')) : undefined;
   const ai = new SwarmAiStack(app, 'ai', common('ai'));
+  if (registry) ai.addDependency(registry);
   const entry = new SwarmEntryStack(app, 'entry', common('entry'));
   entry.addDependency(ai);
   const identity = new IdentityStack(app, 'identity', common('identity'));
@@ -173,9 +181,9 @@ export function buildSwarmEstate(app: App, props: BuildEstateProps): SwarmEstate
   edge.addDependency(entry);
   edge.addDependency(identity);
   const policy = estatePolicy(estate);
-  const all = [ai, entry, identity, workspaces, ...workspaceShards, edge];
+  const all = [...(registry ? [registry] : []), ai, entry, identity, workspaces, ...workspaceShards, edge];
   for (const stack of all) Aspects.of(stack).add(policy);
-  return { ai, entry, identity, workspaces, workspaceShards, edge, all, policy };
+  return { registry, ai, entry, identity, workspaces, workspaceShards, edge, all, policy };
 }
 
 /** The estate's stacks for the target it names (`docker`: one engine, `swarm`): what synth and the plan report build. */
@@ -196,6 +204,8 @@ function estatePolicy(estate: EstateConfig): EstatePolicyPack {
         estate.models.completion.hostPath,
         ...(estate.operations.audit.forward ? [estate.operations.audit.forward.caFile] : []),
         ...(estate.operations.backup?.repository.startsWith('/') ? [estate.operations.backup.repository] : []),
+        // The registry's own certificate and key, where the estate runs it (swarm.registry.serve).
+        ...(estate.swarm?.registry.serve ? [estate.swarm.registry.serve.certificateFile, estate.swarm.registry.serve.keyFile] : []),
         // The bank's CA certificates, mounted read-only into every IDE.
         ...(estate.egress?.services.map((service) => service.caFile) ?? []),
       ],

@@ -233,6 +233,25 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
       ]);
     });
 
+    it('with the registry the estate runs (swarm.registry.serve): the registry stack first and alone, before the preflight; by itself, no preflight', () => {
+      const served: Stacks = { ...SWARM, ai: ['registry'], registry: [] };
+      expect(recorded(['deploy'], { stacks: served }).calls).toEqual([
+        sweep('registry'),
+        `npx cdktf deploy registry ${options}`,
+        preflight,
+        sweep('ai entry'),
+        `npx cdktf deploy ai entry ${options}`,
+        'node scripts/ts-run.js scripts/keycloak/bootstrap.ts',
+        sweep('identity workspaces edge'),
+        `npx cdktf deploy identity workspaces edge ${options}`,
+      ]);
+      // What comes before images:pin: the probe would pull the IDE image from a registry that holds nothing yet.
+      expect(recorded(['deploy', 'registry'], { stacks: served }).calls).toEqual([sweep('registry'), `npx cdktf deploy registry ${options}`]);
+      expect(recorded(['deploy', 'ai'], { stacks: served }).calls).toEqual([preflight, sweep('ai'), `npx cdktf deploy ai ${options}`]);
+      // A preflight problem after the registry: nothing else is deployed.
+      expect(recorded(['deploy'], { stacks: served, nodeExit: 1 })).toMatchObject({ status: 1, calls: [sweep('registry'), `npx cdktf deploy registry ${options}`, preflight] });
+    });
+
     it('a problem the preflight finds stops the deploy before anything changes', () => {
       expect(recorded(['deploy'], { stacks: SWARM, nodeExit: 1 })).toMatchObject({
         status: 1,

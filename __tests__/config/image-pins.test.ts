@@ -44,6 +44,14 @@ describe('planImagePins', () => {
     expect(planImagePins(images, REGISTRY, ['postgres', 'tabby']).map((step) => step.key)).toEqual(['postgres']);
   });
 
+  it("leaves the registry's own image out (its node runs it from its engine), and refuses it when asked for by name", () => {
+    const images = { postgres: 'webide-local/postgres:15', registry: 'webide-local/registry:2.8.2' } as Parameters<typeof planImagePins>[0];
+    expect(planImagePins(images, REGISTRY).map((step) => step.key)).toEqual(['postgres']);
+    expect(planImagePins(images, REGISTRY, ['registry'])).toEqual([
+      { kind: 'refuse', key: 'registry', current: images.registry, message: expect.stringContaining("is the registry's own image: its node runs it from that engine's images") },
+    ]);
+  });
+
   it('pushes one image named by two keys once, and refuses two different images that would land on one name', () => {
     const images = {
       tabby: 'webide-local/ai-standin:1',

@@ -168,6 +168,37 @@ describe('the deployment target', () => {
     });
   });
 
+  describe('the registry the estate runs itself (swarm.registry.serve)', () => {
+    const SERVE = '    caFile: /etc/webide/registry-ca.pem\n    serve:\n      certificateFile: /etc/webide/registry.pem\n      keyFile: /etc/webide/registry.key\n';
+    const withImage = (text: string) => text.replace(/^( {2}monitoring: .*)$/m, `$1\n  registry: webide-local/registry:2.8.2`);
+
+    it('takes its TLS files from the node and its image from images.registry', () => {
+      const estate = loadEstate({ file: 'estate.yaml', text: withImage(withSwarm(['    caFile: /etc/webide/registry-ca.pem\n', SERVE])).replace('profile: production', 'profile: local') });
+      expect(estate.swarm!.registry).toEqual({
+        host: 'mirror.bank.internal',
+        port: 5000,
+        caFile: '/etc/webide/registry-ca.pem',
+        serve: { certificateFile: '/etc/webide/registry.pem', keyFile: '/etc/webide/registry.key' },
+      });
+      expect(estate.images.registry).toBe('webide-local/registry:2.8.2');
+      // The bank runs it: nothing to serve.
+      expect(loadEstate({ file: 'estate.yaml', text: withSwarm() }).swarm!.registry.serve).toBeUndefined();
+    });
+
+    it('refuses serve without images.registry, images.registry without serve (on either target), and relative TLS paths, all at once', () => {
+      const noImage = withSwarm(['    caFile: /etc/webide/registry-ca.pem\n', SERVE.replace('keyFile: /etc/webide/registry.key', 'keyFile: registry.key')]);
+      expect(estateErrors(noImage)).toEqual([
+        `${at(noImage, 'images:', 'images', 1)}: images: missing required key 'registry' (the docker-registry image the estate runs; swarm.registry.serve is set)`,
+        `${at(noImage, 'keyFile: registry.key', 'keyFile')}: swarm.registry.serve.keyFile: must be an absolute path on the Docker hosts`,
+      ]);
+      const message = 'only a swarm estate that runs its own registry (swarm.registry.serve) takes images.registry: remove it, or add serve';
+      const unserved = withImage(withSwarm()).replace('profile: production', 'profile: local');
+      expect(estateErrors(unserved)).toEqual([`${at(unserved, 'registry: webide-local', 'registry', 1)}: images.registry: ${message}`]);
+      const oneHost = withImage(SAMPLE);
+      expect(estateErrors(oneHost)).toEqual([`${at(oneHost, 'registry: webide-local', 'registry', 1)}: images.registry: ${message}`]);
+    });
+  });
+
   it('reports every problem at once, in file order, with those of other sections', () => {
     const text = withSwarm(
       ['encryptOverlays: true', 'encryptOverlays: false'],

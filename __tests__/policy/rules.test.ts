@@ -177,6 +177,11 @@ const cases: Array<[PolicyRule, (s: TerraformStack) => unknown, (s: TerraformSta
   [pidsLimited, (s) => hardened(s), (s) => pidsStepAltered(s, 'removed')],
   [onlyNginxPublishes, (s) => hardened(s, { labels: { 'webide.component': 'nginx' }, ports: [{ internal: 8443, external: 443 }] }),
     (s) => hardened(s, { ports: [{ internal: 4000, external: 4000 }] })],
+  // The estate's own registry on a swarm (stacks/swarm-registry-stack.ts): its one TCP port, nothing more.
+  [onlyNginxPublishes, (s) => hardened(s, { labels: { 'webide.component': 'registry' }, ports: [{ internal: 5000, external: 5000, protocol: 'tcp' }] }),
+    (s) => hardened(s, { labels: { 'webide.component': 'registry' }, ports: [{ internal: 5000, external: 5000, protocol: 'tcp' }, { internal: 5001, external: 5001, protocol: 'tcp' }] })],
+  [onlyNginxPublishes, (s) => hardened(s, { labels: { 'webide.component': 'registry' }, ports: [{ internal: 5000, external: 5000, protocol: 'tcp' }] }),
+    (s) => hardened(s, { labels: { 'webide.component': 'litellm' }, ports: [{ internal: 5000, external: 5000, protocol: 'tcp' }] })],
   [workspacesInternalOnly, (s) => hardened(s, { labels: { 'webide.component': 'workspace' } }),
     (s) => hardened(s, { labels: { 'webide.component': 'workspace' }, networks: [{ name: 'bridge' }] })],
   // The same rules on the swarm target's services (their tasks are containers).

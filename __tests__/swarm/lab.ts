@@ -60,6 +60,14 @@ export const LAB_BRIDGE = '10.203.0.1';
 export const LAB_REGISTRY = { host: 'registry.swarm.test', port: 5000, address: '10.203.0.2' } as const;
 export const MANAGER_ADDRESS = '10.203.0.11';
 
+/** Where an estate that runs its own registry publishes it on the lab (swarm-m1), and its TLS files there (lab.sh estate-registry). */
+export function estateRegistry(): { host: string; port: number; certificateFile: string; keyFile: string } {
+  const [host, port, certificateFile, keyFile] = mustRun('bash', [LAB, 'estate-registry']).trim().split(' ');
+  return { host, port: Number(port), certificateFile, keyFile };
+}
+/** The image of the estate-run registry (scripts/docker/build-images.sh). */
+export const LOCAL_REGISTRY_IMAGE = 'webide-local/registry:2.8.2';
+
 /** The estate's images in the lab registry, by digest; vLLM and Tabby are the GPU-less AI stand-in. */
 export interface LabImages {
   readonly ide: string;
@@ -130,9 +138,11 @@ export function pushLabImages(): LabImages {
  * deploy yet (egress, backups; the local profile): the lab's images by digest, TLS files
  * and model directories under the test's own directories, Keycloak reached (and administered)
  * from this machine through the manager, the lab's three nodes (swarm-m1 a manager that also runs
- * IDEs, swarm-w1 an ide node, swarm-w2 the gpu node with two stand-in GPU ids).
+ * IDEs, swarm-w1 an ide node, swarm-w2 the gpu node with two stand-in GPU ids). With
+ * `servesRegistry`, the estate runs its own registry on swarm-m1 (swarm.registry.serve, images.registry)
+ * in place of the lab's.
  */
-export function labEstateText(options: { name: string; images: LabImages; tlsDir: string; modelsDir: string; encryptOverlays: boolean }): string {
+export function labEstateText(options: { name: string; images: LabImages; tlsDir: string; modelsDir: string; encryptOverlays: boolean; servesRegistry?: boolean }): string {
   const { images, tlsDir, modelsDir } = options;
   const text = withoutBackup(withoutEgress(assetText('estate.yaml')))
     .replace(/^name: .*$/m, `name: ${options.name}`)
@@ -161,13 +171,22 @@ export function labEstateText(options: { name: string; images: LabImages; tlsDir
     'swarm:',
     // The lab's kernel has no ESP: encrypted overlays would drop cross-node traffic (lab.swarm.ts shows it, the preflight finds it).
     `  encryptOverlays: ${options.encryptOverlays}`,
-    `  registry: { host: ${LAB_REGISTRY.host}, port: ${LAB_REGISTRY.port}, caFile: ${mustRun('bash', [LAB, 'ca']).trim()} }`,
+    registryLine(options.servesRegistry === true),
     '  nodes:',
     '    - { name: swarm-m1, role: manager, ideCapacity: 10 }',
     '    - { name: swarm-w1, role: ide, ideCapacity: 10 }',
     '    - { name: swarm-w2, role: gpu, gpuIds: ["GPU-0", "GPU-1"] }',
   ].join('\n');
-  return `${text}\n${swarm}\n`;
+  const withRegistryImage = options.servesRegistry ? text.replace(/^( {2}monitoring: .*)$/m, `$1\n  registry: ${LOCAL_REGISTRY_IMAGE}`) : text;
+  return `${withRegistryImage}\n${swarm}\n`;
+}
+
+/** The lab estate's `swarm.registry` line: the lab's registry, or the one the estate runs (estateRegistry). */
+function registryLine(servesRegistry: boolean): string {
+  const caFile = mustRun('bash', [LAB, 'ca']).trim();
+  if (!servesRegistry) return `  registry: { host: ${LAB_REGISTRY.host}, port: ${LAB_REGISTRY.port}, caFile: ${caFile} }`;
+  const served = estateRegistry();
+  return `  registry: { host: ${served.host}, port: ${served.port}, caFile: ${caFile}, serve: { certificateFile: ${served.certificateFile}, keyFile: ${served.keyFile} } }`;
 }
 
 /** Random values for every secret variable (TF_VAR_<name>) a lab estate needs, for one run only. */

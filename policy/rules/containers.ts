@@ -83,7 +83,8 @@ export const noHostMounts: PolicyRule = {
 
 export const onlyNginxPublishes: PolicyRule = {
   id: 'WEBIDE-N1',
-  summary: 'Only nginx publishes host ports (a container or a Swarm service).',
+  summary:
+    "Only nginx publishes host ports (a container or a Swarm service); on a swarm that runs its own registry, also the registry's plain container, which every node pulls from, and only its one port.",
   fix: 'Remove ports; reach the service through nginx on an internal network.',
   check: (node) => {
     const c = attributesOf(node, CONTAINER);
@@ -91,7 +92,10 @@ export const onlyNginxPublishes: PolicyRule = {
     if (!c && !service) return Compliance.NOT_APPLICABLE;
     const publishes = c ? (c.ports ?? []).length > 0 || c.publish_all_ports === true || c.network_mode === 'host' : service!.ports.length > 0;
     const component = c ? labelMap(c)['webide.component'] : service!.labels['webide.component'];
-    return publishes && component !== 'nginx' ? Compliance.NON_COMPLIANT : Compliance.COMPLIANT;
+    if (!publishes || component === 'nginx') return Compliance.COMPLIANT;
+    // The estate's registry (stacks/swarm-registry-stack.ts): one TCP port, nothing else published.
+    const registryPort = c && component === 'registry' && (c.ports ?? []).length === 1 && c.ports[0].protocol === 'tcp' && c.publish_all_ports !== true && c.network_mode !== 'host';
+    return registryPort ? Compliance.COMPLIANT : Compliance.NON_COMPLIANT;
   },
 };
 

@@ -50,6 +50,7 @@ SLAPD_VERSION=2.5.13          # Debian bookworm's slapd (checked at build): the 
 RESTIC_VERSION=0.14.0         # Debian bookworm's restic (checked at build): the backup agent
 RSYSLOG_VERSION=8.2302.0      # Debian bookworm's rsyslog and rsyslog-gnutls (checked at build): the audit sink
 SQUID_VERSION=5.7             # Debian bookworm's squid (checked at build): the egress proxy
+REGISTRY_VERSION=2.8.2        # Debian bookworm's docker-registry (checked at build): the registry a swarm estate runs
 # images/monitoring: Debian bookworm's packages, each version checked at build.
 PROMETHEUS_VERSION=2.42.0     # prometheus (also promtool, which the unit tests run)
 ALERTMANAGER_VERSION=0.25.0   # prometheus-alertmanager (also amtool)
@@ -75,7 +76,7 @@ PRISMA_VERSION="${PRISMA_VERSION:-0.15.0}"
 PROMETHEUS_CLIENT_VERSION="$(pin_from "$ROOT/scripts/litellm-venv.sh" '^PROMETHEUS_CLIENT_VERSION=')"
 PROMETHEUS_CLIENT_VERSION="${PROMETHEUS_CLIENT_VERSION:-0.26.0}"
 
-ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup audit monitoring egress-proxy bank-standin)
+ALL=(base nginx postgres keycloak oauth2-proxy litellm code-server ide ai-standin directory backup audit monitoring egress-proxy registry bank-standin)
 
 version_of() {
   case "$1" in
@@ -92,6 +93,7 @@ version_of() {
     audit) echo "$RSYSLOG_VERSION" ;;
     monitoring) echo "$PROMETHEUS_VERSION" ;;
     egress-proxy) echo "$SQUID_VERSION" ;;
+    registry) echo "$REGISTRY_VERSION" ;;
     bank-standin) echo "$BANK_STANDIN_VERSION" ;;
     *) return 1 ;;
   esac

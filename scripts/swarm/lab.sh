@@ -16,8 +16,15 @@
 #   bash scripts/swarm/lab.sh ca         the path of the lab CA's certificate
 #   bash scripts/swarm/lab.sh run <command>...  runs a command where the lab's names resolve (the
 #                                        registry's, for npm run images:pin): as the bank's DNS would
+#   bash scripts/swarm/lab.sh load <node> <image>...  copies local images (the host engine's) into one
+#                                        node's engine, as an approved import onto that host would: only for
+#                                        the image a node runs from its own store (the estate's own registry)
+#   bash scripts/swarm/lab.sh estate-registry  the estate-run registry's name, port, certificate and key
 #
-# The registry: registry.swarm.test:5000 at 10.203.0.2, in its own network namespace.
+# The registry: registry.swarm.test:5000 at 10.203.0.2, in its own network namespace (the bank's
+# registry, which the lab runs). A second name, estate-registry.swarm.test, is swarm-m1's address:
+# where an estate that runs its own registry (swarm.registry.serve) publishes it. Its certificate,
+# signed by the lab CA, is made here; every node trusts the lab CA for both names.
 
 # Nodes (name, role, address on the bridge):
 #   swarm-m1  manager, also runs IDEs   10.203.0.11
@@ -58,6 +65,12 @@ REGISTRY_NAME=registry.swarm.test
 REGISTRY_ADDRESS=10.203.0.2
 REGISTRY_PORT=5000
 REGISTRY=${REGISTRY_NAME}:${REGISTRY_PORT}
+# The registry an estate runs itself (stacks/swarm-registry-stack.ts), on the first manager.
+ESTATE_REGISTRY_NAME=estate-registry.swarm.test
+ESTATE_REGISTRY_PORT=5000
+ESTATE_REGISTRY=${ESTATE_REGISTRY_NAME}:${ESTATE_REGISTRY_PORT}
+# The uid:gid the registry image runs as (images/registry): its key must be readable by it.
+ESTATE_REGISTRY_GID=1010
 STATE=/var/lib/webide-swarm
 CA_DIR=${STATE}/ca
 RUN=/run/webide-swarm
@@ -85,7 +98,7 @@ registry_pid() { started_pid registry docker-regis; }
 
 hosts_file() {
   local n
-  printf '127.0.0.1 localhost\n%s %s\n' "$REGISTRY_ADDRESS" "$REGISTRY_NAME"
+  printf '127.0.0.1 localhost\n%s %s\n%s %s\n' "$REGISTRY_ADDRESS" "$REGISTRY_NAME" "${ADDRESS[swarm-m1]}" "$ESTATE_REGISTRY_NAME"
   for n in "${NODES[@]}"; do printf '%s %s\n' "${ADDRESS[$n]}" "$n"; done
 }
 
@@ -101,18 +114,27 @@ install_tools() {
   [ $rc -eq 0 ] || fail "apt-get could not install docker-registry and skopeo (exit $rc)"
 }
 
-# The lab's own CA and the registry's certificate (for registry.swarm.test); kept across starts.
+# The lab's own CA and the certificates of both registry names; kept across starts.
 lab_ca() {
-  [ -s "$CA_DIR/registry.pem" ] && return 0
+  [ -s "$CA_DIR/estate-registry.pem" ] && return 0
   mkdir -p "$CA_DIR"
   openssl req -x509 -newkey rsa:3072 -nodes -days 30 -subj '/CN=webide swarm lab CA' \
     -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' \
     -keyout "$CA_DIR/ca.key" -out "$CA_DIR/ca.pem" 2>/dev/null
-  openssl req -newkey rsa:3072 -nodes -subj "/CN=${REGISTRY_NAME}" -keyout "$CA_DIR/registry.key" -out "$CA_DIR/registry.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$REGISTRY_NAME" >"$CA_DIR/registry.ext"
-  openssl x509 -req -in "$CA_DIR/registry.csr" -CA "$CA_DIR/ca.pem" -CAkey "$CA_DIR/ca.key" -CAcreateserial -days 30 \
-    -extfile "$CA_DIR/registry.ext" -out "$CA_DIR/registry.pem" 2>/dev/null
+  lab_certificate registry "$REGISTRY_NAME"
+  lab_certificate estate-registry "$ESTATE_REGISTRY_NAME"
   chmod 600 "$CA_DIR"/*.key
+  # The estate-run registry reads its key as the image's user, from the first manager's filesystem.
+  chgrp "$ESTATE_REGISTRY_GID" "$CA_DIR/estate-registry.key"
+  chmod 640 "$CA_DIR/estate-registry.key"
+}
+
+# lab_certificate <file stem> <DNS name>: a server certificate for the name, signed by the lab CA.
+lab_certificate() {
+  openssl req -newkey rsa:3072 -nodes -subj "/CN=$2" -keyout "$CA_DIR/$1.key" -out "$CA_DIR/$1.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' "$2" >"$CA_DIR/$1.ext"
+  openssl x509 -req -in "$CA_DIR/$1.csr" -CA "$CA_DIR/ca.pem" -CAkey "$CA_DIR/ca.key" -CAcreateserial -days 30 \
+    -extfile "$CA_DIR/$1.ext" -out "$CA_DIR/$1.pem" 2>/dev/null
 }
 
 registry_up() { curl -sf --max-time 5 --cacert "$CA_DIR/ca.pem" --resolve "${REGISTRY}:${REGISTRY_ADDRESS}" "https://${REGISTRY}/v2/" >/dev/null 2>&1; }
@@ -175,6 +197,18 @@ cmd_push() {
     echo "${REGISTRY}/webide/${repo}@$(cat "$certs/digest")"
   done
   rm -rf "$certs"
+}
+
+# Copies local images from the host engine into one node's engine (its image id unchanged).
+cmd_load() {
+  need_root
+  [ $# -ge 2 ] && [ -n "${ROLE[$1]:-}" ] || fail "usage: $0 load <${NODES[*]}> <image>..."
+  local n=$1 image
+  shift
+  node_up "$n" || fail "$n does not answer: run '$0 start' first"
+  for image in "$@"; do
+    skopeo copy --quiet --dest-daemon-host "$(host_of "$n")" "docker-daemon:$image" "docker-daemon:$image"
+  done
 }
 
 # A private mount namespace with the lab's hosts file: the command sees registry.swarm.test, the
@@ -240,10 +274,11 @@ node_network_up() {
 node_engine_up() {
   local n=$1 dir="${STATE}/$1" pid
   if node_up "$n"; then return 0; fi
-  mkdir -p "$dir/data" "$dir/var-lib-docker" "$dir/etc-docker/certs.d/${REGISTRY}" "$RUN"
+  mkdir -p "$dir/data" "$dir/var-lib-docker" "$dir/etc-docker/certs.d/${REGISTRY}" "$dir/etc-docker/certs.d/${ESTATE_REGISTRY}" "$RUN"
   node_config "$n" >"$dir/daemon.json"
-  # The registry is trusted through the lab CA, never as an insecure registry.
+  # Both registries are trusted through the lab CA, never as insecure registries.
   cp "$CA_DIR/ca.pem" "$dir/etc-docker/certs.d/${REGISTRY}/ca.crt"
+  cp "$CA_DIR/ca.pem" "$dir/etc-docker/certs.d/${ESTATE_REGISTRY}/ca.crt"
   if pid="$(node_pid "$n")"; then
     say "$n: dockerd (pid $pid) is starting; waiting"
   else
@@ -384,7 +419,9 @@ case "${1:-}" in
   status) cmd_status ;;
   push) shift; cmd_push "$@" ;;
   run) shift; cmd_run "$@" ;;
+  load) shift; cmd_load "$@" ;;
   ca) echo "$CA_DIR/ca.pem" ;;
+  estate-registry) printf '%s %s %s %s\n' "$ESTATE_REGISTRY_NAME" "$ESTATE_REGISTRY_PORT" "$CA_DIR/estate-registry.pem" "$CA_DIR/estate-registry.key" ;;
   host) [ -n "${2:-}" ] && [ -n "${ROLE[${2}]:-}" ] || fail "usage: $0 host <${NODES[*]}>"; host_of "$2" ;;
-  *) echo "usage: $0 start|stop|status|host <node>|push <image>...|run <command>...|ca" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|host <node>|push <image>...|run <command>...|load <node> <image>...|ca|estate-registry" >&2; exit 2 ;;
 esac

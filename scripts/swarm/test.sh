@@ -22,7 +22,7 @@ phase 'Docker engine' bash scripts/docker/engine.sh start
 phase 'probe image (base)' bash scripts/docker/build-images.sh --only base
 # The workspaces test runs the estate's own IDE, nginx, LiteLLM, PostgreSQL, Keycloak and oauth2-proxy images and the AI stand-in on
 # the swarm (cached for the e2e tier).
-phase 'images (nginx, code-server, ide, litellm, ai-standin, postgres, keycloak, oauth2-proxy)' bash -c 'for image in nginx code-server ide litellm ai-standin postgres keycloak oauth2-proxy; do bash scripts/docker/build-images.sh --only "$image" || exit; done'
+phase 'images (nginx, code-server, ide, litellm, ai-standin, postgres, keycloak, oauth2-proxy, registry)' bash -c 'for image in nginx code-server ide litellm ai-standin postgres keycloak oauth2-proxy registry; do bash scripts/docker/build-images.sh --only "$image" || exit; done'
 trap finish EXIT
 phase 'lab start (registry, 3 nodes)' bash scripts/swarm/lab.sh start
 phase 'tests (jest swarm)' npx jest --selectProjects swarm --runInBand
