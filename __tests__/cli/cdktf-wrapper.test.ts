@@ -197,18 +197,16 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
 
   describe('on the Swarm target: the preflight first, then ai, entry, the bootstrap, identity, workspaces, edge', () => {
     const preflight = 'node scripts/ts-run.js scripts/swarm-preflight.ts';
+    /** What a full deploy runs after the preflight. */
+    const afterPreflight = [
+      sweep('ai entry'),
+      `npx cdktf deploy ai entry ${options}`,
+      'node scripts/ts-run.js scripts/keycloak/bootstrap.ts',
+      sweep('identity workspaces edge'),
+      `npx cdktf deploy identity workspaces edge ${options}`,
+    ];
     it('deploys every stack in that order, each after the orphan sweep of its stacks', () => {
-      expect(recorded(['deploy'], { stacks: SWARM })).toMatchObject({
-        status: 0,
-        calls: [
-          preflight,
-          sweep('ai entry'),
-          `npx cdktf deploy ai entry ${options}`,
-          'node scripts/ts-run.js scripts/keycloak/bootstrap.ts',
-          sweep('identity workspaces edge'),
-          `npx cdktf deploy identity workspaces edge ${options}`,
-        ],
-      });
+      expect(recorded(['deploy'], { stacks: SWARM })).toMatchObject({ status: 0, calls: [preflight, ...afterPreflight] });
       expect(recorded(['diff'], { stacks: SWARM }).stderr).toBe('diff: name one stack: npm run diff -- <stack> (ai entry identity workspaces edge); for all of them at once: npm run plan:report\n');
     });
 
@@ -235,16 +233,7 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
 
     it('with the registry the estate runs (swarm.registry.serve): the registry stack first and alone, before the preflight; by itself, no preflight', () => {
       const served: Stacks = { ...SWARM, ai: ['registry'], registry: [] };
-      expect(recorded(['deploy'], { stacks: served }).calls).toEqual([
-        sweep('registry'),
-        `npx cdktf deploy registry ${options}`,
-        preflight,
-        sweep('ai entry'),
-        `npx cdktf deploy ai entry ${options}`,
-        'node scripts/ts-run.js scripts/keycloak/bootstrap.ts',
-        sweep('identity workspaces edge'),
-        `npx cdktf deploy identity workspaces edge ${options}`,
-      ]);
+      expect(recorded(['deploy'], { stacks: served }).calls).toEqual([sweep('registry'), `npx cdktf deploy registry ${options}`, preflight, ...afterPreflight]);
       // What comes before images:pin: the probe would pull the IDE image from a registry that holds nothing yet.
       expect(recorded(['deploy', 'registry'], { stacks: served }).calls).toEqual([sweep('registry'), `npx cdktf deploy registry ${options}`]);
       expect(recorded(['deploy', 'ai'], { stacks: served }).calls).toEqual([preflight, sweep('ai'), `npx cdktf deploy ai ${options}`]);
