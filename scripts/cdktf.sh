@@ -187,16 +187,18 @@ options+=(--ignore-missing-stack-dependencies)
 # The registry the estate runs itself (swarm.registry.serve) goes first and alone, before the
 # preflight: the preflight's probe pulls the estate's IDE image from it, and the images are pinned
 # into it (npm run images:pin) after it runs.
+not_deployed="nothing was deployed"
 if [ "${ordered[0]:-}" = registry ]; then
   deploy registry
   ordered=("${ordered[@]:1}")
   [ ${#ordered[@]} -gt 0 ] || exit 0
+  not_deployed="nothing after the registry was deployed"
 fi
 # The Swarm target (its stacks: ai, entry, …): the swarm must hold the estate as declared, and each
 # engine set what a Swarm service cannot, before anything else is deployed (scripts/swarm-preflight.ts).
 if [[ " ${STACKS[*]} " == *" entry "* ]]; then
   if ! node scripts/ts-run.js scripts/swarm-preflight.ts; then
-    echo "deploy: the swarm preflight found the problems above; nothing was deployed" >&2
+    echo "deploy: the swarm preflight found the problems above; $not_deployed" >&2
     exit 1
   fi
 fi

@@ -238,7 +238,11 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
       expect(recorded(['deploy', 'registry'], { stacks: served }).calls).toEqual([sweep('registry'), `npx cdktf deploy registry ${options}`]);
       expect(recorded(['deploy', 'ai'], { stacks: served }).calls).toEqual([preflight, sweep('ai'), `npx cdktf deploy ai ${options}`]);
       // A preflight problem after the registry: nothing else is deployed.
-      expect(recorded(['deploy'], { stacks: served, nodeExit: 1 })).toMatchObject({ status: 1, calls: [sweep('registry'), `npx cdktf deploy registry ${options}`, preflight] });
+      expect(recorded(['deploy'], { stacks: served, nodeExit: 1 })).toMatchObject({
+        status: 1,
+        calls: [sweep('registry'), `npx cdktf deploy registry ${options}`, preflight],
+        stderr: expect.stringContaining('deploy: the swarm preflight found the problems above; nothing after the registry was deployed\n'),
+      });
     });
 
     it('a problem the preflight finds stops the deploy before anything changes', () => {

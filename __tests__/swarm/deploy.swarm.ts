@@ -3,7 +3,9 @@
  * command an infra engineer runs, from an estate file (`target: swarm`) and a roster file, as on
  * one host. It runs the swarm preflight, then cdktf deploys ai and entry, runs the Keycloak
  * bootstrap, and deploys identity, workspaces and edge (scripts/cdktf.sh). The images are the
- * estate's own from the lab registry by digest; vLLM and Tabby are the GPU-less AI stand-in.
+ * estate's own, by digest, from the registry the estate runs itself (swarm.registry.serve: `npm run
+ * deploy -- registry`, then `npm run images:pin`, as a first deploy goes); vLLM and Tabby are the
+ * GPU-less AI stand-in.
  *
  * Shown: a deploy with encrypted overlays on nodes whose kernel has no ESP is refused by the
  * preflight, naming every node, before anything is created; the deploy converges the whole
@@ -18,11 +20,28 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadEstate } from '../../config/load';
-import { estateStackIds, SWARM_STACK_IDS } from '../../stacks/estate';
+import { estateStackIds } from '../../stacks/estate';
 import { testCertificates } from '../helpers/tls';
-import { ROOT, run, sleep } from '../helpers/run';
+import { mustRun, ROOT, run, sleep } from '../helpers/run';
 import { terraform, terraformEnv, terraformFailure } from '../live/terraform';
-import { execIn, LabImages, labEstateText, labSecrets, manager, MANAGER_ADDRESS, NODES, pushLabImages, removeEstateVolumes, task, waitRunning } from './lab';
+import {
+  engine,
+  estateRegistry,
+  execIn,
+  LAB,
+  LabImages,
+  labEstateText,
+  labSecrets,
+  LOCAL_LAB_IMAGES,
+  LOCAL_REGISTRY_IMAGE,
+  manager,
+  MANAGER_ADDRESS,
+  NODES,
+  pushLabImages,
+  removeEstateVolumes,
+  task,
+  waitRunning,
+} from './lab';
 
 jest.setTimeout(1_500_000);
 
@@ -55,31 +74,39 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     CI: 'true',
   });
   let images: LabImages | undefined;
-  const estateText = (encryptOverlays: boolean) => labEstateText({ name: ESTATE_NAME, images: images!, tlsDir, modelsDir, encryptOverlays });
+  const estateText = (encryptOverlays: boolean) => labEstateText({ name: ESTATE_NAME, images: images!, tlsDir, modelsDir, encryptOverlays, servesRegistry: true });
+  /** The unsharded estate's stacks: registry first (the estate runs it), then ai, entry, identity, workspaces, edge. */
+  const stackIds = () => estateStackIds(loadEstate({ file: 'estate.yaml', text: estateText(false) }));
   /** The lab estate with its workspaces in two shard stacks (alice and bob hash into ws-02, carol into ws-01). */
   const shardedText = () => estateText(false).replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 2\n');
   const shardedStackIds = () => estateStackIds(loadEstate({ file: 'estate.yaml', text: shardedText() }));
   let domain = '';
 
-  const deploy = () => run('npm', ['run', '--silent', 'deploy', '--', '--auto-approve'], { env, timeout: 1_200_000 });
+  const deploy = (...stacks: string[]) => run('npm', ['run', '--silent', 'deploy', '--', ...stacks, '--auto-approve'], { env, timeout: 1_200_000 });
   const estateServices = () => manager('service', 'ls', '--format', '{{.Name}}', '--filter', `name=${ESTATE_NAME}-`).split('\n').filter(Boolean).sort();
   /** An HTTPS request from this machine (outside the swarm) to the manager's entry: status and Location. */
   const fromOutside = (url: string) =>
     run('curl', ['-s', '--cacert', caFile, '--resolve', `${domain}:443:${MANAGER_ADDRESS}`, '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '--max-time', '10', url]).out.trim();
 
   beforeAll(() => {
-    images = pushLabImages();
+    // A first deploy with the estate's own registry: the registry (its image on its node, as an
+    // approved import puts it there), then every image pinned into it.
+    fs.mkdirSync(stateDir);
+    mustRun('bash', [LAB, 'load', 'swarm-m1', LOCAL_REGISTRY_IMAGE], { timeout: 300_000 });
+    fs.writeFileSync(estateFile, labEstateText({ name: ESTATE_NAME, images: LOCAL_LAB_IMAGES, tlsDir, modelsDir, encryptOverlays: false, servesRegistry: true }));
+    fs.writeFileSync(rosterFile, ROSTER);
+    const registry = deploy('registry');
+    if (registry.status !== 0) throw new Error(`npm run deploy -- registry failed (${registry.status}):\n${registry.out.slice(-8000)}`);
+    images = pushLabImages({ servesRegistry: true });
     fs.chmodSync(tlsDir, 0o755);
     for (const dir of ['chat', 'completion']) fs.mkdirSync(path.join(modelsDir, dir), { recursive: true, mode: 0o755 });
-    fs.mkdirSync(stateDir);
     domain = loadEstate({ file: 'estate.yaml', text: estateText(false) }).domain;
     testCertificates(tlsDir, domain, [MANAGER_ADDRESS]);
-    fs.writeFileSync(rosterFile, ROSTER);
   }, 900_000);
 
   afterAll(async () => {
     // Keycloak's realm goes while Keycloak runs: the stacks backwards.
-    for (const id of (images ? shardedStackIds() : [...SWARM_STACK_IDS]).reverse()) {
+    for (const id of (images ? shardedStackIds() : ['registry']).reverse()) {
       const dir = path.join(synthOut, 'stacks', id);
       if (!fs.existsSync(path.join(dir, '.terraform'))) continue;
       const destroyed = terraform(dir, ['destroy', '-auto-approve', '-input=false'], env, 600_000);
@@ -87,6 +114,7 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     }
     // The homes and PostgreSQL's data are what terraform never removes: this test's go once their tasks are gone.
     await removeEstateVolumes(ESTATE_NAME);
+    run('docker', ['-H', engine('swarm-m1'), 'image', 'rm', LOCAL_REGISTRY_IMAGE]);
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(tlsDir, { recursive: true, force: true });
   }, 900_000);
@@ -98,7 +126,7 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     for (const node of NODES) {
       expect(refused.out).toMatch(new RegExp(`swarm:preflight: ${node}: its kernel cannot do ESP \\(IPsec\\) with AES-GCM \\(ip xfrm: Error: Requested [^)]*not found\\.\\), and swarm.encryptOverlays is on`));
     }
-    expect(refused.out).toContain('deploy: the swarm preflight found the problems above; nothing was deployed');
+    expect(refused.out).toContain('deploy: the swarm preflight found the problems above; nothing after the registry was deployed');
     expect(estateServices()).toEqual([]);
   });
 
@@ -128,16 +156,19 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     // The realm and its client exist (the identity stack): Keycloak serves the login page.
     expect(fromOutside(login).split(' ')[0]).toBe('200');
     // Deploy converged: a refreshing plan of each stack, as cdktf left it, changes nothing.
-    for (const id of SWARM_STACK_IDS) {
+    for (const id of stackIds()) {
       const plan = terraform(path.join(synthOut, 'stacks', id), ['plan', '-detailed-exitcode', '-input=false'], env);
       if (plan.status !== 0) throw new Error(terraformFailure(`a refreshing plan of ${id} after npm run deploy is not empty`, plan));
     }
+    // Every IDE's node pulled its image by digest from the registry the estate runs.
+    expect(images!.ide.startsWith(`${estateRegistry().host}:${estateRegistry().port}/webide/ide:`)).toBe(true);
+    expect(manager('service', 'inspect', '-f', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', `${ESTATE_NAME}-ide-bob`)).toBe(images!.ide);
     // No secret in any service's spec or in the synthesized JSON.
     const specs = manager('service', 'inspect', ...estateServices());
-    const synthesized = SWARM_STACK_IDS.map((id) => fs.readFileSync(path.join(synthOut, 'stacks', id, 'cdk.tf.json'), 'utf8')).join('\n');
+    const synthesized = stackIds().map((id) => fs.readFileSync(path.join(synthOut, 'stacks', id, 'cdk.tf.json'), 'utf8')).join('\n');
     expect(Object.entries(secrets).filter(([, value]) => specs.includes(value) || synthesized.includes(value)).map(([name]) => name)).toEqual([]);
     // Each stack's state where STATE_DIR says.
-    expect(fs.readdirSync(stateDir).filter((file) => file.endsWith('.tfstate')).sort()).toEqual(SWARM_STACK_IDS.map((id) => `terraform.${id}.tfstate`).sort());
+    expect(fs.readdirSync(stateDir).filter((file) => file.endsWith('.tfstate')).sort()).toEqual(stackIds().map((id) => `terraform.${id}.tfstate`).sort());
     // A file in alice's home, for the split below to keep.
     expect(execIn(`${ESTATE_NAME}-ide-alice`, 'sh', '-c', 'echo kept-across-the-split > /home/coder/split-proof.txt && cat /home/coder/split-proof.txt')).toEqual({ out: 'kept-across-the-split', status: 0 });
   });
@@ -148,7 +179,7 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
     const deployed = deploy();
     if (deployed.status !== 0) throw new Error(`npm run deploy of the split failed (${deployed.status}):\n${deployed.out.slice(-12000)}`);
     const stacks = shardedStackIds();
-    expect(stacks).toEqual(['ai', 'entry', 'identity', 'workspaces', 'workspaces-ws-01', 'workspaces-ws-02', 'edge']);
+    expect(stacks).toEqual(['registry', 'ai', 'entry', 'identity', 'workspaces', 'workspaces-ws-01', 'workspaces-ws-02', 'edge']);
     // The IDE services now belong to ws-02's state, and the workspaces stack holds only its placement guard.
     const stateResources = (id: string) =>
       (JSON.parse(fs.readFileSync(path.join(stateDir, `terraform.${id}.tfstate`), 'utf8')) as { resources: { type: string; name: string }[] }).resources.map((r) => `${r.type}.${r.name}`);

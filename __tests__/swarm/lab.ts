@@ -105,15 +105,16 @@ export function estateImages(estateFile: string): Record<string, string> {
 }
 
 /**
- * The lab's images in the lab registry, by digest, pinned the way an estate's are: `npm run images:pin`
+ * The lab's images in the lab registry (with `servesRegistry`, the one an estate runs on swarm-m1,
+ * which must be running), by digest, pinned the way an estate's are: `npm run images:pin`
  * on a lab estate naming the local images by tag. The probes' base image is no image of the estate:
  * it goes in with lab.sh push.
  */
-export function pushLabImages(): LabImages {
+export function pushLabImages(options: { servesRegistry?: boolean } = {}): LabImages {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webide-lab-images-'));
   try {
     const file = path.join(dir, 'estate.yaml');
-    fs.writeFileSync(file, labEstateText({ name: 'webide-pin', images: LOCAL_LAB_IMAGES, tlsDir: dir, modelsDir: dir, encryptOverlays: false }));
+    fs.writeFileSync(file, labEstateText({ name: 'webide-pin', images: LOCAL_LAB_IMAGES, tlsDir: dir, modelsDir: dir, encryptOverlays: false, servesRegistry: options.servesRegistry }));
     const pinned = pinImages(file, '--only', LAB_IMAGE_KEYS.join(','));
     if (pinned.status !== 0) throw new Error(`npm run images:pin failed (${pinned.status}):\n${pinned.out}`);
     const images = estateImages(file);
