@@ -71,8 +71,12 @@ export interface NodeProbe {
 /** The probe's findings, by node hostname. */
 export type ProbesByNode = ReadonlyMap<string, NodeProbe>;
 
-/** What stops a deploy of this estate on this swarm; none when it may go ahead. Pure. */
-export function preflightProblems(estate: EstateConfig, nodes: readonly SwarmNodeState[], probes: ProbesByNode): string[] {
+/**
+ * What stops a deploy of this estate on this swarm; none when it may go ahead. `taskErrors`: by
+ * node, why the probe's task could not run there (`docker service ps`' error, such as an image
+ * the node could not pull). Pure.
+ */
+export function preflightProblems(estate: EstateConfig, nodes: readonly SwarmNodeState[], probes: ProbesByNode, taskErrors: ReadonlyMap<string, string> = new Map()): string[] {
   if (estate.target !== 'swarm' || !estate.swarm) return [`the estate's target is ${estate.target}: the preflight is the swarm target's`];
   const problems: string[] = [];
   const byName = new Map(nodes.map((node) => [node.hostname, node]));
@@ -92,7 +96,14 @@ export function preflightProblems(estate: EstateConfig, nodes: readonly SwarmNod
       continue;
     }
     if (probe === undefined) {
-      problems.push(`${declared.name}: the probe did not report from it (no task ran there)`);
+      const error = taskErrors.get(declared.name);
+      if (error === undefined) problems.push(`${declared.name}: the probe did not report from it (no task ran there)`);
+      else if (/image|manifest/i.test(error)) {
+        problems.push(
+          `${declared.name}: the probe could not run there: ${error}. The probe is the estate's IDE image (images.codeServer, ${estate.images.codeServer}), ` +
+            `which every node pulls from swarm.registry: pin the estate's images there first (npm run images:pin)`,
+        );
+      } else problems.push(`${declared.name}: the probe could not run there: ${error}`);
       continue;
     }
     if (probe.noNewPrivs !== '1') {
@@ -145,6 +156,7 @@ export async function runPreflight(estate: EstateConfig, args: PreflightArgs, do
     });
   const job = `${estate.name}-preflight`;
   const probes = new Map<string, NodeProbe>();
+  const taskErrors = new Map<string, string>();
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   log(`probing every node with ${job} (a one-off global job)`);
   try {
@@ -162,10 +174,14 @@ export async function runPreflight(estate: EstateConfig, args: PreflightArgs, do
       const found = parseProbeLine(line);
       if (found) probes.set(found.node, found.probe);
     }
+    for (const line of must('service', 'ps', '--no-trunc', '--format', '{{.Node}}|{{.Error}}', job).split('\n')) {
+      const [node, error] = line.split('|');
+      if (node && error?.trim() && !taskErrors.has(node)) taskErrors.set(node, error.trim());
+    }
   } finally {
     docker('service', 'rm', job);
   }
-  return preflightProblems(estate, nodes, probes);
+  return preflightProblems(estate, nodes, probes, taskErrors);
 }
 
 async function main(): Promise<number> {

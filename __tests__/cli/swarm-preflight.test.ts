@@ -66,6 +66,15 @@ describe('npm run swarm:preflight: what stops a deploy', () => {
     expect(preflightProblems(unencrypted, healthy(), noEsp)).toEqual([]);
   });
 
+  it("says why the probe could not run on a node, and for an image it could not pull, that the estate's images go into the registry first", () => {
+    const probes = new Map(NAMES.filter((name) => name.startsWith('mgr') || name.startsWith('gpu')).map((name) => [name, sound]));
+    const pullError = `No such image: ${estate.images.codeServer}`;
+    expect(preflightProblems(estate, healthy(), probes, new Map([['ide-1', pullError], ['ide-2', 'starting container failed: OCI runtime create failed']]))).toEqual([
+      `ide-1: the probe could not run there: ${pullError}. The probe is the estate's IDE image (images.codeServer, ${estate.images.codeServer}), which every node pulls from swarm.registry: pin the estate's images there first (npm run images:pin)`,
+      'ide-2: the probe could not run there: starting container failed: OCI runtime create failed',
+    ]);
+  });
+
   it("reads the probe's lines, and nothing else from the job's log", () => {
     expect(parseProbeLine('webide-preflight: ide-1 NoNewPrivs=1 ESP=ok')).toEqual({ node: 'ide-1', probe: { noNewPrivs: '1', esp: 'ok' } });
     expect(parseProbeLine('webide-preflight: gpu-1 NoNewPrivs=0 ESP=Error: Requested AEAD algorithm not found. ')).toEqual({

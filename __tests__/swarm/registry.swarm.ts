@@ -2,8 +2,8 @@
  * The registry an estate runs itself (`swarm.registry.serve`), on the lab's real swarm: `npm run
  * deploy -- registry` starts Debian's docker-registry as a hardened container on the first manager
  * (from that engine's own copy of the image, as an approved import puts it there), serving TLS
- * signed by the estate's CA only; `npm run images:pin` pins the estate's images in it; `npm run
- * deploy -- ai` then passes the preflight (its probe pulls the IDE image from it on every node) and
+ * signed by the estate's CA only; before the images are in it the preflight stops a deploy and says
+ * so; `npm run images:pin` pins the estate's images in it; `npm run deploy -- ai` then passes the preflight (its probe pulls the IDE image from it on every node) and
  * each AI service's node pulls its image from it by digest. Its images outlive its container.
  */
 import * as fs from 'fs';
@@ -86,8 +86,18 @@ describe('the registry the estate runs itself (swarm.registry.serve), on the rea
     expect(request('-o', '/dev/null', '-w', '%{http_code}', `http://${served.host}:${served.port}/v2/`).out).toBe('400');
   });
 
-  test('npm run images:pin pins the estate’s images in it; npm run deploy -- ai then passes the preflight and each AI service’s node pulls its image from it by digest', async () => {
+  test('before the images are in it, the preflight stops npm run deploy -- ai, naming every node and what to run; after npm run images:pin, the deploy passes the preflight and each AI service’s node pulls its image from it by digest', async () => {
     const before = fs.readFileSync(estateFile, 'utf8');
+    // An IDE image pinned by a digest the new registry does not hold yet.
+    const missing = `${served.host}:${served.port}/webide/ide:4.117.0@sha256:${'0'.repeat(64)}`;
+    fs.writeFileSync(estateFile, before.replace(/^( {2}codeServer:) .*$/m, `$1 ${missing}`));
+    const early = deploy('ai');
+    expect(early.status).toBe(1);
+    for (const node of NODES) expect(early.out).toContain(`swarm:preflight: ${node}: the probe could not run there: `);
+    expect(early.out.split(`The probe is the estate's IDE image (images.codeServer, ${missing}), which every node pulls from swarm.registry: pin the estate's images there first (npm run images:pin)`)).toHaveLength(NODES.length + 1);
+    expect(early.out).toContain('deploy: the swarm preflight found the problems above; nothing was deployed');
+    fs.writeFileSync(estateFile, before);
+
     const pinned = pinImages(estateFile, '--only', PINNED.join(','));
     if (pinned.status !== 0) throw new Error(`npm run images:pin failed (${pinned.status}):\n${pinned.out}`);
     const images = estateImages(estateFile);
