@@ -2,7 +2,7 @@ import { loadEstate, loadInputs } from '../../config/load';
 import { ConfigError, formatIssue } from '../../config/source';
 import { ideNodesOf } from '../../config/swarm';
 import { assetText, estateErrors, estateWithBlock, withoutBackup, withoutEgress } from '../helpers/inputs';
-import { SWARM_BLOCK as SWARM, withDigests } from '../helpers/swarm';
+import { SWARM_BLOCK as SWARM, withDigests, withRegistryImage } from '../helpers/swarm';
 
 const SAMPLE = assetText('estate.yaml');
 const ESTATE = withDigests(SAMPLE);
@@ -170,7 +170,7 @@ describe('the deployment target', () => {
 
   describe('the registry the estate runs itself (swarm.registry.serve)', () => {
     const SERVE = '    caFile: /etc/webide/registry-ca.pem\n    serve:\n      certificateFile: /etc/webide/registry.pem\n      keyFile: /etc/webide/registry.key\n';
-    const withImage = (text: string) => text.replace(/^( {2}monitoring: .*)$/m, `$1\n  registry: webide-local/registry:2.8.2`);
+    const withImage = (text: string) => withRegistryImage(text);
 
     it('takes its TLS files from the node and its image from images.registry', () => {
       const estate = loadEstate({ file: 'estate.yaml', text: withImage(withSwarm(['    caFile: /etc/webide/registry-ca.pem\n', SERVE])).replace('profile: production', 'profile: local') });

@@ -14,6 +14,14 @@ export function deployableSwarmEstateText(): string {
   return `${withDigests(withoutBackup(withoutEgress(assetText('estate.yaml')))).replace(/^profile: .*$/m, 'profile: local')}\n${SWARM_BLOCK}`;
 }
 
+/** The registry image an estate that runs its own registry names (scripts/docker/build-images.sh builds it). */
+export const LOCAL_REGISTRY_IMAGE = 'webide-local/registry:2.8.2';
+
+/** An estate text with `images.registry` added (after `images.monitoring`), as swarm.registry.serve needs. */
+export function withRegistryImage(text: string, image: string = LOCAL_REGISTRY_IMAGE): string {
+  return text.replace(/^( {2}monitoring: .*)$/m, `$1\n  registry: ${image}`);
+}
+
 /** The sample estate with every image pinned by digest, as the production profile needs with target swarm. */
 export function withDigests(text: string): string {
   const start = text.indexOf('\nimages:\n') + 1;

@@ -5,7 +5,7 @@ import { REGISTRY_IMAGE, SwarmRegistryStack } from '../../stacks/swarm-registry-
 import { formatFinding } from '../../policy/pack';
 import { defaultRoster } from '../helpers/inputs';
 import { resourcesOf, StackJson } from '../helpers/json';
-import { deployableSwarmEstateText } from '../helpers/swarm';
+import { deployableSwarmEstateText, withRegistryImage } from '../helpers/swarm';
 
 
 /**
@@ -13,8 +13,7 @@ import { deployableSwarmEstateText } from '../helpers/swarm';
  * registry (swarm.registry.serve) from images.registry, which its node holds by tag.
  */
 function servedRegistryEstateText(): string {
-  const text = deployableSwarmEstateText()
-    .replace(/^( {2}monitoring: .*)$/m, '$1\n  registry: webide-local/registry:2.8.2')
+  const text = withRegistryImage(deployableSwarmEstateText())
     .replace('    caFile: /etc/webide/registry-ca.pem\n', '    caFile: /etc/webide/registry-ca.pem\n    serve:\n      certificateFile: /etc/webide/registry.pem\n      keyFile: /etc/webide/registry.key\n');
   return text;
 }

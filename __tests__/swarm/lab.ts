@@ -9,6 +9,10 @@ import * as path from 'path';
 import { parse } from 'yaml';
 import { assetText, withoutBackup, withoutEgress } from '../helpers/inputs';
 import { mustRun, ROOT, run, sleep } from '../helpers/run';
+import { LOCAL_REGISTRY_IMAGE, withRegistryImage } from '../helpers/swarm';
+
+/** The image of the estate-run registry, as the lab loads it onto swarm-m1. */
+export { LOCAL_REGISTRY_IMAGE };
 
 export const LAB = path.join(ROOT, 'scripts', 'swarm', 'lab.sh');
 export const NODES = ['swarm-m1', 'swarm-w1', 'swarm-w2'] as const;
@@ -65,8 +69,6 @@ export function estateRegistry(): { host: string; port: number; certificateFile:
   const [host, port, certificateFile, keyFile] = mustRun('bash', [LAB, 'estate-registry']).trim().split(' ');
   return { host, port: Number(port), certificateFile, keyFile };
 }
-/** The image of the estate-run registry (scripts/docker/build-images.sh). */
-export const LOCAL_REGISTRY_IMAGE = 'webide-local/registry:2.8.2';
 
 /** The estate's images in the lab registry, by digest; vLLM and Tabby are the GPU-less AI stand-in. */
 export interface LabImages {
@@ -178,8 +180,7 @@ export function labEstateText(options: { name: string; images: LabImages; tlsDir
     '    - { name: swarm-w1, role: ide, ideCapacity: 10 }',
     '    - { name: swarm-w2, role: gpu, gpuIds: ["GPU-0", "GPU-1"] }',
   ].join('\n');
-  const withRegistryImage = options.servesRegistry ? text.replace(/^( {2}monitoring: .*)$/m, `$1\n  registry: ${LOCAL_REGISTRY_IMAGE}`) : text;
-  return `${withRegistryImage}\n${swarm}\n`;
+  return `${options.servesRegistry ? withRegistryImage(text) : text}\n${swarm}\n`;
 }
 
 /** The lab estate's `swarm.registry` line: the lab's registry, or the one the estate runs (estateRegistry). */
