@@ -31,13 +31,17 @@ const SWARM: Stacks = { ai: [], edge: ['entry', 'identity'], entry: ['ai'], iden
 const SHARDED: Stacks = { ...FOUR, 'workspaces-ws-01': ['platform', 'workspaces'], 'workspaces-ws-02': ['platform', 'workspaces'], 'workspaces-ws-10': ['platform', 'workspaces'] };
 
 /**
- * Runs the wrapper in a checkout with a provider mirror whose `npx` and `node` only record how they
- * were called (`node -e`, the wrapper's own reading of the manifest, runs for real). `npx cdktf
- * synth` writes a manifest of `stacks` and the workspaces stack's backend (state in `<dir>/state`);
- * `node` exits with `nodeExit`. `states` are written to the state directory first.
+ * Runs the wrapper in a checkout with a provider mirror and this repository's cdktf.json, whose `npx`
+ * and `node` only record how they were called (`node -e`, the wrapper's own reading of cdktf.json
+ * and the manifest, runs for real). cdktf.json's app (`node … main.ts`) is the synthesis: it
+ * records its CDKTF_OUTDIR and how many TF_VAR_* variables it was given, and writes a manifest of
+ * `stacks` and the workspaces stack's backend (state in `<dir>/state`) there; any other `node`
+ * exits with `nodeExit`. `states` are written to the state directory first. `env` is added to the
+ * wrapper's environment.
  */
-function recorded(args: string[], opts: { stacks?: Stacks; nodeExit?: number; synthExit?: number; states?: Record<string, unknown> } = {}) {
+function recorded(args: string[], opts: { stacks?: Stacks; nodeExit?: number; synthExit?: number; states?: Record<string, unknown>; env?: Record<string, string> } = {}) {
   const dir = checkout((d) => filesystemMirror(path.join(d, 'providers', 'mirror')));
+  fs.copyFileSync(path.join(ROOT, 'cdktf.json'), path.join(dir, 'cdktf.json'));
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin);
   const calls = path.join(dir, 'calls.log');
@@ -50,23 +54,25 @@ function recorded(args: string[], opts: { stacks?: Stacks; nodeExit?: number; sy
   for (const [file, state] of Object.entries(opts.states ?? {})) fs.writeFileSync(path.join(dir, 'state', file), JSON.stringify(state));
   fs.writeFileSync(
     path.join(bin, 'npx'),
-    `#!/bin/sh\necho "npx $*" >>"${calls}"\n` +
-      `if [ "$1 $2" = "cdktf synth" ]; then mkdir -p cdktf.out/stacks/workspaces && cp manifest.fixture.json cdktf.out/manifest.json && cp workspaces.fixture.json cdktf.out/stacks/workspaces/cdk.tf.json; echo "synth says why" >&2; exit ${opts.synthExit ?? 0}; fi\n`,
+    `#!/bin/sh\necho "npx $*" >>"${calls}"\n`,
     { mode: 0o755 },
   );
   // The orphan sweep (scripts/orphans.ts) is recorded and succeeds; the Keycloak bootstrap exits with nodeExit.
   fs.writeFileSync(
     path.join(bin, 'node'),
-    `#!/bin/sh\nif [ "$1" = -e ]; then exec "${process.execPath}" "$@"; fi\necho "node $*" >>"${calls}"\ncase "$*" in *orphans.ts*) exit 0 ;; esac\nexit ${opts.nodeExit ?? 0}\n`,
+    `#!/bin/sh\nif [ "$1" = -e ]; then exec "${process.execPath}" "$@"; fi\n` +
+      `case "$*" in *main.ts) echo "synth into $CDKTF_OUTDIR with $(env | grep -c '^TF_VAR_') TF_VAR_* variable(s)" >>"${calls}"; mkdir -p "$CDKTF_OUTDIR/stacks/workspaces" && cp manifest.fixture.json "$CDKTF_OUTDIR/manifest.json" && cp workspaces.fixture.json "$CDKTF_OUTDIR/stacks/workspaces/cdk.tf.json"; echo "synth says why" >&2; exit ${opts.synthExit ?? 0} ;; esac\n` +
+      `echo "node $*" >>"${calls}"\ncase "$*" in *orphans.ts*) exit 0 ;; esac\nexit ${opts.nodeExit ?? 0}\n`,
     { mode: 0o755 },
   );
   const result = spawnSync('bash', [path.join(dir, 'scripts', 'cdktf.sh'), ...args], {
     encoding: 'utf8',
     timeout: 30_000,
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, ...opts.env },
   });
   const lines = fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n') : [];
-  return { status: result.status, stderr: result.stderr, dir, calls: lines.filter((line) => line !== 'npx cdktf synth --output cdktf.out'), synthesized: lines.includes('npx cdktf synth --output cdktf.out') };
+  const synth = (line: string) => line.startsWith('synth into ');
+  return { status: result.status, stderr: result.stderr, dir, calls: lines.filter((line) => !synth(line)), synthesized: lines.some(synth), synths: lines.filter(synth) };
 }
 
 const SYNTHESIZED = '--skip-synth --output cdktf.out';
@@ -102,6 +108,18 @@ describe('npm run diff / npm run deploy (scripts/cdktf.sh)', () => {
     const usage = wrapper(checkout(), ['destroy']);
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/^usage: npm run diff -- <stack> {2}\| {2}npm run deploy -- \[<stack>…\] {2}\| {2}npm run shards:destroy/);
+  });
+
+  it("synthesizes by running cdktf.json's app itself, into SYNTH_OUT, with no TF_VAR_* secret in its environment", () => {
+    const secrets = { TF_VAR_keycloak_admin_password: 'not-for-the-program', TF_VAR_keycloak_db_password: 'nor-this' };
+    const plain = recorded(['diff', 'workspaces'], { env: secrets });
+    expect(plain.status).toBe(0);
+    expect(plain.synths).toEqual([`synth into cdktf.out with 0 TF_VAR_* variable(s)`]);
+    // The secrets still reach cdktf (Terraform reads them).
+    expect(plain.calls).toEqual([`npx cdktf diff workspaces --terraform-parallelism 50 --skip-provider-lock ${SYNTHESIZED}`]);
+    const elsewhere = recorded(['diff', 'workspaces'], { env: { ...secrets, SYNTH_OUT: 'other.out' } });
+    expect(elsewhere.synths).toEqual([`synth into other.out with 0 TF_VAR_* variable(s)`]);
+    expect(elsewhere.calls).toEqual([`npx cdktf diff workspaces --terraform-parallelism 50 --skip-provider-lock --skip-synth --output other.out`]);
   });
 
   it('stops with the synthesis output when synth fails, running nothing', () => {
