@@ -379,12 +379,12 @@ interface StateResource {
  * Returns the ones it took over (resourceIds).
  */
 function adoptNetworksAndLinks(fromStates: readonly string[], stackJsonFile: string, stateFile: string): string[] {
-  const declared = JSON.parse(fs.readFileSync(stackJsonFile, 'utf8')).resource as Record<string, Record<string, { count?: number }>>;
+  // An unlinked user's link is a removed block, not a resource, so it is not taken over.
+  const declared = JSON.parse(fs.readFileSync(stackJsonFile, 'utf8')).resource as Record<string, Record<string, unknown>>;
   const wanted = (r: StateResource) =>
     r.mode === 'managed' &&
     (r.type === 'docker_network' || (r.type === 'null_resource' && /_(nginx|egress)-link_/.test(r.name))) &&
     declared[r.type]?.[r.name] !== undefined &&
-    declared[r.type][r.name].count !== 0 &&
     r.instances.length > 0;
   const states = fromStates.map((file) => JSON.parse(fs.readFileSync(file, 'utf8')) as { terraform_version: string; resources: StateResource[] });
   const resources = states.flatMap((state) => state.resources.filter(wanted));

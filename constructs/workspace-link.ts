@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
+import { RemovedResource } from './removed-resource';
 
 /**
  * How a linked service knows whose network a request came from: a directory of one file per
@@ -28,10 +29,12 @@ export interface WorkspaceLinkProps {
   readonly userMap: UserMapFormat;
   readonly dockerHost: string;
   /**
-   * False for a user without a network (archived or retired): the resource block stays in
-   * the configuration with no instance, because Terraform runs a destroy-time provisioner
-   * only while its block is still configured. Without it, archiving a user would never
-   * disconnect the service, and Docker would refuse to remove the user's network.
+   * False for a user whose network the service must not be on (suspended, archived, retired, or
+   * linked from another stack): a `removed` block at the link's address takes the resource's
+   * place (RemovedResource), with the same disconnect as its destroy-time provisioner, because
+   * Terraform runs one only while a block for the address is still configured. Without it,
+   * archiving a user would never disconnect the service, and Docker would refuse to remove the
+   * user's network.
    * @default true
    */
   readonly linked?: boolean;
@@ -52,8 +55,21 @@ export interface WorkspaceLinkProps {
 export class WorkspaceLink extends Construct {
   constructor(scope: Construct, id: string, props: WorkspaceLinkProps) {
     super(scope, id);
+    // What the state recorded at link time, not this synthesis's values: the service may have been renamed since.
+    const unlink = {
+      command: networkDisconnect(props.userMap),
+      environment: {
+        DOCKER_HOST: '${self.triggers.docker_host}',
+        NETWORK: '${self.triggers.network}',
+        CONTAINER: '${self.triggers.container}',
+        MAP_DIR: props.userMap.dir,
+      },
+    };
+    if (props.linked === false) {
+      new RemovedResource(this, 'link', { resourceType: 'null_resource', destroyProvisioners: [unlink] });
+      return;
+    }
     new NullResource(this, 'link', {
-      count: props.linked === false ? 0 : undefined,
       triggers: {
         container: props.containerName,
         container_id: props.containerId,
@@ -75,17 +91,7 @@ export class WorkspaceLink extends Construct {
             MAP_DIR: props.userMap.dir,
           },
         },
-        {
-          type: 'local-exec',
-          when: 'destroy',
-          command: networkDisconnect(props.userMap),
-          environment: {
-            DOCKER_HOST: '${self.triggers.docker_host}',
-            NETWORK: '${self.triggers.network}',
-            CONTAINER: '${self.triggers.container}',
-            MAP_DIR: props.userMap.dir,
-          },
-        },
+        { type: 'local-exec', when: 'destroy', ...unlink },
       ],
     });
   }

@@ -6,7 +6,7 @@ import { formatFinding } from '../../policy/pack';
 import { assetText, withoutEgress } from '../helpers/inputs';
 import { SWARM_BLOCK, withDigests } from '../helpers/swarm';
 import { defaultEstate, defaultRoster, generatedRosterYaml, rosterFromText } from '../helpers/inputs';
-import { resourcesOf, StackJson } from '../helpers/json';
+import { removedOf, resourcesOf, StackJson } from '../helpers/json';
 import { synthAllStacks, synthEstate } from '../helpers/synth';
 
 /** Every top-level key path of the estate's JSON (`stack/resource/type/name`, `stack/output/name` …) with its value. */
@@ -342,23 +342,26 @@ describe('the estate with its workspaces in shards (workspaces.shards: 3)', () =
     for (const id of SHARD_STACKS) expect(JSON.parse(synthesized.get(id)!).terraform.backend).toEqual({ local: { path: `/var/lib/webide/state/terraform.${id}.tfstate` } });
   });
 
-  it("puts each user's resources in exactly one stack, their shard's; the workspaces stack keeps only their empty link blocks", () => {
+  it("puts each user's resources in exactly one stack, their shard's; the workspaces stack keeps only removed blocks for their links", () => {
     const json = new Map([...synthesized].map(([id, text]) => [id, JSON.parse(text) as StackJson]));
     // The users of the test roster spread over all three shards.
     expect(new Set(shardOf.values())).toEqual(new Set(['ws-01', 'ws-02', 'ws-03']));
+    const withoutHash = (address: string) => address.replace(/_[0-9A-F]{8}$/, '');
     for (const username of [...roster.users.map((u) => u.username), ...roster.retired]) {
-      const mine = (id: string) => [...resourcesOf(json.get(id)!)].filter(([key]) => key.split('.')[1].startsWith(`users_${username}_`));
-      const withInstances = (id: string) => mine(id).filter(([, body]) => body.count !== 0);
+      const isMine = (address: string) => address.split('.')[1].startsWith(`users_${username}_`);
+      const mine = (id: string) => [...resourcesOf(json.get(id)!).keys()].filter(isMine);
+      const removedLinks = (id: string) => [...removedOf(json.get(id)!).keys()].filter(isMine).map(withoutHash).sort();
+      const bothLinks = [`null_resource.users_${username}_egress-link`, `null_resource.users_${username}_nginx-link`];
+      const withoutNetwork = roster.retired.includes(username) || username === 'user-0011';
+      // A suspended user keeps their network and home, and no service is linked to them.
+      const unlinked = withoutNetwork || username === 'user-0007';
+      // In the roster-wide stack: removed blocks for nginx's and the egress proxy's links, which
+      // disconnect the services from the network of a user moved here from an unsharded estate.
+      expect({ username, resources: mine('workspaces'), removed: removedLinks('workspaces') }).toEqual({ username, resources: [], removed: bothLinks });
       const holders = [...json.keys()].filter((id) => mine(id).length > 0);
-      expect({ username, holders }).toEqual({ username, holders: ['workspaces', `workspaces-${shardOf.get(username)}`] });
-      // In the roster-wide stack: nginx's and the egress proxy's link blocks, without an instance.
-      expect(mine('workspaces').map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), body.count])).toEqual([
-        [`null_resource.users_${username}_egress-link`, 0],
-        [`null_resource.users_${username}_nginx-link`, 0],
-      ]);
-      const instances = [...json.keys()].filter((id) => withInstances(id).length > 0);
-      const expected = roster.retired.includes(username) || username === 'user-0011' ? [] : [`workspaces-${shardOf.get(username)}`];
-      expect({ username, instances }).toEqual({ username, instances: expected });
+      expect({ username, holders }).toEqual({ username, holders: withoutNetwork ? [] : [`workspaces-${shardOf.get(username)}`] });
+      const removers = [...json.keys()].filter((id) => id !== 'workspaces' && removedLinks(id).length > 0);
+      expect({ username, removers }).toEqual({ username, removers: unlinked ? [`workspaces-${shardOf.get(username)}`] : [] });
     }
     // The roster-wide parts stay in the workspaces stack.
     const workspaces = json.get('workspaces')!;

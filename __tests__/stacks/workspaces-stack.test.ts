@@ -4,7 +4,7 @@ import { Network } from '../../.gen/providers/docker/network';
 import { Resource as NullResource } from '@cdktf/provider-null/lib/resource';
 import { WorkspacesStack } from '../../stacks/workspaces-stack';
 import { defaultEstate, rosterFromText } from '../helpers/inputs';
-import { resourcesOf } from '../helpers/json';
+import { removedOf, resourcesOf } from '../helpers/json';
 
 const ROSTER = `groups:
   - name: developers
@@ -97,18 +97,26 @@ describe('WorkspacesStack', () => {
     const keys = [...resourcesOf(synthWorkspaces().json).keys()];
     const perUser = keys.filter((key) => key.includes('users_'));
     expect(perUser.length).toBeGreaterThan(0);
-    // erin is archived: only her (instance-less) nginx and egress links remain configured.
-    for (const key of perUser) expect(key).toMatch(/users_(alice|bob)_|^null_resource\.users_erin_(nginx|egress)-link_/);
+    // erin is archived: she has no resource, only removed blocks for her nginx and egress links.
+    for (const key of perUser) expect(key).toMatch(/users_(alice|bob)_/);
+    for (const address of removedOf(synthWorkspaces().json).keys()) expect(address).toMatch(/^null_resource\.users_(bob|erin)_(nginx|egress)-link_[0-9A-F]{8}$/);
   });
 
-  it('links nginx to each active user\'s IDE network with one resource per user (a suspended user keeps the IDE but is unlinked: no entry point, no AI gateway; archived users keep an empty link block)', () => {
-    const links = [...resourcesOf(synthWorkspaces().json)].filter(([key]) => /^null_resource\.users_.*_nginx-link_/.test(key));
-    expect(links.map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), (body.triggers as Record<string, string>).network, body.count])).toEqual([
-      ['null_resource.users_alice_nginx-link', '${docker_network.users_alice_network_295142C3.name}', undefined],
-      ['null_resource.users_bob_nginx-link', '${docker_network.users_bob_network_AAC3AB7F.name}', 0],
-      // Terraform runs a destroy-time provisioner only while its block is configured: this one disconnects nginx when erin is archived.
-      ['null_resource.users_erin_nginx-link', 'webide-ws-erin', 0],
+  it('links nginx to each active user\'s IDE network with one resource per user (a suspended user keeps the IDE but is unlinked: no entry point, no AI gateway; archived users keep a removed block that disconnects nginx)', () => {
+    const { json } = synthWorkspaces();
+    const links = [...resourcesOf(json)].filter(([key]) => /^null_resource\.users_.*_nginx-link_/.test(key));
+    expect(links.map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), (body.triggers as Record<string, string>).network])).toEqual([
+      ['null_resource.users_alice_nginx-link', '${docker_network.users_alice_network_295142C3.name}'],
     ]);
+    // Terraform runs a destroy-time provisioner only while a block names its address: these disconnect nginx when bob is suspended and erin archived.
+    const unlinked = [...removedOf(json)].filter(([address]) => /_nginx-link_/.test(address));
+    expect(unlinked.map(([address]) => address.replace(/_[0-9A-F]{8}$/, ''))).toEqual(['null_resource.users_bob_nginx-link', 'null_resource.users_erin_nginx-link']);
+    for (const [, block] of unlinked) {
+      expect(block.lifecycle).toEqual({ destroy: true });
+      const [disconnect] = (block.provisioner as Array<Record<string, any>>).map((p) => p['local-exec']);
+      expect(disconnect).toMatchObject({ when: 'destroy', environment: { NETWORK: '${self.triggers.network}', CONTAINER: '${self.triggers.container}', MAP_DIR: '/etc/nginx/gateway-users' } });
+      expect(disconnect.command).toMatch(/docker network disconnect/);
+    }
     const [, alice] = links[0];
     // The username is a trigger: the gateway's user map entry is rewritten if it ever changed.
     expect(alice.triggers).toMatchObject({ container: 'webide-nginx', container_id: 'nginx-container-id', alias: 'ai-gateway', username: 'alice' });
@@ -120,14 +128,13 @@ describe('WorkspacesStack', () => {
     for (const p of provisioners) expect(p.command).toMatch(/docker cp - "\$CONTAINER:\$MAP_DIR".*docker kill --signal HUP "\$CONTAINER"/);
   });
 
-  it("links the egress proxy to the same networks as nginx, with the proxy's user map (suspended, archived: an empty block); the IDE gets the proxy env and the bank's CAs, read-only", () => {
+  it("links the egress proxy to the same networks as nginx, with the proxy's user map (suspended, archived: a removed block); the IDE gets the proxy env and the bank's CAs, read-only", () => {
     const { json } = synthWorkspaces();
     const links = [...resourcesOf(json)].filter(([key]) => /^null_resource\.users_.*_egress-link_/.test(key));
-    expect(links.map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), body.count])).toEqual([
-      ['null_resource.users_alice_egress-link', undefined],
-      ['null_resource.users_bob_egress-link', 0],
-      ['null_resource.users_erin_egress-link', 0],
-    ]);
+    expect(links.map(([key]) => key.replace(/_[0-9A-F]{8}$/, ''))).toEqual(['null_resource.users_alice_egress-link']);
+    const unlinked = [...removedOf(json)].filter(([address]) => /_egress-link_/.test(address));
+    expect(unlinked.map(([address]) => address.replace(/_[0-9A-F]{8}$/, ''))).toEqual(['null_resource.users_bob_egress-link', 'null_resource.users_erin_egress-link']);
+    for (const [, block] of unlinked) expect((block.provisioner as Array<Record<string, any>>)[0]['local-exec'].environment).toMatchObject({ MAP_DIR: '/var/lib/webide-egress/users.d' });
     const [, alice] = links[0];
     expect(alice.triggers).toMatchObject({ container: 'webide-egress-proxy', container_id: 'egress-proxy-container-id', alias: 'egress-proxy', username: 'alice' });
     const create = (alice.provisioner as Array<Record<string, any>>)[0]['local-exec'];
@@ -172,7 +179,7 @@ describe('WorkspacesStack', () => {
     expect(synthesized).toHaveResource(Container);
   });
 
-  it('with workspaces.shards above 1 keeps the roster-wide parts and every user\'s link blocks, empty (the IDEs are in the shard stacks)', () => {
+  it('with workspaces.shards above 1 keeps the roster-wide parts and a removed block for every user\'s links (the IDEs are in the shard stacks)', () => {
     const estate = defaultEstate((text) => text.replace('  allowFileTransfer: false\n', '  allowFileTransfer: false\n  shards: 2\n'));
     const stack = new WorkspacesStack(Testing.app(), 'workspaces', {
       estate,
@@ -184,12 +191,10 @@ describe('WorkspacesStack', () => {
     const json = JSON.parse(Testing.synth(stack));
     expect(stack.workspaceNetworks.size).toBe(0);
     const resources = [...resourcesOf(json)];
-    // From one stack to shards, this stack's apply disconnects nginx and the egress proxy (the blocks stay configured).
-    expect(resources.filter(([key]) => key.includes('.users_')).map(([key, body]) => [key.replace(/_[0-9A-F]{8}$/, ''), body.count])).toEqual(
-      ['alice', 'bob', 'dave', 'erin'].flatMap((user) => [
-        [`null_resource.users_${user}_egress-link`, 0],
-        [`null_resource.users_${user}_nginx-link`, 0],
-      ]),
+    // From one stack to shards, this stack's apply disconnects nginx and the egress proxy (removed blocks at the links' addresses).
+    expect(resources.filter(([key]) => key.includes('.users_'))).toEqual([]);
+    expect([...removedOf(json).keys()].map((address) => address.replace(/_[0-9A-F]{8}$/, ''))).toEqual(
+      ['alice', 'bob', 'dave', 'erin'].flatMap((user) => [`null_resource.users_${user}_nginx-link`, `null_resource.users_${user}_egress-link`]),
     );
     expect(resources.filter(([key]) => !key.includes('.users_')).map(([key]) => key.replace(/_[0-9A-F]{8}$/, ''))).toEqual([
       'docker_container.backup_agent_container',
