@@ -7,7 +7,7 @@ import { loadEstate, loadRoster } from '../config/load';
 import { assetText } from '../__tests__/helpers/inputs';
 import { KeycloakAdmin, keycloakServer } from '../__tests__/live/keycloak-admin';
 import { RosterVariant } from './rosters';
-import { mustTerraform, planJson, synthStacksInto, terraformEnv, withoutHash } from '../__tests__/live/terraform';
+import { appSynthStacksInto, mustTerraform, planJson, synthStacksInto, terraformEnv, withoutHash } from '../__tests__/live/terraform';
 import { estateStackIds, isWorkspaceShardStackId } from '../stacks/estate';
 import { assignWorkspaceShards } from '../config/shards';
 import { NGINX_GATEWAY_USER_MAP } from '../constructs/nginx-entry';
@@ -52,13 +52,17 @@ const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf
 
 /** The default estate (or `base`, an edited copy of it) under its own name (nothing of a real deploy on the same engine is touched), its workspaces in `shards` shards. */
 function benchEstate(keycloakUrl: string, shards: number, base = assetText('estate.yaml')): EstateConfig {
-  const text = base
+  return loadEstate({ file: 'assets/estate.yaml (bench copy)', text: benchEstateText(keycloakUrl, shards, base) });
+}
+
+/** benchEstate's text, for what reads the estate from a file (cdktf.json's app). */
+function benchEstateText(keycloakUrl: string, shards: number, base: string): string {
+  return base
     .replace(/^workspaces:$/m, shards > 1 ? `workspaces:\n  shards: ${shards}` : 'workspaces:')
     .replace(/^name: .*$/m, `name: ${ESTATE}`)
     .replace(/^(\s+codeServer:) .*$/m, `$1 ${STANDIN}`)
     .replace(/^(\s+providerUrl:) .*$/m, `$1 ${keycloakUrl}`)
     .replace(/^(\s+realm:) .*$/m, `$1 ${REALM}`);
-  return loadEstate({ file: 'assets/estate.yaml (bench copy)', text });
 }
 
 /** What must be there before anything is deployed; a reason to skip otherwise. */
@@ -294,16 +298,21 @@ export function oneUserEditSplit(users: number, shards: number, rosterOf: (n: nu
   let previousStates: string[] = [];
   try {
     for (const count of [1, shards]) {
-      const estate = benchEstate('https://keycloak.bench.invalid', count, estateText);
+      const estateFile = path.join(work, `estate-${count}.yaml`);
+      fs.writeFileSync(estateFile, benchEstateText('https://keycloak.bench.invalid', count, estateText));
+      const estate = loadEstate({ file: estateFile, text: fs.readFileSync(estateFile, 'utf8') });
       const roster = (n: number) => loadRoster({ file: 'roster.yaml', text: rosterOf(n) }, estate);
       const stacks = estateStackIds(estate).filter((id) => id === 'workspaces' || isWorkspaceShardStackId(id));
       const layoutDir = path.join(work, `edit-${count}`);
       const dirOf = (stack: string) => path.join(layoutDir, stack);
       const stateDir = path.join(layoutDir, 'state');
       fs.mkdirSync(stateDir, { recursive: true });
+      // Timed as the operator's synthesis runs: cdktf.json's app on the estate and roster files.
       const synth = (n: number) => {
+        const rosterFile = path.join(layoutDir, `roster-${n}.yaml`);
+        fs.writeFileSync(rosterFile, rosterOf(n));
         const started = Date.now();
-        synthStacksInto(dirOf, stacks, estate, roster(n), stateDir);
+        appSynthStacksInto(dirOf, stacks, { estateFile, rosterFile }, stateDir);
         const seconds = (Date.now() - started) / 1000;
         for (const stack of stacks) stubUpstreamState(path.join(dirOf(stack), 'cdk.tf.json'));
         return seconds;

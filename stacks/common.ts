@@ -16,11 +16,24 @@ export interface EstateStackProps {
 }
 
 /**
+ * The Terraform versions every stack accepts: provisioners in `removed` blocks (RemovedResource,
+ * the links of unlinked users) came in Terraform 1.9 (OpenTofu 1.10). An older one stops at
+ * init or plan with this requirement instead of an unsupported-block error.
+ */
+export const REQUIRED_TERRAFORM_VERSION = '>= 1.9.0';
+
+/** The stack's state file (local backend) and the Terraform versions it accepts. */
+export function useLocalState(stack: TerraformStack, stateFile: string): void {
+  new LocalBackend(stack, { path: stateFile });
+  stack.addOverride('terraform.required_version', REQUIRED_TERRAFORM_VERSION);
+}
+
+/**
  * Backend and providers, the same for every stack that manages containers: Docker, and null
  * for the local-exec steps the docker provider cannot do (pids limits, nginx's network links).
  */
 export function useDocker(stack: TerraformStack, props: Pick<EstateStackProps, 'estate' | 'stateFile'>): void {
-  new LocalBackend(stack, { path: props.stateFile });
+  useLocalState(stack, props.stateFile);
   new DockerProvider(stack, 'docker', { host: props.estate.dockerHost });
   new NullProvider(stack, 'null');
 }

@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { LocalBackend, TerraformOutput, TerraformStack } from 'cdktf';
+import { TerraformOutput, TerraformStack } from 'cdktf';
 import { KeycloakProvider } from '../.gen/providers/keycloak/provider';
 import { publicOrigin } from '../render/nginx';
 import { IdeOidcClient } from '../constructs/ide-oidc-client';
@@ -7,7 +7,7 @@ import { RosterIdentities } from '../constructs/roster-identities';
 import { SecureRealm } from '../constructs/secure-realm';
 import { DirectoryFederation } from '../constructs/directory-federation';
 import { MfaBrowserFlow } from '../constructs/mfa-browser-flow';
-import { EstateStackProps, estateNames, secretVariable } from './common';
+import { EstateStackProps, estateNames, secretVariable, useLocalState } from './common';
 
 /**
  * Who may sign in, and how: the realm, its security controls, the OIDC client for
@@ -20,7 +20,7 @@ export class IdentityStack extends TerraformStack {
 
   constructor(scope: Construct, id: string, props: EstateStackProps) {
     super(scope, id);
-    new LocalBackend(this, { path: props.stateFile });
+    useLocalState(this, props.stateFile);
     const { estate } = props;
 
     // A service-account client of the master realm, made by `npm run keycloak:bootstrap`: admin

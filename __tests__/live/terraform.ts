@@ -70,6 +70,37 @@ export function synthStacksInto(workDirOf: (stackId: string) => string, stackIds
   }
 }
 
+/** cdktf.json's `app`: the command `cdktf synth` and `npm run diff`/`deploy` run to synthesize. */
+export const SYNTH_APP: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdktf.json'), 'utf8')).app;
+
+/**
+ * As synthStacksInto, but by running cdktf.json's app in its own process on estate and roster
+ * files, as `npm run diff` and `deploy` do (CDKTF_OUTDIR set, the CLI's 4 GiB heap, no TF_VAR_*
+ * in its environment): what a timing of the operator's synthesis must measure, since main.ts
+ * tunes cdktf's synthesis and buildEstate alone does not.
+ */
+export function appSynthStacksInto(workDirOf: (stackId: string) => string, stackIds: readonly string[], files: { readonly estateFile: string; readonly rosterFile: string }, stateDir: string): void {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'app-synth-'));
+  try {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('TF_VAR_')));
+    const result = spawnSync(SYNTH_APP, {
+      shell: true,
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...env, CDKTF_OUTDIR: outdir, ESTATE_FILE: files.estateFile, ROSTER_FILE: files.rosterFile, STATE_DIR: stateDir, NODE_OPTIONS: '--max-old-space-size=4096' },
+      timeout: 600_000,
+      maxBuffer: 64 << 20,
+    });
+    if (result.status !== 0) throw new Error(`${SYNTH_APP} failed (exit ${result.status}):\n${result.stderr.slice(-4000)}`);
+    for (const stackId of stackIds) {
+      fs.mkdirSync(workDirOf(stackId), { recursive: true });
+      fs.copyFileSync(path.join(outdir, 'stacks', stackId, 'cdk.tf.json'), path.join(workDirOf(stackId), 'cdk.tf.json'));
+    }
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
 export interface PlannedChange {
   readonly address: string;
   readonly actions: readonly string[];
