@@ -176,7 +176,14 @@ describe('npm run deploy on the Swarm target: the whole estate from an estate fi
   test('splitting the workspaces into shard stacks (workspaces.shards: 2) is one npm run deploy: each IDE comes back from its shard stack on its node, with its home; then every stack plans empty', async () => {
     const before = { alice: task(`${ESTATE_NAME}-ide-alice`).id, bob: task(`${ESTATE_NAME}-ide-bob`).id };
     fs.writeFileSync(estateFile, shardedText());
-    const deployed = deploy();
+    let deployed = deploy();
+    // The known race of a split (README, Sharding the workspaces): the manager keeps its own copy of
+    // a moved user's overlay until the user's old task is gone from it and refuses the name until
+    // then; the operator deploys again, and so does this test, once, for that error alone.
+    if (deployed.status !== 0 && /network with name \S+ already exists/.test(deployed.out)) {
+      process.stdout.write(`[swarm] split: the first deploy met the overlay-name race (${/network with name \S+ already exists/.exec(deployed.out)![0]}); deploying again\n`);
+      deployed = deploy();
+    }
     if (deployed.status !== 0) throw new Error(`npm run deploy of the split failed (${deployed.status}):\n${deployed.out.slice(-12000)}`);
     const stacks = shardedStackIds();
     expect(stacks).toEqual(['registry', 'ai', 'entry', 'identity', 'workspaces', 'workspaces-ws-01', 'workspaces-ws-02', 'edge']);

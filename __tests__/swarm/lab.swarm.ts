@@ -145,17 +145,24 @@ describe('a real three-node swarm on this machine (scripts/swarm/lab.sh)', () =>
   }, 120_000);
 
   test('known Swarm limit: a task that reserves a GPU and joins an overlay is rejected (docker/for-linux#1201), so model servers are pinned by node and GPU name instead', async () => {
-    manager('service', 'rm', PREFIX + 'gpu-a', PREFIX + 'gpu-b'); // both GPUs free again
+    manager('service', 'rm', PREFIX + 'gpu-a', PREFIX + 'gpu-b'); // both GPUs free again …
+    // … once their tasks are gone from the GPU node: until then their GPUs count as reserved there,
+    // and Swarm's constraint enforcer rejects the new task for that ("assigned node no longer meets
+    // constraints", seen once in CI) before the network attachment is ever tried.
+    for (const service of ['gpu-a', 'gpu-b']) {
+      for (let i = 0; i < 120 && on('swarm-w2', 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${PREFIX}${service}`) !== ''; i++) await sleep(500);
+      expect(on('swarm-w2', 'ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${PREFIX}${service}`)).toBe('');
+    }
     manager('network', 'create', '-d', 'overlay', '--internal', PREFIX + 'net-gpu');
     createService('gpu-net', ['--network', PREFIX + 'net-gpu', '--generic-resource', 'gpu=1']);
     let errors = '';
-    for (let i = 0; i < 60 && !/missing network attachments/.test(errors); i++) {
+    for (let i = 0; i < 120 && !/missing network attachments/.test(errors); i++) {
       await sleep(500);
       errors = manager('service', 'ps', '--no-trunc', '--format', '{{.CurrentState}} {{.Error}}', PREFIX + 'gpu-net');
     }
     expect(errors).toMatch(/Rejected .*node is missing network attachments/);
     expect(errors).not.toMatch(/^Running/m);
-  }, 120_000);
+  }, 180_000);
 
   test('draining a worker reschedules its task onto another allowed node', async () => {
     createService('moves', ['--network', PREFIX + 'net-a', '--constraint', 'node.labels.webide.role!=gpu', '--placement-pref', 'spread=node.labels.webide.role']);
