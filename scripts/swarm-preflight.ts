@@ -140,6 +140,20 @@ export function parseProbeLine(line: string): { node: string; probe: NodeProbe }
   return match ? { node: match[1], probe: { noNewPrivs: match[2], esp: match[3].trim() || 'no answer' } } : undefined;
 }
 
+/**
+ * The nodes where a task of the probe job has ended, from `docker service ps` lines
+ * `<node>|<current state>`. Counted per node, not per task: a count of ended tasks reached the
+ * number of nodes once in CI while one node's task had not ended (so another node listed two), and
+ * that node was reported as "the probe did not report from it (no task ran there)".
+ */
+export function nodesWithEndedProbe(psLines: string): Set<string> {
+  const ended = psLines
+    .split('\n')
+    .map((line) => line.split('|'))
+    .filter(([node, state]) => node?.trim() && /^(Complete|Failed|Rejected)/.test(state?.trim() ?? ''));
+  return new Set(ended.map(([node]) => node.trim()));
+}
+
 /** Runs the checks through the manager; the problems found (every one). */
 export async function runPreflight(estate: EstateConfig, args: PreflightArgs, docker: Docker, log: (line: string) => void): Promise<string[]> {
   const must = (...a: string[]) => {
@@ -163,11 +177,12 @@ export async function runPreflight(estate: EstateConfig, args: PreflightArgs, do
     must('service', 'create', '-d', '-q', '--name', job, '--mode', 'global-job', '--restart-condition', 'none', '--read-only', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--user', '0:0',
       '--env', 'WEBIDE_NODE={{.Node.Hostname}}', '--label', `webide.estate=${estate.name}`, '--entrypoint', 'sh', estate.images.codeServer, '-c', PROBE);
     const deadline = Date.now() + args.timeoutSeconds * 1000;
-    const ready = nodes.filter((node) => node.status === 'Ready' && node.availability === 'Active').length;
+    const ready = nodes.filter((node) => node.status === 'Ready' && node.availability === 'Active').map((node) => node.hostname);
     for (;;) {
-      const states = must('service', 'ps', '--format', '{{.CurrentState}}', job).split('\n').filter(Boolean);
-      if (states.filter((state) => /^(Complete|Failed|Rejected)/.test(state)).length >= ready) break;
-      if (Date.now() > deadline) throw new Error(`the probe did not finish on every node within ${args.timeoutSeconds}s: ${states.join('; ')}`);
+      const tasks = must('service', 'ps', '--format', '{{.Node}}|{{.CurrentState}}', job);
+      const ended = nodesWithEndedProbe(tasks);
+      if (ready.every((node) => ended.has(node))) break;
+      if (Date.now() > deadline) throw new Error(`the probe did not finish on every node within ${args.timeoutSeconds}s: ${tasks.split('\n').filter(Boolean).join('; ')}`);
       await sleep(1000);
     }
     for (const line of must('service', 'logs', '--raw', job).split('\n')) {

@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { loadEstate } from '../../config/load';
-import { NodeProbe, parsePreflightArgs, parseProbeLine, preflightProblems, SwarmNodeState } from '../../scripts/swarm-preflight';
+import { NodeProbe, nodesWithEndedProbe, parsePreflightArgs, parseProbeLine, preflightProblems, SwarmNodeState } from '../../scripts/swarm-preflight';
 import { assetText, defaultEstate, withoutEgress } from '../helpers/inputs';
 import { SWARM_BLOCK, withDigests } from '../helpers/swarm';
 
@@ -87,5 +87,15 @@ describe('npm run swarm:preflight: what stops a deploy', () => {
 
   it('refuses an estate on one Docker engine', () => {
     expect(preflightProblems(defaultEstate(), healthy(), allSet())).toEqual(["the estate's target is docker: the preflight is the swarm target's"]);
+  });
+});
+
+describe('npm run swarm:preflight: waiting for the probe job', () => {
+  it('counts nodes, not tasks: two ended tasks on one node leave a node whose task has not ended still waited for', () => {
+    const ps = ['swarm-m1|Rejected 2 seconds ago', 'swarm-m1|Rejected 4 seconds ago', 'swarm-w2|Complete 1 second ago', 'swarm-w1|Preparing 3 seconds ago', '|Pending 1 second ago', ''].join('\n');
+    const ended = nodesWithEndedProbe(ps);
+    expect([...ended].sort()).toEqual(['swarm-m1', 'swarm-w2']);
+    expect(['swarm-m1', 'swarm-w1', 'swarm-w2'].every((node) => ended.has(node))).toBe(false);
+    expect([...nodesWithEndedProbe(`${ps}\nswarm-w1|Failed 1 second ago`)].sort()).toEqual(['swarm-m1', 'swarm-w1', 'swarm-w2']);
   });
 });
