@@ -5,9 +5,8 @@ import * as path from 'path';
 import { ROOT, runTs } from '../helpers/run';
 import { assetText } from '../helpers/inputs';
 import { deployableSwarmEstateText, SWARM_BLOCK, withDigests } from '../helpers/swarm';
+import { SYNTH_APP as APP } from '../live/terraform';
 
-/** cdktf.json's `app`: the command `cdktf synth` runs. */
-const APP: string = JSON.parse(fs.readFileSync(path.join(ROOT, 'cdktf.json'), 'utf8')).app;
 
 /** Runs the app the way `cdktf synth` does (its `app` command, CDKTF_OUTDIR set), against the given files. */
 function synth(env: Record<string, string>) {
