@@ -61,12 +61,17 @@ export function synthStacksInto(workDirOf: (stackId: string) => string, stackIds
     const app = new App({ outdir });
     buildEstate(app, { estate, roster, stateDir });
     app.synth();
-    for (const stackId of stackIds) {
-      fs.mkdirSync(workDirOf(stackId), { recursive: true });
-      fs.copyFileSync(path.join(outdir, 'stacks', stackId, 'cdk.tf.json'), path.join(workDirOf(stackId), 'cdk.tf.json'));
-    }
+    copyStacks(outdir, workDirOf, stackIds);
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** Copies each stack's cdk.tf.json from a synthesis in `outdir` into its work dir. */
+function copyStacks(outdir: string, workDirOf: (stackId: string) => string, stackIds: readonly string[]): void {
+  for (const stackId of stackIds) {
+    fs.mkdirSync(workDirOf(stackId), { recursive: true });
+    fs.copyFileSync(path.join(outdir, 'stacks', stackId, 'cdk.tf.json'), path.join(workDirOf(stackId), 'cdk.tf.json'));
   }
 }
 
@@ -92,10 +97,7 @@ export function appSynthStacksInto(workDirOf: (stackId: string) => string, stack
       maxBuffer: 64 << 20,
     });
     if (result.status !== 0) throw new Error(`${SYNTH_APP} failed (exit ${result.status}):\n${result.stderr.slice(-4000)}`);
-    for (const stackId of stackIds) {
-      fs.mkdirSync(workDirOf(stackId), { recursive: true });
-      fs.copyFileSync(path.join(outdir, 'stacks', stackId, 'cdk.tf.json'), path.join(workDirOf(stackId), 'cdk.tf.json'));
-    }
+    copyStacks(outdir, workDirOf, stackIds);
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }
