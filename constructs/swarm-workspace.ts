@@ -38,6 +38,13 @@ const FORWARDER_PIDS_LIMIT = 64;
 /** The forwarder's user: the estate nginx image's unprivileged user. */
 const FORWARDER_USER = '101:101';
 const IDE_USER = '1000:1000';
+/**
+ * Docker's own default, stated: the provider waits for a service's containers on the engine it
+ * talks to (the manager) to be removed only when a service sets it. Without that wait the manager
+ * still held its copy of the user's overlay when the next stack created it again (the 1 → N split),
+ * and refused the name (README, Sharding the workspaces).
+ */
+export const WORKSPACE_STOP_GRACE_PERIOD = '10s';
 
 /**
  * One user's IDE on a Docker Swarm: a private internal overlay, the IDE service on it (pinned to
@@ -83,6 +90,7 @@ export class SwarmWorkspace extends Construct {
         args: codeServerArgs(props),
         env: { EXTENSIONS_GALLERY: '{}', HOME: HOME_DIR, WEBIDE_USER: user.username },
         user: IDE_USER,
+        stopGracePeriod: WORKSPACE_STOP_GRACE_PERIOD,
         mounts: [
           // The home: a local volume on the user's node, created there on first use and never a
           // Terraform resource (as on one host), so no plan can delete it; the user stays on the node.
@@ -120,6 +128,7 @@ export class SwarmWorkspace extends Construct {
         image: props.forwarderImage,
         command: ['nginx', '-c', forwarderConf.file, '-g', 'daemon off; pid /tmp/nginx.pid;'],
         user: FORWARDER_USER,
+        stopGracePeriod: WORKSPACE_STOP_GRACE_PERIOD,
         mounts: [{ type: 'tmpfs', target: '/tmp', tmpfsOptions: { sizeBytes: 64 * MiB, mode: SHARED_TMPFS_MODE } }],
         configs: [forwarderConf.mount()],
       },

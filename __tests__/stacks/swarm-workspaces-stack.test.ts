@@ -3,6 +3,7 @@ import { EstateConfig } from '../../config/estate';
 import { loadEstate } from '../../config/load';
 import { placeIdes } from '../../config/placement';
 import { ideNodesOf } from '../../config/swarm';
+import { WORKSPACE_STOP_GRACE_PERIOD } from '../../constructs/swarm-workspace';
 import { SwarmWorkspacesStack } from '../../stacks/swarm-workspaces-stack';
 import { assetText, defaultEstate, rosterFromText, withoutEgress } from '../helpers/inputs';
 import { resourcesOf, StackJson } from '../helpers/json';
@@ -61,6 +62,15 @@ describe('SwarmWorkspacesStack (the Swarm target: users’ IDEs)', () => {
     ]);
     expect(forwarder.mode.replicated.replicas).toBe(1);
     expect(forwarder.task_spec.container_spec).toMatchObject({ user: '101:101', read_only: true, cap_drop: ['ALL'] });
+  });
+
+  it("states both services' stop grace period, so that destroying them waits for their containers on the manager to go before the overlay is removed", () => {
+    for (const user of ['alice', 'bob', 'carol']) {
+      const resources = userResources(json, user);
+      const graces = ['ide', 'forwarder'].map((part) => (resources.get(`docker_service.users_${user}_${part}`) as unknown as Service).task_spec.container_spec.stop_grace_period);
+      expect([user, graces]).toEqual([user, [WORKSPACE_STOP_GRACE_PERIOD, WORKSPACE_STOP_GRACE_PERIOD]]);
+    }
+    expect(WORKSPACE_STOP_GRACE_PERIOD).toMatch(/^[1-9]\d*s$/);
   });
 
   it('places each IDE and its forwarder on the node placeIdes gives (a pin wins), and the home on the IDE', () => {

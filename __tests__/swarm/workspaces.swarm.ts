@@ -367,7 +367,10 @@ describe('the Swarm target: users’ IDEs from a roster on the real swarm', () =
     // The entry's access record names her, and the IDE she asked for.
     const records = manager('service', 'logs', '--raw', `${ESTATE_NAME}-nginx`).split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { user: string; ide: string; status: number });
     expect(records.some((r) => r.user === 'alice' && r.ide === 'alice' && r.status === 200)).toBe(true);
-    expect((await visit(page, `https://${estate.domain}/u/bob/`))?.status()).toBe(403);
+    // On a second tab of her session: her VS Code stays open for the roster-edit test.
+    const otherTab = await browser.newPage();
+    expect((await visit(otherTab, `https://${estate.domain}/u/bob/`))?.status()).toBe(403);
+    await otherTab.close();
   });
 
   test('hardened as on one host: read-only root, uid 1000, no capabilities, memory, CPU and pids limits; managed files a read-only mount point', async () => {
