@@ -45,15 +45,10 @@ fi
 
 cd "$ROOT"
 export CHECKPOINT_DISABLE=1
-# The stacks as this synthesis declares them (ESTATE_FILE, ROSTER_FILE and STATE_DIR apply). The
-# synthesis is cdktf.json's app, run the way `cdktf synth` runs it (CDKTF_OUTDIR set, TF_VAR_* left
-# out of its environment so the program never sees a secret, 4 GiB of heap unless NODE_OPTIONS says
-# otherwise) but without the CLI around it: the same files, about 5 s sooner (the CLI starts
-# Terraform three times first; bench/results.md, section 5).
-app=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync("cdktf.json", "utf8")).app)')
-mapfile -t secret_vars < <(compgen -e | grep '^TF_VAR_' || true)
-if ! synth_output=$(env "${secret_vars[@]/#/--unset=}" CDKTF_OUTDIR="$OUTDIR" SYNTH_HCL_OUTPUT=false NODE_OPTIONS="${NODE_OPTIONS:---max-old-space-size=4096}" sh -c "$app" 2>&1); then
-  printf '%s\n' "$synth_output" >&2
+# The stacks as this synthesis declares them (ESTATE_FILE, ROSTER_FILE and STATE_DIR apply).
+# shellcheck source=lib/synth-app.sh
+source scripts/lib/synth-app.sh
+if ! synth_app "$OUTDIR"; then
   echo "$name: synth failed (above); nothing was run" >&2
   exit 1
 fi

@@ -22,7 +22,9 @@ if ! command -v "$TERRAFORM" >/dev/null 2>&1 && [ -x providers/bin/terraform ]; 
 
 if [ "${SKIP_SYNTH:-}" != 1 ]; then
   echo "[validate] synth"
-  npx cdktf synth >/dev/null
+  # shellcheck source=lib/synth-app.sh
+  source scripts/lib/synth-app.sh
+  synth_app cdktf.out || { echo "[validate] synth failed (above); nothing was validated" >&2; exit 1; }
 fi
 
 failed=()

@@ -7,8 +7,8 @@ import { ROOT } from '../helpers/run';
 /** A copy of scripts/cdktf.sh in a fresh directory, optionally with a providers/terraformrc. */
 function checkout(terraformrc?: (dir: string) => string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdktf-wrapper-'));
-  fs.mkdirSync(path.join(dir, 'scripts'));
-  fs.copyFileSync(path.join(ROOT, 'scripts', 'cdktf.sh'), path.join(dir, 'scripts', 'cdktf.sh'));
+  fs.mkdirSync(path.join(dir, 'scripts', 'lib'), { recursive: true });
+  for (const script of ['cdktf.sh', 'lib/synth-app.sh']) fs.copyFileSync(path.join(ROOT, 'scripts', script), path.join(dir, 'scripts', script));
   if (terraformrc) {
     fs.mkdirSync(path.join(dir, 'providers', 'mirror'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'providers', 'terraformrc'), terraformrc(dir));
