@@ -7,7 +7,6 @@ import { assetText } from '../helpers/inputs';
 import { deployableSwarmEstateText, SWARM_BLOCK, withDigests } from '../helpers/swarm';
 import { SYNTH_APP as APP } from '../live/terraform';
 
-
 /** Runs the app the way `cdktf synth` does (its `app` command, CDKTF_OUTDIR set), against the given files. */
 function synth(env: Record<string, string>) {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-out-'));
