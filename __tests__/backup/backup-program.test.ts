@@ -387,9 +387,11 @@ describe('webide-backup (images/backup), real restic and PostgreSQL', () => {
       expect(lines()).toEqual([expect.objectContaining({ step: 'schedule', status: 'waiting', next: nextRun(hhmm, now) })]);
       const started = Date.now();
       process.kill(child!.pid!, 'SIGTERM');
-      for (let i = 0; i < 50 && !exited(child!); i++) await sleep(100);
+      for (let i = 0; i < 100 && !exited(child!); i++) await sleep(100);
       expect(exited(child!)).toBe(true);
-      expect(Date.now() - started).toBeLessThan(3000);
+      // Within docker stop's grace period (not hours later, at the scheduled time); a tighter
+      // bound would time the machine's load, not the program.
+      expect(Date.now() - started).toBeLessThan(10_000);
       expect(child!.exitCode).toBe(0);
       expect(steps(lines())).toEqual(['schedule:waiting', 'schedule:stopping', 'schedule:stopped']);
     });
