@@ -19,7 +19,7 @@
  *   BENCH_EDIT_SPLIT=<n>    also deploy BENCH_EDIT_USERS (default 1000) users twice, with the workspaces in one
  *                             stack and split into n shard stacks, and time a one-user roster edit's synth and
  *                             plans against each (section 5; the second layout takes over the first's
- *                             networks and nginx links; about 90 minutes at 1000 users on 2 cores)
+ *                             networks and nginx links; about an hour at 1000 users on 2 cores)
  *
  *   BENCH_DOCKER_BASELINE=<version>  also plan the same synthesized workspaces stack with that
  *                             docker provider version (it must be in providers/mirror), run by run
